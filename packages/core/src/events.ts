@@ -1,0 +1,109 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import type { OperationState } from "./record.js";
+import type { JsonValue } from "./value-codec.js";
+
+/** Everything the ledger reports. Events are the audit trail and the input of trajectory evals. */
+export const EventType = {
+  /** A new record was created for the key. */
+  CLAIMED: "claimed",
+  /** An expired lease was taken over by another worker (higher fencing token). */
+  TAKEN_OVER: "taken_over",
+  /** The call was answered from the record; nothing executed. */
+  REPLAYED: "replayed",
+  /** Same key, other arguments: refused, nothing executed. */
+  CONFLICT: "conflict",
+  /** A concurrent duplicate waits for the first call's outcome. */
+  WAITING: "waiting",
+  /** A retry was scheduled after a failure that did not reach the downstream. */
+  RETRY_SCHEDULED: "retry_scheduled",
+  /** One state transition (`from` -> `to`). */
+  TRANSITION: "transition",
+  /** The downstream may have acted and nothing said whether it did. */
+  IN_DOUBT: "in_doubt",
+  /** A reconcile hook answered for an in-doubt operation. */
+  RECONCILED: "reconciled",
+  /** A failure that ends this call (stored as FAILED, or released when nothing happened). */
+  FAILED: "failed",
+  /** A record that never reached the downstream was deleted so the key can be used again. */
+  RELEASED: "released",
+  /** An operator settled an in-doubt record with `ledger.resolve()`. */
+  RESOLVED: "resolved",
+  /** The owner lost its lease while working (another worker took over). */
+  LEASE_LOST: "lease_lost",
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+
+/** An event as the executor builds it; the store assigns `seq` when it appends it. */
+export interface LedgerEventInput {
+  id: string;
+  type: EventType;
+  key: string;
+  tool: string;
+  tenant?: string;
+  correlationId?: string;
+  attempt: number;
+  /** Epoch milliseconds. */
+  at: number;
+  from?: OperationState;
+  to?: OperationState;
+  owner?: string;
+  data?: { [key: string]: JsonValue };
+}
+
+/** An event as stored: `seq` increases strictly in append order across the whole store. */
+export interface LedgerEvent extends LedgerEventInput {
+  seq: number;
+}
+
+export type EventListener = (event: LedgerEventInput) => void;
+
+/**
+ * Delivers events to listeners in order. A listener that throws is reported as a process warning
+ * and never breaks the operation that emitted the event.
+ */
+export class EventBus {
+  readonly #listeners = new Set<EventListener>();
+
+  on(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get hasListeners(): boolean {
+    return this.#listeners.size > 0;
+  }
+
+  emit(events: readonly LedgerEventInput[]): void {
+    for (const event of events) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(event);
+        } catch (error) {
+          process.emitWarning(`durable-tools event listener threw: ${String(error)}`, "DurableToolsWarning");
+        }
+      }
+    }
+  }
+}
+
+export interface JsonlSink {
+  listener: EventListener;
+  /** Flushes and closes the file. */
+  close(): Promise<void>;
+}
+
+/** Appends every event as one JSON line, for shipping audit logs or feeding evals. */
+export function jsonlSink(target: string | NodeJS.WritableStream): JsonlSink {
+  const stream: NodeJS.WritableStream =
+    typeof target === "string" ? createWriteStream(target, { flags: "a", encoding: "utf8" }) : target;
+  return {
+    listener: (event) => {
+      stream.write(`${JSON.stringify(event)}\n`);
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        if (typeof target !== "string") return resolve();
+        (stream as WriteStream).end((error?: Error | null) => (error ? reject(error) : resolve()));
+      }),
+  };
+}

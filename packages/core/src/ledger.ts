@@ -1,0 +1,265 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "./canonical.js";
+import {
+  InvalidConfigurationError,
+  OperationInProgressError,
+  RecordNotFoundError,
+  isDurableToolsError,
+  LedgerUnavailableError,
+  messageOf,
+} from "./errors.js";
+import { EventBus, type EventListener, EventType, type LedgerEvent, type LedgerEventInput } from "./events.js";
+import { fingerprint } from "./fingerprint.js";
+import { deriveKey, type KeySource, namespacedKey, validateKey } from "./keys.js";
+import { OperationRun } from "./operation-run.js";
+import type { ExecutionResult, OperationSpec } from "./operation.js";
+import { type Effect, type OperationRecord, type StoredError, isLeaseExpired, isTerminal } from "./record.js";
+import { type RedactionOptions, Redactor } from "./redaction.js";
+import { RetryPolicy, type RetryPolicyOptions } from "./retry-policy.js";
+import type { LedgerStore, ReadEventsOptions } from "./store.js";
+import { encodeValue, type JsonValue } from "./value-codec.js";
+
+export interface LedgerOptions {
+  store: LedgerStore;
+  /** How long an owner holds an in-flight record before another worker may take it over. Default 30 s. */
+  leaseMs?: number;
+  /** How long a concurrent duplicate waits for the first call's outcome. Default 10 s. */
+  waitTimeoutMs?: number;
+  /** Retries of failures that did not reach the downstream. Default: 3 attempts, full jitter. */
+  retry?: RetryPolicy | RetryPolicyOptions;
+  /** How long finished records are kept (replays answered). Default 7 days; null keeps them forever. */
+  recordTtlMs?: number | null;
+  /** Largest canonical argument payload accepted. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** Sensitive argument / result paths, stored and reported only as keyed hashes. */
+  redact?: RedactionOptions;
+  /** Keep (redacted) arguments on the record for audit and reconcile. Default true. */
+  storeArgs?: boolean;
+  /**
+   * Which events go to the store's log. State changes are always written atomically with the change;
+   * `all` also writes replay, conflict, wait and retry events (one more write each). Listeners get all.
+   */
+  persistEvents?: "state_changes" | "all";
+  /** Identifies this worker in records and events. Default `host:pid:random`. */
+  workerId?: string;
+  /** Default tenant for operations that do not name one. */
+  tenant?: string;
+  /** Clock, epoch ms (injectable for tests). */
+  now?: () => number;
+}
+
+export type Resolution =
+  | { status: "applied"; result?: unknown; effect?: Effect; reason?: string }
+  | { status: "failed"; error: { message: string; code?: string; name?: string } }
+  | { status: "not_applied" };
+
+/** Internals an `OperationRun` needs; not part of the public API. */
+export interface LedgerRuntime {
+  store: LedgerStore;
+  leaseMs: number;
+  waitTimeoutMs: number;
+  retry: RetryPolicy;
+  recordTtlMs: number | null;
+  maxPayloadBytes: number;
+  redactor: Redactor | undefined;
+  storeArgs: boolean;
+  persistAllEvents: boolean;
+  now: () => number;
+  nextOwner: () => string;
+  publish: (events: readonly LedgerEventInput[]) => void;
+  /** Runs a store call; anything but a durable-tools error becomes `LedgerUnavailableError`. */
+  call: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+  /** Appends events that accompany no state change (if configured) and publishes them. */
+  report: (events: readonly LedgerEventInput[]) => Promise<void>;
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new InvalidConfigurationError(`${name} must be a positive integer number of milliseconds, got ${value}.`);
+  }
+  return value;
+}
+
+/**
+ * The operation ledger: runs side effects at most once per key (exactly one recorded effect), replays
+ * their results, and reports every step as an event. `durableTool()` is built on it.
+ */
+export class Ledger {
+  readonly store: LedgerStore;
+  readonly tenant: string | undefined;
+  readonly #bus = new EventBus();
+  readonly #runtime: LedgerRuntime;
+  #runs = 0;
+
+  constructor(options: LedgerOptions) {
+    if (options?.store === undefined) {
+      throw new InvalidConfigurationError("new Ledger({ store }) needs a store, e.g. new MemoryLedgerStore().");
+    }
+    const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const ttl = options.recordTtlMs === undefined ? 7 * 24 * 3600 * 1000 : options.recordTtlMs;
+    this.store = options.store;
+    this.tenant = options.tenant;
+    const store = options.store;
+    const persistAll = (options.persistEvents ?? "state_changes") === "all";
+    const runtime: LedgerRuntime = {
+      store,
+      leaseMs: positiveInteger("leaseMs", options.leaseMs ?? 30_000),
+      waitTimeoutMs:
+        options.waitTimeoutMs === 0 ? 0 : positiveInteger("waitTimeoutMs", options.waitTimeoutMs ?? 10_000),
+      retry: options.retry instanceof RetryPolicy ? options.retry : new RetryPolicy(options.retry),
+      recordTtlMs: ttl === null ? null : positiveInteger("recordTtlMs", ttl),
+      maxPayloadBytes: positiveInteger("maxPayloadBytes", options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES),
+      redactor: options.redact ? new Redactor(options.redact) : undefined,
+      storeArgs: options.storeArgs ?? true,
+      persistAllEvents: persistAll,
+      now: options.now ?? Date.now,
+      nextOwner: () => `${workerId}/${++this.#runs}`,
+      publish: (events) => this.#bus.emit(events),
+      call: async (what, fn) => {
+        try {
+          return await fn();
+        } catch (error) {
+          if (isDurableToolsError(error)) throw error;
+          throw new LedgerUnavailableError(
+            `The ledger store failed during ${what}: ${messageOf(error)}. No side effect was started by this step.`,
+            error,
+          );
+        }
+      },
+      report: async (events) => {
+        if (persistAll) await runtime.call("appendEvents", () => store.appendEvents(events));
+        runtime.publish(events);
+      },
+    };
+    this.#runtime = runtime;
+  }
+
+  /** Subscribes to every event; returns the unsubscribe function. */
+  on(listener: EventListener): () => void {
+    return this.#bus.on(listener);
+  }
+
+  /** Runs one side effect under the ledger (see `OperationSpec`). */
+  execute<A, R>(spec: OperationSpec<A, R>): Promise<ExecutionResult<R>> {
+    const withTenant = spec.tenant === undefined && this.tenant !== undefined ? { ...spec, tenant: this.tenant } : spec;
+    return new OperationRun(this.#runtime, withTenant).execute();
+  }
+
+  /** The ledger key a call would use, without touching the store (dry runs, diagnostics). */
+  keyFor(spec: Pick<OperationSpec<unknown, unknown>, "tool" | "tenant" | "args" | "key" | "businessKey" | "scope">): {
+    key: string;
+    source: KeySource;
+  } {
+    const namespace = { tool: spec.tool, tenant: spec.tenant ?? this.tenant };
+    if (spec.key !== undefined) return { key: namespacedKey(namespace, "explicit", validateKey(spec.key)), source: "explicit" };
+    if (spec.businessKey !== undefined) {
+      return {
+        key: namespacedKey(namespace, "business", validateKey(spec.businessKey, "business key")),
+        source: "business",
+      };
+    }
+    const derived = deriveKey(spec.args, spec.scope, { maxBytes: this.#runtime.maxPayloadBytes });
+    return { key: namespacedKey(namespace, "derived", derived), source: "derived" };
+  }
+
+  /** The fingerprint a call's arguments have (`sha256:` of their canonical JSON). */
+  fingerprintOf(args: unknown): string {
+    return fingerprint(args, { maxBytes: this.#runtime.maxPayloadBytes });
+  }
+
+  get(key: string): Promise<OperationRecord | undefined> {
+    return this.#runtime.call("get", () => this.store.get(key));
+  }
+
+  /** Operations nobody is working on that may or may not have happened (and, optionally, abandoned ones). */
+  listInDoubt(options: { includeUnfinished?: boolean; limit?: number } = {}): Promise<OperationRecord[]> {
+    return this.#runtime.call("listInDoubt", () => this.store.listInDoubt({ ...options, now: this.#runtime.now() }));
+  }
+
+  readEvents(options?: ReadEventsOptions): Promise<LedgerEvent[]> {
+    return this.#runtime.call("readEvents", () => this.store.readEvents(options));
+  }
+
+  /**
+   * Settles an operation by hand after someone checked the downstream: `applied` confirms it (later
+   * calls replay `result`), `failed` stores the error, `not_applied` deletes the record so the next call
+   * submits again. Refused while a live worker holds the operation.
+   */
+  async resolve(key: string, resolution: Resolution, resolvedBy = "operator"): Promise<OperationRecord | undefined> {
+    const rt = this.#runtime;
+    const current = await this.get(key);
+    if (current === undefined) throw new RecordNotFoundError(key);
+    if (isTerminal(current.state)) {
+      throw new InvalidConfigurationError(`Operation "${key}" is already ${current.state}; only in-flight operations can be resolved.`);
+    }
+    if (!isLeaseExpired(current, rt.now())) throw new OperationInProgressError(current, 0);
+    const owner = rt.nextOwner();
+    const base = { key, tool: current.tool, correlationId: current.correlationId ?? randomUUID(), owner };
+    const claim = await rt.call("claim", () =>
+      this.store.claim({
+        key,
+        tool: current.tool,
+        fingerprint: current.fingerprint,
+        owner,
+        now: rt.now(),
+        leaseMs: rt.leaseMs,
+        initialPath: [],
+        initialAttempt: 0,
+        events: [],
+        takeoverEvents: [],
+      }),
+    );
+    if (claim.outcome !== "taken_over") throw new OperationInProgressError(claim.record, 0);
+    const record = claim.record;
+    const event = (type: LedgerEventInput["type"], extra: Partial<LedgerEventInput> = {}): LedgerEventInput => ({
+      id: randomUUID(),
+      type,
+      ...base,
+      ...(record.tenant === undefined ? {} : { tenant: record.tenant }),
+      attempt: record.attempt,
+      at: rt.now(),
+      ...extra,
+    });
+    const resolved = event(EventType.RESOLVED, { data: { status: resolution.status, resolvedBy } });
+    const fence = { key, owner, fencingToken: record.fencingToken };
+    if (resolution.status === "not_applied") {
+      const events = [resolved, event(EventType.RELEASED, { from: record.state })];
+      await rt.call("release", () => this.store.release({ ...fence, events }));
+      rt.publish(events);
+      return undefined;
+    }
+    const to = resolution.status === "applied" ? "CONFIRMED" : "FAILED";
+    const path = record.state === "SUBMITTED" || to === "FAILED" ? [to] : [];
+    if (path.length === 0) {
+      throw new InvalidConfigurationError(
+        `Operation "${key}" is ${record.state}: it was never submitted, so it cannot be confirmed. Resolve it as not_applied.`,
+      );
+    }
+    const expiresAt = rt.recordTtlMs === null ? null : rt.now() + rt.recordTtlMs;
+    const stored: StoredError | undefined =
+      resolution.status === "failed"
+        ? {
+            name: resolution.error.name ?? "Error",
+            message: resolution.error.message,
+            retryable: false,
+            ...(resolution.error.code === undefined ? {} : { code: resolution.error.code }),
+          }
+        : undefined;
+    const events = [resolved, event(EventType.TRANSITION, { from: record.state, to })];
+    const patch =
+      resolution.status === "applied"
+        ? {
+            result: encodeValue(resolution.result) as JsonValue,
+            effect: resolution.effect ?? "created",
+            ...(resolution.reason === undefined ? {} : { reason: resolution.reason }),
+            expiresAt,
+          }
+        : { error: stored, expiresAt };
+    const next = await rt.call("transition", () =>
+      this.store.transition({ ...fence, now: rt.now(), from: record.state, path: [to], patch, events }),
+    );
+    rt.publish(events);
+    return next;
+  }
+}

@@ -1,0 +1,492 @@
+import { createHash, randomUUID } from "node:crypto";
+import { isEffectResult } from "./effect-result.js";
+import {
+  AbortedError,
+  DeadlineExceededError,
+  IdempotencyConflictError,
+  isDurableToolsError,
+  LedgerUnavailableError,
+  messageOf,
+  OperationFailedError,
+  OperationInDoubtError,
+  OperationInProgressError,
+  RetryExhaustedError,
+} from "./errors.js";
+import { EventType, type LedgerEventInput } from "./events.js";
+import { fingerprint } from "./fingerprint.js";
+import { deriveKey, namespacedKey, validateKey } from "./keys.js";
+import type { LedgerRuntime } from "./ledger.js";
+import { LeaseKeeper } from "./lease-keeper.js";
+import type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";
+import {
+  type Effect,
+  type OperationRecord,
+  OperationState,
+  type StoredError,
+  isLeaseExpired,
+  isTerminal,
+} from "./record.js";
+import type { RetryDecision } from "./retry-policy.js";
+import { sleep } from "./retry-policy.js";
+import type { RecordPatch } from "./store.js";
+import { decodeValue, encodeValue, type JsonValue } from "./value-codec.js";
+
+const { PENDING, VALIDATED, SUBMITTED, CONFIRMED, FAILED } = OperationState;
+const MIN_POLL_MS = 2;
+const MAX_POLL_MS = 100;
+
+/** One call of `Ledger.execute`: claim, then validate / submit / confirm, or replay, wait, reconcile. */
+export class OperationRun<A, R> {
+  readonly #rt: LedgerRuntime;
+  readonly #spec: OperationSpec<A, R>;
+  readonly #owner: string;
+  readonly #correlationId: string;
+  readonly #startedAt: number;
+  #key = "";
+  #fingerprint = "";
+  #idempotencyKey = "";
+  #record!: OperationRecord;
+  #lease: LeaseKeeper | undefined;
+  #previousDelayMs = 0;
+
+  constructor(runtime: LedgerRuntime, spec: OperationSpec<A, R>) {
+    this.#rt = runtime;
+    this.#spec = spec;
+    this.#owner = runtime.nextOwner();
+    this.#correlationId = spec.correlationId ?? randomUUID();
+    this.#startedAt = runtime.now();
+  }
+
+  async execute(): Promise<ExecutionResult<R>> {
+    // Everything that can reject the input happens before the store is touched.
+    this.#key = this.#resolveKey();
+    this.#fingerprint = fingerprint(this.#spec.args, { maxBytes: this.#rt.maxPayloadBytes });
+    this.#idempotencyKey = `dt_${createHash("sha256").update(this.#key).digest("hex").slice(0, 40)}`;
+    const storedArgs = this.#storedArgs();
+    const initialPath = this.#spec.validate ? [] : [VALIDATED, SUBMITTED];
+
+    for (;;) {
+      this.#throwIfAborted();
+      const now = this.#rt.now();
+      const claimEvent = this.#event(EventType.CLAIMED, { attempt: initialPath.length > 0 ? 1 : 0, to: PENDING });
+      const created = [claimEvent, ...this.#pathEvents(PENDING, initialPath, initialPath.length > 0 ? 1 : 0)];
+      if (storedArgs !== undefined) claimEvent.data = { args: storedArgs };
+      const takeoverEvent = this.#event(EventType.TAKEN_OVER);
+      const claim = await this.#rt.call("claim", () =>
+        this.#rt.store.claim({
+          key: this.#key,
+          tool: this.#spec.tool,
+          ...(this.#spec.tenant === undefined ? {} : { tenant: this.#spec.tenant }),
+          fingerprint: this.#fingerprint,
+          owner: this.#owner,
+          now,
+          leaseMs: this.#rt.leaseMs,
+          initialPath,
+          initialAttempt: initialPath.length > 0 ? 1 : 0,
+          ...(storedArgs === undefined ? {} : { args: storedArgs }),
+          correlationId: this.#correlationId,
+          events: created,
+          takeoverEvents: [takeoverEvent],
+        }),
+      );
+      this.#record = claim.record;
+      if (claim.outcome === "created") {
+        this.#rt.publish(created);
+        return this.#withLease(() => (this.#record.state === PENDING ? this.#validate() : this.#submitLoop()));
+      }
+      if (claim.outcome === "taken_over") {
+        this.#rt.publish([takeoverEvent]);
+        return this.#withLease(() => this.#resumeAfterTakeover());
+      }
+      const existing = claim.record;
+      if (existing.fingerprint !== this.#fingerprint) {
+        await this.#rt.report([this.#event(EventType.CONFLICT, { data: { storedFingerprint: existing.fingerprint } })]);
+        throw new IdempotencyConflictError(this.#key, existing.fingerprint, this.#fingerprint);
+      }
+      if (existing.state === CONFIRMED) return this.#replay(existing);
+      if (existing.state === FAILED) {
+        await this.#rt.report([this.#event(EventType.REPLAYED, { to: FAILED })]);
+        throw new OperationFailedError(this.#key, existing.error ?? unknownStoredError(), true);
+      }
+      await this.#waitForOutcome(existing);
+    }
+  }
+
+  // --- the steps -----------------------------------------------------------------------------
+
+  async #validate(): Promise<ExecutionResult<R>> {
+    const validate = this.#spec.validate;
+    if (validate) {
+      for (let tries = 1; ; tries++) {
+        try {
+          await validate(this.#spec.args, this.#context());
+          break;
+        } catch (error) {
+          const classification = this.#rt.retry.classify(error);
+          if (!classification.retryable) return this.#fail(error);
+          const decision = this.#decide(error, tries);
+          if (!decision.retry) return this.#giveUpNotApplied(error, decision);
+          await this.#scheduleRetry(decision, error);
+        }
+      }
+    }
+    await this.#move([VALIDATED, SUBMITTED], { attempt: this.#record.attempt + 1 });
+    return this.#submitLoop();
+  }
+
+  async #resumeAfterTakeover(): Promise<ExecutionResult<R>> {
+    const state = this.#record.state;
+    if (state === PENDING) return this.#validate();
+    if (state === VALIDATED) {
+      await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
+      return this.#submitLoop();
+    }
+    return this.#resolveInDoubt(
+      undefined,
+      `its previous owner stopped while it was SUBMITTED (attempt ${this.#record.attempt}) and its lease expired`,
+    );
+  }
+
+  async #submitLoop(): Promise<ExecutionResult<R>> {
+    for (;;) {
+      let outcome: Awaited<ReturnType<OperationSpec<A, R>["submit"]>>;
+      try {
+        outcome = await this.#spec.submit(this.#spec.args, this.#context());
+      } catch (error) {
+        const classification = this.#rt.retry.classify(error);
+        if (classification.outcome === "unknown") {
+          return this.#resolveInDoubt(
+            error,
+            `submit failed with ${classification.reason} after the request may have reached the downstream`,
+          );
+        }
+        if (!classification.retryable) return this.#fail(error);
+        const decision = this.#decide(error, this.#record.attempt);
+        if (!decision.retry) return this.#giveUpNotApplied(error, decision);
+        await this.#scheduleRetry(decision, error);
+        await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
+        continue;
+      }
+      let data: R;
+      let effect: Effect | undefined;
+      let reason: string | undefined;
+      if (isEffectResult<R>(outcome)) ({ data, effect, reason } = outcome);
+      else data = outcome;
+      if (this.#spec.confirm) {
+        try {
+          data = await this.#spec.confirm(data, this.#context());
+        } catch (error) {
+          const classification = this.#rt.retry.classify(error);
+          if (classification.retryable || classification.outcome === "unknown") {
+            return this.#resolveInDoubt(error, `confirm failed with ${classification.reason} after a successful submit`);
+          }
+          return this.#fail(error);
+        }
+      }
+      return this.#confirm(data, effect, reason);
+    }
+  }
+
+  /** The downstream may have acted: ask it (reconcile), resubmit to a deduplicating one, or stop. */
+  async #resolveInDoubt(cause: unknown, detail: string): Promise<ExecutionResult<R>> {
+    await this.#rt.report([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
+    if (this.#spec.reconcile) {
+      const answer = await this.#reconcile();
+      if (answer.status === "applied") {
+        const outcome = answer.result;
+        return isEffectResult<R>(outcome)
+          ? this.#confirm(outcome.data, outcome.effect, outcome.reason)
+          : this.#confirm(outcome, undefined, undefined);
+      }
+      if (answer.status === "not_applied") {
+        if (!this.#mayResubmit()) {
+          return this.#giveUpNotApplied(cause ?? new Error(detail), {
+            retry: false,
+            why: "max_attempts",
+            classification: this.#rt.retry.classify(cause),
+          });
+        }
+        return this.#resubmit();
+      }
+      return this.#markInDoubt(`${detail}; reconcile could not tell (${answer.detail ?? "unknown"})`, cause);
+    }
+    if (this.#spec.dedupesDownstream && this.#mayResubmit()) return this.#resubmit();
+    const why = this.#spec.dedupesDownstream
+      ? `${detail}; gave up after ${this.#record.attempt} submissions to the deduplicating downstream`
+      : detail;
+    return this.#markInDoubt(why, cause);
+  }
+
+  async #reconcile(): Promise<Reconciliation<R>> {
+    let answer: Reconciliation<R>;
+    try {
+      answer = await (this.#spec.reconcile as NonNullable<OperationSpec<A, R>["reconcile"]>)(
+        this.#spec.args,
+        this.#context(),
+      );
+    } catch (error) {
+      answer = { status: "unknown", detail: `reconcile threw: ${messageOf(error)}` };
+    }
+    await this.#rt.report([this.#event(EventType.RECONCILED, { data: { status: answer.status } })]);
+    return answer;
+  }
+
+  async #resubmit(): Promise<ExecutionResult<R>> {
+    const delayMs = this.#rt.retry.backoff(this.#record.attempt, this.#previousDelayMs);
+    await this.#scheduleRetry({ retry: true, delayMs, classification: this.#rt.retry.classify(undefined) }, undefined);
+    await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
+    return this.#submitLoop();
+  }
+
+  #mayResubmit(): boolean {
+    const { maxAttempts, deadlineMs } = this.#rt.retry.options;
+    if (this.#record.attempt >= maxAttempts) return false;
+    return deadlineMs === undefined || this.#rt.now() - this.#startedAt < deadlineMs;
+  }
+
+  async #confirm(data: R, effect: Effect | undefined, reason: string | undefined): Promise<ExecutionResult<R>> {
+    const encoded = encodeValue(data);
+    const finalEffect = effect ?? this.#declaredEffect(data);
+    const patch: RecordPatch = { result: encoded, effect: finalEffect, expiresAt: this.#expiresAt() };
+    if (reason !== undefined) patch.reason = reason;
+    const resultForEvents = this.#rt.redactor ? encodeValue(this.#rt.redactor.redact("result", data)) : encoded;
+    try {
+      await this.#move([CONFIRMED], patch, { result: resultForEvents, effect: finalEffect });
+    } catch (error) {
+      if (!isDurableToolsError(error) || error.code !== "LEDGER_UNAVAILABLE") throw error;
+      throw new LedgerUnavailableError(
+        `The side effect of "${this.#key}" completed, but the ledger could not record it (${messageOf(error)}). The record stays SUBMITTED; the next call with this key reconciles it instead of repeating it.`,
+        error,
+      );
+    }
+    return {
+      key: this.#key,
+      idempotencyKey: this.#idempotencyKey,
+      // The caller gets exactly what a replay will get.
+      result: decodeValue(encoded) as R,
+      effect: finalEffect,
+      replayed: false,
+      ...(reason === undefined ? {} : { reason }),
+      record: this.#record,
+    };
+  }
+
+  async #fail(error: unknown): Promise<never> {
+    const stored = toStoredError(error);
+    await this.#move([FAILED], { error: stored, expiresAt: this.#expiresAt() }, { code: stored.code ?? null });
+    await this.#rt.report([this.#event(EventType.FAILED, { data: { message: stored.message, stored: true } })]);
+    throw new OperationFailedError(this.#key, stored, false, error);
+  }
+
+  /** Nothing reached the downstream and retrying is over: free the key and report why. */
+  async #giveUpNotApplied(error: unknown, decision: Extract<RetryDecision, { retry: false }>): Promise<never> {
+    await this.#stopLease();
+    const events = [
+      this.#event(EventType.FAILED, { data: { message: messageOf(error), stored: false, why: decision.why } }),
+      this.#event(EventType.RELEASED, { from: this.#record.state }),
+    ];
+    await this.#rt.call("release", () => this.#rt.store.release({ ...this.#fence(), events }));
+    this.#rt.publish(events);
+    if (decision.why === "max_attempts") throw new RetryExhaustedError(this.#record.attempt, error);
+    if (decision.why === "deadline") {
+      throw new DeadlineExceededError(this.#rt.retry.options.deadlineMs ?? 0, error);
+    }
+    throw error;
+  }
+
+  async #markInDoubt(detail: string, cause: unknown): Promise<never> {
+    await this.#stopLease();
+    // Expire our lease at once, so the next call can take over and reconcile without waiting.
+    try {
+      const now = this.#rt.now();
+      this.#record = await this.#rt.store.renewLease({ ...this.#fence(), now, leaseExpiresAt: now });
+    } catch {
+      // The lease runs out on its own; the record is in doubt either way.
+    }
+    throw new OperationInDoubtError(this.#record, detail, cause);
+  }
+
+  #replay(record: OperationRecord): Promise<ExecutionResult<R>> {
+    const at = new Date(record.updatedAt).toISOString();
+    const result: ExecutionResult<R> = {
+      key: this.#key,
+      idempotencyKey: this.#idempotencyKey,
+      result: decodeValue(record.result ?? null) as R,
+      effect: "noop",
+      replayed: true,
+      reason: `replayed: already ${record.effect ?? "applied"} by an earlier call at ${at}${record.reason ? ` (${record.reason})` : ""}`,
+      record,
+    };
+    return this.#rt.report([this.#event(EventType.REPLAYED, { to: CONFIRMED })]).then(() => result);
+  }
+
+  /** A concurrent duplicate: poll until the owner finishes, its lease expires, or the wait budget ends. */
+  async #waitForOutcome(record: OperationRecord): Promise<void> {
+    await this.#rt.report([this.#event(EventType.WAITING, { data: { owner: record.owner } })]);
+    const deadline = this.#startedAt + this.#rt.waitTimeoutMs;
+    let pollMs = MIN_POLL_MS;
+    let current: OperationRecord | undefined = record;
+    for (;;) {
+      const now = this.#rt.now();
+      if (current === undefined || isTerminal(current.state) || isLeaseExpired(current, now)) return;
+      if (now >= deadline) throw new OperationInProgressError(current, now - this.#startedAt);
+      const leaseLeft = (current.leaseExpiresAt ?? now) - now;
+      await sleep(Math.max(1, Math.min(pollMs, deadline - now, leaseLeft)), this.#spec.signal);
+      pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
+      current = await this.#rt.call("get", () => this.#rt.store.get(this.#key));
+    }
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------
+
+  async #withLease(step: () => Promise<ExecutionResult<R>>): Promise<ExecutionResult<R>> {
+    this.#lease = new LeaseKeeper(
+      this.#rt.store,
+      this.#record,
+      this.#rt.leaseMs,
+      this.#rt.now,
+      () => this.#rt.publish([this.#event(EventType.LEASE_LOST)]),
+      this.#spec.signal,
+    );
+    try {
+      return await step();
+    } finally {
+      await this.#stopLease();
+    }
+  }
+
+  async #stopLease(): Promise<void> {
+    const lease = this.#lease;
+    this.#lease = undefined;
+    await lease?.stop();
+  }
+
+  async #move(path: OperationState[], patch: RecordPatch, data?: { [key: string]: JsonValue }): Promise<void> {
+    if (isTerminal(path[path.length - 1] as OperationState)) await this.#stopLease();
+    const attempt = patch.attempt ?? this.#record.attempt;
+    const events = this.#pathEvents(this.#record.state, path, attempt, data);
+    const from = this.#record.state;
+    this.#record = await this.#rt.call("transition", () =>
+      this.#rt.store.transition({ ...this.#fence(), now: this.#rt.now(), from, path, patch, events }),
+    );
+    this.#rt.publish(events);
+  }
+
+  #decide(error: unknown, attempt: number): RetryDecision {
+    return this.#rt.retry.decide(error, {
+      attempt,
+      startedAt: this.#startedAt,
+      previousDelayMs: this.#previousDelayMs,
+    });
+  }
+
+  async #scheduleRetry(decision: Extract<RetryDecision, { retry: true }>, error: unknown): Promise<void> {
+    this.#previousDelayMs = decision.delayMs;
+    await this.#rt.report([
+      this.#event(EventType.RETRY_SCHEDULED, {
+        data: {
+          delayMs: decision.delayMs,
+          reason: decision.classification.reason,
+          error: error === undefined ? null : messageOf(error),
+        },
+      }),
+    ]);
+    await sleep(decision.delayMs, this.#lease?.signal ?? this.#spec.signal);
+  }
+
+  #context(): OperationContext {
+    return {
+      key: this.#key,
+      idempotencyKey: this.#idempotencyKey,
+      attempt: this.#record.attempt,
+      signal: this.#lease?.signal ?? this.#spec.signal ?? new AbortController().signal,
+      correlationId: this.#correlationId,
+      record: this.#record,
+    };
+  }
+
+  #fence() {
+    return { key: this.#key, owner: this.#owner, fencingToken: this.#record.fencingToken };
+  }
+
+  #resolveKey(): string {
+    const { tool, tenant } = this.#spec;
+    const namespace = { tool, tenant };
+    if (this.#spec.key !== undefined) return namespacedKey(namespace, "explicit", validateKey(this.#spec.key));
+    if (this.#spec.businessKey !== undefined) {
+      return namespacedKey(namespace, "business", validateKey(this.#spec.businessKey, "business key"));
+    }
+    return namespacedKey(
+      namespace,
+      "derived",
+      deriveKey(this.#spec.args, this.#spec.scope, { maxBytes: this.#rt.maxPayloadBytes }),
+    );
+  }
+
+  #storedArgs(): JsonValue | undefined {
+    if (!this.#rt.storeArgs) return undefined;
+    const args = this.#rt.redactor ? this.#rt.redactor.redact("args", this.#spec.args) : this.#spec.args;
+    return encodeValue(args);
+  }
+
+  #declaredEffect(data: R): Effect {
+    const declared = this.#spec.effect;
+    if (declared === undefined) return "created";
+    return typeof declared === "function" ? declared(data) : declared;
+  }
+
+  #expiresAt(): number | null {
+    return this.#rt.recordTtlMs === null ? null : this.#rt.now() + this.#rt.recordTtlMs;
+  }
+
+  #throwIfAborted(): void {
+    if (this.#spec.signal?.aborted) throw new AbortedError(this.#spec.signal.reason);
+  }
+
+  #event(type: LedgerEventInput["type"], extra: Partial<LedgerEventInput> = {}): LedgerEventInput {
+    const event: LedgerEventInput = {
+      id: randomUUID(),
+      type,
+      key: this.#key,
+      tool: this.#spec.tool,
+      correlationId: this.#correlationId,
+      attempt: this.#record?.attempt ?? 0,
+      at: this.#rt.now(),
+      owner: this.#owner,
+      ...extra,
+    };
+    if (this.#spec.tenant !== undefined) event.tenant = this.#spec.tenant;
+    return event;
+  }
+
+  #pathEvents(
+    from: OperationState,
+    path: readonly OperationState[],
+    attempt: number,
+    data?: { [key: string]: JsonValue },
+  ): LedgerEventInput[] {
+    let previous = from;
+    return path.map((to) => {
+      const event = this.#event(EventType.TRANSITION, { from: previous, to, attempt });
+      if (data !== undefined && to === path[path.length - 1]) event.data = data;
+      if (to === VALIDATED && !this.#spec.validate) event.data = { validateHook: false };
+      previous = to;
+      return event;
+    });
+  }
+}
+
+function unknownStoredError(): StoredError {
+  return { name: "Error", message: "The operation failed (no error was recorded).", retryable: false };
+}
+
+export function toStoredError(error: unknown): StoredError {
+  const stored: StoredError = {
+    name: error instanceof Error ? error.name : "Error",
+    message: messageOf(error),
+    retryable: false,
+  };
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string") stored.code = code;
+  return stored;
+}

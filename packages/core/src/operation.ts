@@ -1,0 +1,60 @@
+import type { EffectResult } from "./effect-result.js";
+import type { Effect, OperationRecord } from "./record.js";
+
+/** What every hook receives. Pass `idempotencyKey` to the downstream system. */
+export interface OperationContext {
+  /** The ledger key (tenant / tool / key). */
+  key: string;
+  /** A stable key derived from `key`, safe to send downstream (Stripe-style `Idempotency-Key`). */
+  idempotencyKey: string;
+  /** Which submission this is (1 for the first). */
+  attempt: number;
+  /** Aborted when the caller aborts or when another worker took the operation over. */
+  signal: AbortSignal;
+  correlationId: string;
+  record: Readonly<OperationRecord>;
+}
+
+/** The answer of a `reconcile` hook about an operation in doubt. */
+export type Reconciliation<R> =
+  | { status: "applied"; result: R | EffectResult<R> }
+  | { status: "not_applied" }
+  | { status: "unknown"; detail?: string };
+
+/** One intended side effect, as the executor runs it. */
+export interface OperationSpec<A, R> {
+  tool: string;
+  tenant?: string;
+  args: A;
+  /** A key passed by the caller (validated: 1-255 printable ASCII). */
+  key?: string;
+  /** A business key the tool derived from its arguments (an invoice number). */
+  businessKey?: string;
+  /** Scope of a key derived from the arguments when neither key is given (e.g. a LangGraph thread id). */
+  scope?: string;
+  correlationId?: string;
+  signal?: AbortSignal;
+  /** Checks that must pass before anything is submitted. A failure here is permanent unless marked transient. */
+  validate?: (args: A, ctx: OperationContext) => void | Promise<void>;
+  /** Performs the side effect. The record is durably SUBMITTED before this is called. */
+  submit: (args: A, ctx: OperationContext) => R | EffectResult<R> | Promise<R | EffectResult<R>>;
+  /** Optional check or transformation after a successful submit (e.g. wait for settlement). */
+  confirm?: (result: R, ctx: OperationContext) => R | Promise<R>;
+  /** Asks the downstream system whether an in-doubt operation happened (look it up by `idempotencyKey`). */
+  reconcile?: (args: A, ctx: OperationContext) => Reconciliation<R> | Promise<Reconciliation<R>>;
+  /** The downstream deduplicates on `idempotencyKey`, so an in-doubt operation may be submitted again. */
+  dedupesDownstream?: boolean;
+  /** The effect a successful submit has; `withEffect()` from `submit` overrides it. Default `created`. */
+  effect?: Effect | ((result: R) => Effect);
+}
+
+export interface ExecutionResult<R> {
+  key: string;
+  idempotencyKey: string;
+  result: R;
+  /** `noop` for a replay; otherwise what the first execution did. */
+  effect: Effect;
+  replayed: boolean;
+  reason?: string;
+  record: OperationRecord;
+}

@@ -1,0 +1,1 @@
+export { type ConformanceOptions, describeLedgerStoreConformance } from "./conformance.js";

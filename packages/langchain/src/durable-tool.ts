@@ -1,0 +1,271 @@
+import {
+  ApprovalRequiredError,
+  type Effect,
+  type EffectResult,
+  InvalidConfigurationError,
+  isEffectResult,
+  type Ledger,
+  type OperationContext,
+  type OperationRecord,
+  type OperationSpec,
+  type Reconciliation,
+} from "@durable-tools/core";
+import type { CallbackManagerForToolRun } from "@langchain/core/callbacks/manager";
+import { type StructuredToolInterface, StructuredTool, type ToolRunnableConfig } from "@langchain/core/tools";
+import { type EffectEnvelope, envelopeContent, errorEnvelope, successEnvelope } from "./envelope.js";
+import { type DurableRunOptions, durableRunOptions, threadIdOf } from "./run-config.js";
+import { splitIdempotencyKey, withIdempotencyKeyArg } from "./schema.js";
+
+export type SideEffect = "read" | "write" | "destructive";
+
+/** What a dry run reports: the effect it would have and the changes it would make. */
+export interface Plan {
+  effect: "would_create" | "would_update" | "would_delete" | "noop";
+  changes: unknown[];
+  reason?: string;
+}
+
+/** Options shared by wrapped tools and tools built from a definition. */
+export interface DurableToolOptions<A, R> {
+  ledger?: Ledger;
+  /** `read` passes straight through; `write` goes through the ledger; `destructive` also needs an approval. */
+  sideEffect: SideEffect;
+  /** A business key derived from the arguments (an invoice number); takes precedence over the argument hash. */
+  businessKey?: (args: A) => string | undefined;
+  /** Scope of argument-derived keys outside a LangGraph thread. Default: tool-wide. */
+  scope?: string;
+  tenant?: string;
+  /** The effect a successful call has (default `created`); `withEffect()` from submit overrides it. */
+  effect?: Effect | ((result: R) => Effect);
+  reconcile?: (args: A, ctx: OperationContext) => Reconciliation<R> | Promise<Reconciliation<R>>;
+  /** The downstream deduplicates on `ctx.idempotencyKey`: an in-doubt call may be submitted again. */
+  dedupesDownstream?: boolean;
+  /** What a dry run reports. Default: the declared effect as `would_*`, with the arguments as the change. */
+  plan?: (args: A) => Plan | Promise<Plan>;
+  /** Every call of this tool is a dry run. */
+  dryRun?: boolean;
+  /** Offer the model an optional `idempotency_key` argument. Default true. */
+  modelKey?: boolean;
+  /** `envelope` (default) returns failures to the model as `{ ok: false, error }`; `throw` rethrows them. */
+  onError?: "envelope" | "throw";
+}
+
+/** A tool built from hooks: `submit` is the side effect; the rest are optional. */
+export interface DurableToolDefinition<A, R> extends DurableToolOptions<A, R> {
+  name: string;
+  description: string;
+  /** A zod object schema (v3 or v4) or a JSON schema of type object. */
+  schema: unknown;
+  validate?: (args: A, ctx: OperationContext) => void | Promise<void>;
+  submit: (args: A, ctx: OperationContext) => R | EffectResult<R> | Promise<R | EffectResult<R>>;
+  confirm?: (result: R, ctx: OperationContext) => R | Promise<R>;
+}
+
+const WOULD: Record<string, Plan["effect"]> = {
+  created: "would_create",
+  updated: "would_update",
+  deleted: "would_delete",
+};
+
+/**
+ * A LangChain tool whose side effect runs at most once per key under a ledger. Its ToolMessage
+ * content is the effect envelope (JSON); its artifact is the operation record.
+ */
+export class DurableTool<A = Record<string, unknown>, R = unknown> extends StructuredTool {
+  static override lc_name(): string {
+    return "DurableTool";
+  }
+
+  override name: string;
+  override description: string;
+  // biome-ignore lint/suspicious/noExplicitAny: StructuredTool's schema type is an interop union.
+  override schema: any;
+  override responseFormat = "content_and_artifact";
+  readonly sideEffect: SideEffect;
+  readonly #definition: DurableToolDefinition<A, R>;
+  readonly #inner: StructuredToolInterface | undefined;
+
+  constructor(definition: DurableToolDefinition<A, R>, inner?: StructuredToolInterface) {
+    super();
+    this.#inner = inner;
+    if (definition.sideEffect !== "read" && definition.ledger === undefined) {
+      throw new InvalidConfigurationError(
+        `durableTool "${definition.name}" has sideEffect "${definition.sideEffect}" and needs a ledger: pass { ledger: new Ledger({ store }) }.`,
+      );
+    }
+    this.name = definition.name;
+    this.description = definition.description;
+    this.sideEffect = definition.sideEffect;
+    this.schema = definition.modelKey === false ? definition.schema : withIdempotencyKeyArg(definition.schema);
+    this.#definition = definition;
+  }
+
+  protected override async _call(
+    input: unknown,
+    runManager?: CallbackManagerForToolRun,
+    config?: ToolRunnableConfig,
+  ): Promise<[string, OperationRecord | undefined]> {
+    const definition = this.#definition;
+    const run = durableRunOptions(config);
+    const { args, key } = splitIdempotencyKey(input as A);
+    let operationKey: string | undefined;
+    try {
+      const spec = this.#spec(args, key, run, config, runManager);
+      operationKey = (definition.ledger as Ledger).keyFor(spec).key;
+      if (run.dryRun === true || definition.dryRun === true) {
+        return [envelopeContent(await this.#dryRun(args, operationKey)), undefined];
+      }
+      if (this.sideEffect === "destructive") this.#requireApproval(args, run);
+      const result = await (definition.ledger as Ledger).execute(spec);
+      return [envelopeContent(successEnvelope(result)), result.record];
+    } catch (error) {
+      if (definition.onError === "throw") throw error;
+      const record = (error as { record?: OperationRecord }).record;
+      return [envelopeContent(errorEnvelope(error, operationKey)), record];
+    }
+  }
+
+  #spec(
+    args: A,
+    key: string | undefined,
+    run: DurableRunOptions,
+    config: ToolRunnableConfig | undefined,
+    runManager: CallbackManagerForToolRun | undefined,
+  ): OperationSpec<A, R> {
+    const d = this.#definition;
+    const inner = this.#inner;
+    // A wrapped tool runs as a child run (traced under this one), without the tool call id so it
+    // returns its plain output rather than a ToolMessage.
+    const submit: OperationSpec<A, R>["submit"] = inner
+      ? (innerArgs, ctx) =>
+          inner.invoke(innerArgs, {
+            callbacks: runManager?.getChild(),
+            signal: ctx.signal,
+            ...(config?.configurable ? { configurable: config.configurable } : {}),
+          }) as Promise<R>
+      : d.submit;
+    const spec: OperationSpec<A, R> = { tool: this.name, args, submit };
+    const tenant = run.tenant ?? d.tenant;
+    if (tenant !== undefined) spec.tenant = tenant;
+    if (key !== undefined) spec.key = key;
+    else {
+      const businessKey = d.businessKey?.(args);
+      if (businessKey !== undefined) spec.businessKey = businessKey;
+    }
+    const scope = threadIdOf(config) ?? d.scope;
+    if (scope !== undefined) spec.scope = scope;
+    const correlationId = config?.toolCall?.id;
+    if (correlationId) spec.correlationId = correlationId;
+    if (config?.signal) spec.signal = config.signal;
+    if (d.validate) spec.validate = d.validate;
+    if (d.confirm) spec.confirm = d.confirm;
+    if (d.reconcile) spec.reconcile = d.reconcile;
+    if (d.dedupesDownstream) spec.dedupesDownstream = true;
+    if (d.effect !== undefined) spec.effect = d.effect;
+    return spec;
+  }
+
+  async #dryRun(args: A, key: string): Promise<EffectEnvelope> {
+    const d = this.#definition;
+    const declared = typeof d.effect === "string" ? d.effect : "created";
+    const plan: Plan = d.plan
+      ? await d.plan(args)
+      : { effect: WOULD[declared] ?? "would_create", changes: [{ tool: this.name, args }] };
+    return {
+      ok: true,
+      effect: plan.effect,
+      replayed: false,
+      key,
+      data: { changes: plan.changes },
+      reason: plan.reason ?? "dry run: nothing was executed or recorded",
+    };
+  }
+
+  #requireApproval(args: A, run: DurableRunOptions): void {
+    const ledger = this.#definition.ledger as Ledger;
+    const wanted = ledger.fingerprintOf(args);
+    const now = Date.now();
+    const approved = (run.approvals ?? []).some(
+      (approval) =>
+        approval.tool === this.name &&
+        approval.fingerprint === wanted &&
+        (approval.expiresAt === undefined || approval.expiresAt > now),
+    );
+    if (!approved) {
+      throw new ApprovalRequiredError(
+        `"${this.name}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [approve("${this.name}", args, approver)].`,
+      );
+    }
+  }
+}
+
+/** A read tool: no ledger, the function runs on every call. */
+class ReadTool<A, R> extends StructuredTool {
+  override name: string;
+  override description: string;
+  // biome-ignore lint/suspicious/noExplicitAny: StructuredTool's schema type is an interop union.
+  override schema: any;
+  readonly sideEffect = "read" as const;
+  readonly #definition: DurableToolDefinition<A, R>;
+
+  constructor(definition: DurableToolDefinition<A, R>) {
+    super();
+    this.name = definition.name;
+    this.description = definition.description;
+    this.schema = definition.schema;
+    this.#definition = definition;
+  }
+
+  protected override async _call(input: unknown, _run?: CallbackManagerForToolRun, config?: ToolRunnableConfig) {
+    const controller = new AbortController();
+    const context: OperationContext = {
+      key: "",
+      idempotencyKey: "",
+      attempt: 1,
+      signal: config?.signal ?? controller.signal,
+      correlationId: config?.toolCall?.id ?? "",
+      record: undefined as unknown as OperationRecord,
+    };
+    const outcome = await this.#definition.submit(input as A, context);
+    return isEffectResult<R>(outcome) ? outcome.data : outcome;
+  }
+}
+
+/**
+ * Makes a tool durable. Pass a definition with hooks, or an existing LangChain tool and options:
+ *
+ * ```ts
+ * const createInvoice = durableTool({ name, description, schema, sideEffect: "write", ledger, submit, reconcile });
+ * const charge = durableTool(existingChargeTool, { sideEffect: "write", ledger });
+ * ```
+ */
+export function durableTool<A = Record<string, unknown>, R = unknown>(
+  definition: DurableToolDefinition<A, R>,
+): StructuredTool;
+export function durableTool<A = Record<string, unknown>, R = unknown>(
+  tool: StructuredToolInterface,
+  options: DurableToolOptions<A, R>,
+): StructuredTool;
+export function durableTool<A, R>(
+  toolOrDefinition: DurableToolDefinition<A, R> | StructuredToolInterface,
+  options?: DurableToolOptions<A, R>,
+): StructuredTool {
+  if (options === undefined) {
+    const definition = toolOrDefinition as DurableToolDefinition<A, R>;
+    return definition.sideEffect === "read" ? new ReadTool(definition) : new DurableTool(definition);
+  }
+  const inner = toolOrDefinition as StructuredToolInterface;
+  if (options.sideEffect === "read") return inner as StructuredTool;
+  return new DurableTool<A, R>(
+    {
+      ...options,
+      name: inner.name,
+      description: inner.description,
+      schema: inner.schema,
+      submit: () => {
+        throw new InvalidConfigurationError("unreachable: a wrapped tool submits through the inner tool");
+      },
+    },
+    inner,
+  );
+}

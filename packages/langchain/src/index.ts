@@ -1,0 +1,20 @@
+export {
+  DurableTool,
+  type DurableToolDefinition,
+  type DurableToolOptions,
+  durableTool,
+  type Plan,
+  type SideEffect,
+} from "./durable-tool.js";
+export { type EffectEnvelope, envelopeContent, errorEnvelope, successEnvelope } from "./envelope.js";
+export {
+  type Approval,
+  approve,
+  DURABLE_CONFIG_KEY,
+  type DurableRunOptions,
+  dryRunConfig,
+  durableRunOptions,
+  threadIdOf,
+  withDurableOptions,
+} from "./run-config.js";
+export { IDEMPOTENCY_KEY_ARG, splitIdempotencyKey, withIdempotencyKeyArg } from "./schema.js";
