@@ -18,5 +18,7 @@ export function withEffect<R>(effect: Effect, data: R, reason?: string): EffectR
 }
 
 export function isEffectResult<R>(value: unknown): value is EffectResult<R> {
-  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[EFFECT_RESULT] === true;
+  return (
+    typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[EFFECT_RESULT] === true
+  );
 }

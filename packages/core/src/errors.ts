@@ -136,7 +136,10 @@ export class IllegalTransitionError extends DurableToolsError {
 export class StaleOwnerError extends DurableToolsError {
   readonly key: string;
   constructor(key: string, detail: string) {
-    super(ErrorCode.STALE_OWNER, `Write to "${key}" refused: ${detail}. Another worker took the operation over.`);
+    super(
+      ErrorCode.STALE_OWNER,
+      `Write to "${key}" refused: ${detail}. Another worker took the operation over.`,
+    );
     this.key = key;
   }
 }
@@ -177,7 +180,9 @@ export class DeadlineExceededError extends DurableToolsError {
 
 export class AbortedError extends DurableToolsError {
   constructor(reason?: unknown) {
-    super(ErrorCode.ABORTED, `Aborted${reason === undefined ? "" : `: ${messageOf(reason)}`}`, { cause: reason });
+    super(ErrorCode.ABORTED, `Aborted${reason === undefined ? "" : `: ${messageOf(reason)}`}`, {
+      cause: reason,
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-export { canonicalize, type CanonicalizeOptions, DEFAULT_MAX_PAYLOAD_BYTES } from "./canonical.js";
+export { type CanonicalizeOptions, canonicalize, DEFAULT_MAX_PAYLOAD_BYTES } from "./canonical.js";
 export { type EffectResult, isEffectResult, withEffect } from "./effect-result.js";
 export {
   type Classifier,
@@ -21,7 +21,14 @@ export {
   type LedgerEventInput,
 } from "./events.js";
 export { fingerprint, hmacSha256Hex, sha256Hex } from "./fingerprint.js";
-export { deriveKey, type KeyNamespace, KeySource, MAX_KEY_LENGTH, namespacedKey, validateKey } from "./keys.js";
+export {
+  deriveKey,
+  type KeyNamespace,
+  KeySource,
+  MAX_KEY_LENGTH,
+  namespacedKey,
+  validateKey,
+} from "./keys.js";
 export { Ledger, type LedgerOptions, type Resolution } from "./ledger.js";
 export { MemoryLedgerStore } from "./memory-store.js";
 export type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";

@@ -48,7 +48,9 @@ describe("namespacedKey", () => {
   it("never lets two different namespaces share a key", () => {
     fc.assert(
       fc.property(
-        fc.tuple(fc.option(fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 20 }), { nil: undefined })),
+        fc.tuple(
+          fc.option(fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 20 }), { nil: undefined }),
+        ),
         fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 20 }),
         fc.option(fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 20 }), { nil: undefined }),
         fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 20 }),
@@ -65,9 +67,9 @@ describe("namespacedKey", () => {
 
   it("rejects empty or non-ASCII tool and tenant names", () => {
     expect(isInvalidKeyError(errorOf(() => namespacedKey({ tool: "" }, "explicit", "k")))).toBe(true);
-    expect(isInvalidKeyError(errorOf(() => namespacedKey({ tool: "t", tenant: "\u00e9" }, "explicit", "k")))).toBe(
-      true,
-    );
+    expect(
+      isInvalidKeyError(errorOf(() => namespacedKey({ tool: "t", tenant: "\u00e9" }, "explicit", "k"))),
+    ).toBe(true);
   });
 });
 

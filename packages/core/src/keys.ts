@@ -1,5 +1,5 @@
-import { InvalidKeyError } from "./errors.js";
 import { type CanonicalizeOptions, canonicalize } from "./canonical.js";
+import { InvalidKeyError } from "./errors.js";
 import { sha256Hex } from "./fingerprint.js";
 
 export const MAX_KEY_LENGTH = 255;
@@ -28,7 +28,8 @@ export function validateKey(key: unknown, what = "idempotency key"): string {
   if (typeof key !== "string") {
     throw new InvalidKeyError(`The ${what} must be a string, got ${key === null ? "null" : typeof key}.`);
   }
-  if (key.length === 0) throw new InvalidKeyError(`The ${what} is empty; pass 1 to ${MAX_KEY_LENGTH} characters.`);
+  if (key.length === 0)
+    throw new InvalidKeyError(`The ${what} is empty; pass 1 to ${MAX_KEY_LENGTH} characters.`);
   if (key.length > MAX_KEY_LENGTH) {
     throw new InvalidKeyError(
       `The ${what} is ${key.length} characters long; the limit is ${MAX_KEY_LENGTH}. Hash long business identifiers first.`,

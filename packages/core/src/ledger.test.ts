@@ -146,7 +146,12 @@ describe("Ledger: new keys and replays", () => {
       submit: () => withEffect("noop", { version: "1.2.3" }, "already at version 1.2.3"),
     });
     expect(noop).toMatchObject({ effect: "noop", reason: "already at version 1.2.3", replayed: false });
-    const updated = await ledger.execute({ tool: "rename", args: { id: 1 }, effect: "updated", submit: () => 1 });
+    const updated = await ledger.execute({
+      tool: "rename",
+      args: { id: 1 },
+      effect: "updated",
+      submit: () => 1,
+    });
     expect(updated.effect).toBe("updated");
     const replay = await ledger.execute({ tool: "deploy", args: { version: "1.2.3" }, submit: () => 0 });
     expect(replay.reason).toBe(
@@ -217,7 +222,7 @@ describe("Ledger: concurrency", () => {
     const first = ledger.execute(spec);
     const error = await rejection(ledger.execute(spec));
     expect(isOperationInProgressError(error)).toBe(true);
-    expect((error as Error).message).toContain('is in progress in another worker (state SUBMITTED)');
+    expect((error as Error).message).toContain("is in progress in another worker (state SUBMITTED)");
     expect(events.some((e) => e.type === "waiting")).toBe(true);
     gate.resolve();
     expect((await first).effect).toBe("created");
@@ -227,7 +232,9 @@ describe("Ledger: concurrency", () => {
   it("refuses the same key with other arguments and executes nothing", async () => {
     const { ledger, billing, events } = setup();
     await ledger.execute(invoiceSpec(billing));
-    const error = await rejection(ledger.execute(invoiceSpec(billing, { args: { amount: 999, customer: "cus_1" } })));
+    const error = await rejection(
+      ledger.execute(invoiceSpec(billing, { args: { amount: 999, customer: "cus_1" } })),
+    );
     expect(isIdempotencyConflictError(error)).toBe(true);
     expect((error as IdempotencyConflictError).key).toBe("-/create_invoice/k:order-42");
     expect(billing.calls).toBe(1);
@@ -250,7 +257,11 @@ describe("Ledger: failures", () => {
     expect(isOperationFailedError(first)).toBe(true);
     expect(first.replayed).toBe(false);
     expect(second.replayed).toBe(true);
-    expect([second.message, second.originalCode, second.retryable]).toEqual([first.message, "card_declined", false]);
+    expect([second.message, second.originalCode, second.retryable]).toEqual([
+      first.message,
+      "card_declined",
+      false,
+    ]);
     expect(first.message).toBe("card declined");
     expect(calls).toBe(1);
     expect((await ledger.get("-/create_invoice/k:order-42"))?.state).toBe("FAILED");
@@ -262,7 +273,8 @@ describe("Ledger: failures", () => {
       ledger.execute(
         invoiceSpec(billing, {
           validate: (args) => {
-            if (args.amount > 100) throw Object.assign(new Error("amount over the limit"), { name: "ValidationError" });
+            if (args.amount > 100)
+              throw Object.assign(new Error("amount over the limit"), { name: "ValidationError" });
           },
         }),
       ),
@@ -287,7 +299,11 @@ describe("Ledger: failures", () => {
     expect(result.record.attempt).toBe(2);
     expect(billing.created).toBe(1);
     const retry = events.find((e) => e.type === "retry_scheduled");
-    expect(retry?.data).toEqual({ delayMs: 1, reason: expect.stringContaining("ECONNREFUSED"), error: "ECONNREFUSED" });
+    expect(retry?.data).toEqual({
+      delayMs: 1,
+      reason: expect.stringContaining("ECONNREFUSED"),
+      error: "ECONNREFUSED",
+    });
   });
 
   it("releases the key when retries are exhausted before anything happened", async () => {
@@ -368,7 +384,11 @@ describe("Ledger: operations in doubt", () => {
       | OperationInDoubtError
       | undefined;
     expect(isOperationInDoubtError(error)).toBe(true);
-    expect(error?.record).toMatchObject({ state: "SUBMITTED", attempt: 1, key: "-/create_invoice/k:order-42" });
+    expect(error?.record).toMatchObject({
+      state: "SUBMITTED",
+      attempt: 1,
+      key: "-/create_invoice/k:order-42",
+    });
     expect(error?.message).toContain("submit failed with ETIMEDOUT");
     // A second call takes the record over at once and is still in doubt: nothing runs again.
     const again = await rejection(ledger.execute(invoiceSpec(billing, { submit: lostAck(billing) })));
@@ -415,7 +435,12 @@ describe("Ledger: operations in doubt", () => {
   it("stays in doubt when reconcile cannot tell or throws", async () => {
     const { ledger, billing } = setup();
     const unknown = await rejection(
-      ledger.execute(invoiceSpec(billing, { submit: lostAck(billing), reconcile: () => ({ status: "unknown", detail: "API down" }) })),
+      ledger.execute(
+        invoiceSpec(billing, {
+          submit: lostAck(billing),
+          reconcile: () => ({ status: "unknown", detail: "API down" }),
+        }),
+      ),
     );
     expect((unknown as Error).message).toContain("reconcile could not tell (API down)");
     const threw = await rejection(
@@ -522,7 +547,10 @@ describe("Ledger: operations in doubt", () => {
     now += 5_000;
     await ledger.execute(
       invoiceSpec(billing, {
-        reconcile: (_args, ctx) => ({ status: "applied", result: billing.findByKey(ctx.idempotencyKey) ?? { id: "?", amount: 0, customer: "" } }),
+        reconcile: (_args, ctx) => ({
+          status: "applied",
+          result: billing.findByKey(ctx.idempotencyKey) ?? { id: "?", amount: 0, customer: "" },
+        }),
       }),
     );
     gate.resolve();
@@ -546,7 +574,13 @@ describe("Ledger: operations in doubt", () => {
     memory.transition = realTransition;
     const record = await memory.get("-/create_invoice/k:order-42");
     if (!record) throw new Error("record missing");
-    await memory.renewLease({ key: record.key, owner: record.owner ?? "", fencingToken: record.fencingToken, now: 0, leaseExpiresAt: 0 });
+    await memory.renewLease({
+      key: record.key,
+      owner: record.owner ?? "",
+      fencingToken: record.fencingToken,
+      now: 0,
+      leaseExpiresAt: 0,
+    });
     const recovered = await ledger.execute(
       invoiceSpec(billing, {
         reconcile: (_args, ctx) => {
@@ -563,13 +597,20 @@ describe("Ledger: operations in doubt", () => {
     const { ledger, billing } = setup();
     await rejection(ledger.execute(invoiceSpec(billing, { submit: lostAck(billing) })));
     const key = "-/create_invoice/k:order-42";
-    const resolved = await ledger.resolve(key, { status: "applied", result: { id: "inv_1", amount: 120, customer: "cus_1" } }, "alice");
+    const resolved = await ledger.resolve(
+      key,
+      { status: "applied", result: { id: "inv_1", amount: 120, customer: "cus_1" } },
+      "alice",
+    );
     expect(resolved?.state).toBe("CONFIRMED");
     const replay = await ledger.execute(invoiceSpec(billing));
     expect(replay).toMatchObject({ replayed: true, result: { id: "inv_1" } });
     expect(billing.calls).toBe(1);
     const events = await ledger.readEvents({ key });
-    expect(events.find((e) => e.type === "resolved")?.data).toEqual({ status: "applied", resolvedBy: "alice" });
+    expect(events.find((e) => e.type === "resolved")?.data).toEqual({
+      status: "applied",
+      resolvedBy: "alice",
+    });
   });
 });
 

@@ -3,18 +3,24 @@ import { hostname } from "node:os";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./canonical.js";
 import {
   InvalidConfigurationError,
-  OperationInProgressError,
-  RecordNotFoundError,
   isDurableToolsError,
   LedgerUnavailableError,
   messageOf,
+  OperationInProgressError,
+  RecordNotFoundError,
 } from "./errors.js";
-import { EventBus, type EventListener, EventType, type LedgerEvent, type LedgerEventInput } from "./events.js";
+import {
+  EventBus,
+  type EventListener,
+  EventType,
+  type LedgerEvent,
+  type LedgerEventInput,
+} from "./events.js";
 import { fingerprint } from "./fingerprint.js";
 import { deriveKey, type KeySource, namespacedKey, validateKey } from "./keys.js";
-import { OperationRun } from "./operation-run.js";
 import type { ExecutionResult, OperationSpec } from "./operation.js";
-import { type Effect, type OperationRecord, type StoredError, isLeaseExpired, isTerminal } from "./record.js";
+import { OperationRun } from "./operation-run.js";
+import { type Effect, isLeaseExpired, isTerminal, type OperationRecord, type StoredError } from "./record.js";
 import { type RedactionOptions, Redactor } from "./redaction.js";
 import { RetryPolicy, type RetryPolicyOptions } from "./retry-policy.js";
 import type { LedgerStore, ReadEventsOptions } from "./store.js";
@@ -76,7 +82,9 @@ export interface LedgerRuntime {
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
-    throw new InvalidConfigurationError(`${name} must be a positive integer number of milliseconds, got ${value}.`);
+    throw new InvalidConfigurationError(
+      `${name} must be a positive integer number of milliseconds, got ${value}.`,
+    );
   }
   return value;
 }
@@ -94,7 +102,9 @@ export class Ledger {
 
   constructor(options: LedgerOptions) {
     if (options?.store === undefined) {
-      throw new InvalidConfigurationError("new Ledger({ store }) needs a store, e.g. new MemoryLedgerStore().");
+      throw new InvalidConfigurationError(
+        "new Ledger({ store }) needs a store, e.g. new MemoryLedgerStore().",
+      );
     }
     const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const ttl = options.recordTtlMs === undefined ? 7 * 24 * 3600 * 1000 : options.recordTtlMs;
@@ -109,7 +119,10 @@ export class Ledger {
         options.waitTimeoutMs === 0 ? 0 : positiveInteger("waitTimeoutMs", options.waitTimeoutMs ?? 10_000),
       retry: options.retry instanceof RetryPolicy ? options.retry : new RetryPolicy(options.retry),
       recordTtlMs: ttl === null ? null : positiveInteger("recordTtlMs", ttl),
-      maxPayloadBytes: positiveInteger("maxPayloadBytes", options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES),
+      maxPayloadBytes: positiveInteger(
+        "maxPayloadBytes",
+        options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      ),
       redactor: options.redact ? new Redactor(options.redact) : undefined,
       storeArgs: options.storeArgs ?? true,
       persistAllEvents: persistAll,
@@ -142,17 +155,21 @@ export class Ledger {
 
   /** Runs one side effect under the ledger (see `OperationSpec`). */
   execute<A, R>(spec: OperationSpec<A, R>): Promise<ExecutionResult<R>> {
-    const withTenant = spec.tenant === undefined && this.tenant !== undefined ? { ...spec, tenant: this.tenant } : spec;
+    const withTenant =
+      spec.tenant === undefined && this.tenant !== undefined ? { ...spec, tenant: this.tenant } : spec;
     return new OperationRun(this.#runtime, withTenant).execute();
   }
 
   /** The ledger key a call would use, without touching the store (dry runs, diagnostics). */
-  keyFor(spec: Pick<OperationSpec<unknown, unknown>, "tool" | "tenant" | "args" | "key" | "businessKey" | "scope">): {
+  keyFor(
+    spec: Pick<OperationSpec<unknown, unknown>, "tool" | "tenant" | "args" | "key" | "businessKey" | "scope">,
+  ): {
     key: string;
     source: KeySource;
   } {
     const namespace = { tool: spec.tool, tenant: spec.tenant ?? this.tenant };
-    if (spec.key !== undefined) return { key: namespacedKey(namespace, "explicit", validateKey(spec.key)), source: "explicit" };
+    if (spec.key !== undefined)
+      return { key: namespacedKey(namespace, "explicit", validateKey(spec.key)), source: "explicit" };
     if (spec.businessKey !== undefined) {
       return {
         key: namespacedKey(namespace, "business", validateKey(spec.businessKey, "business key")),
@@ -174,7 +191,9 @@ export class Ledger {
 
   /** Operations nobody is working on that may or may not have happened (and, optionally, abandoned ones). */
   listInDoubt(options: { includeUnfinished?: boolean; limit?: number } = {}): Promise<OperationRecord[]> {
-    return this.#runtime.call("listInDoubt", () => this.store.listInDoubt({ ...options, now: this.#runtime.now() }));
+    return this.#runtime.call("listInDoubt", () =>
+      this.store.listInDoubt({ ...options, now: this.#runtime.now() }),
+    );
   }
 
   readEvents(options?: ReadEventsOptions): Promise<LedgerEvent[]> {
@@ -186,12 +205,18 @@ export class Ledger {
    * calls replay `result`), `failed` stores the error, `not_applied` deletes the record so the next call
    * submits again. Refused while a live worker holds the operation.
    */
-  async resolve(key: string, resolution: Resolution, resolvedBy = "operator"): Promise<OperationRecord | undefined> {
+  async resolve(
+    key: string,
+    resolution: Resolution,
+    resolvedBy = "operator",
+  ): Promise<OperationRecord | undefined> {
     const rt = this.#runtime;
     const current = await this.get(key);
     if (current === undefined) throw new RecordNotFoundError(key);
     if (isTerminal(current.state)) {
-      throw new InvalidConfigurationError(`Operation "${key}" is already ${current.state}; only in-flight operations can be resolved.`);
+      throw new InvalidConfigurationError(
+        `Operation "${key}" is already ${current.state}; only in-flight operations can be resolved.`,
+      );
     }
     if (!isLeaseExpired(current, rt.now())) throw new OperationInProgressError(current, 0);
     const owner = rt.nextOwner();
@@ -212,7 +237,10 @@ export class Ledger {
     );
     if (claim.outcome !== "taken_over") throw new OperationInProgressError(claim.record, 0);
     const record = claim.record;
-    const event = (type: LedgerEventInput["type"], extra: Partial<LedgerEventInput> = {}): LedgerEventInput => ({
+    const event = (
+      type: LedgerEventInput["type"],
+      extra: Partial<LedgerEventInput> = {},
+    ): LedgerEventInput => ({
       id: randomUUID(),
       type,
       ...base,

@@ -15,16 +15,16 @@ import {
 import { EventType, type LedgerEventInput } from "./events.js";
 import { fingerprint } from "./fingerprint.js";
 import { deriveKey, namespacedKey, validateKey } from "./keys.js";
-import type { LedgerRuntime } from "./ledger.js";
 import { LeaseKeeper } from "./lease-keeper.js";
+import type { LedgerRuntime } from "./ledger.js";
 import type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";
 import {
   type Effect,
+  isLeaseExpired,
+  isTerminal,
   type OperationRecord,
   OperationState,
   type StoredError,
-  isLeaseExpired,
-  isTerminal,
 } from "./record.js";
 import type { RetryDecision } from "./retry-policy.js";
 import { sleep } from "./retry-policy.js";
@@ -68,7 +68,10 @@ export class OperationRun<A, R> {
     for (;;) {
       this.#throwIfAborted();
       const now = this.#rt.now();
-      const claimEvent = this.#event(EventType.CLAIMED, { attempt: initialPath.length > 0 ? 1 : 0, to: PENDING });
+      const claimEvent = this.#event(EventType.CLAIMED, {
+        attempt: initialPath.length > 0 ? 1 : 0,
+        to: PENDING,
+      });
       const created = [claimEvent, ...this.#pathEvents(PENDING, initialPath, initialPath.length > 0 ? 1 : 0)];
       if (storedArgs !== undefined) claimEvent.data = { args: storedArgs };
       const takeoverEvent = this.#event(EventType.TAKEN_OVER);
@@ -92,7 +95,9 @@ export class OperationRun<A, R> {
       this.#record = claim.record;
       if (claim.outcome === "created") {
         this.#rt.publish(created);
-        return this.#withLease(() => (this.#record.state === PENDING ? this.#validate() : this.#submitLoop()));
+        return this.#withLease(() =>
+          this.#record.state === PENDING ? this.#validate() : this.#submitLoop(),
+        );
       }
       if (claim.outcome === "taken_over") {
         this.#rt.publish([takeoverEvent]);
@@ -100,7 +105,9 @@ export class OperationRun<A, R> {
       }
       const existing = claim.record;
       if (existing.fingerprint !== this.#fingerprint) {
-        await this.#rt.report([this.#event(EventType.CONFLICT, { data: { storedFingerprint: existing.fingerprint } })]);
+        await this.#rt.report([
+          this.#event(EventType.CONFLICT, { data: { storedFingerprint: existing.fingerprint } }),
+        ]);
         throw new IdempotencyConflictError(this.#key, existing.fingerprint, this.#fingerprint);
       }
       if (existing.state === CONFIRMED) return this.#replay(existing);
@@ -178,7 +185,10 @@ export class OperationRun<A, R> {
         } catch (error) {
           const classification = this.#rt.retry.classify(error);
           if (classification.retryable || classification.outcome === "unknown") {
-            return this.#resolveInDoubt(error, `confirm failed with ${classification.reason} after a successful submit`);
+            return this.#resolveInDoubt(
+              error,
+              `confirm failed with ${classification.reason} after a successful submit`,
+            );
           }
           return this.#fail(error);
         }
@@ -233,7 +243,10 @@ export class OperationRun<A, R> {
 
   async #resubmit(): Promise<ExecutionResult<R>> {
     const delayMs = this.#rt.retry.backoff(this.#record.attempt, this.#previousDelayMs);
-    await this.#scheduleRetry({ retry: true, delayMs, classification: this.#rt.retry.classify(undefined) }, undefined);
+    await this.#scheduleRetry(
+      { retry: true, delayMs, classification: this.#rt.retry.classify(undefined) },
+      undefined,
+    );
     await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
     return this.#submitLoop();
   }
@@ -244,12 +257,18 @@ export class OperationRun<A, R> {
     return deadlineMs === undefined || this.#rt.now() - this.#startedAt < deadlineMs;
   }
 
-  async #confirm(data: R, effect: Effect | undefined, reason: string | undefined): Promise<ExecutionResult<R>> {
+  async #confirm(
+    data: R,
+    effect: Effect | undefined,
+    reason: string | undefined,
+  ): Promise<ExecutionResult<R>> {
     const encoded = encodeValue(data);
     const finalEffect = effect ?? this.#declaredEffect(data);
     const patch: RecordPatch = { result: encoded, effect: finalEffect, expiresAt: this.#expiresAt() };
     if (reason !== undefined) patch.reason = reason;
-    const resultForEvents = this.#rt.redactor ? encodeValue(this.#rt.redactor.redact("result", data)) : encoded;
+    const resultForEvents = this.#rt.redactor
+      ? encodeValue(this.#rt.redactor.redact("result", data))
+      : encoded;
     try {
       await this.#move([CONFIRMED], patch, { result: resultForEvents, effect: finalEffect });
     } catch (error) {
@@ -273,16 +292,27 @@ export class OperationRun<A, R> {
 
   async #fail(error: unknown): Promise<never> {
     const stored = toStoredError(error);
-    await this.#move([FAILED], { error: stored, expiresAt: this.#expiresAt() }, { code: stored.code ?? null });
-    await this.#rt.report([this.#event(EventType.FAILED, { data: { message: stored.message, stored: true } })]);
+    await this.#move(
+      [FAILED],
+      { error: stored, expiresAt: this.#expiresAt() },
+      { code: stored.code ?? null },
+    );
+    await this.#rt.report([
+      this.#event(EventType.FAILED, { data: { message: stored.message, stored: true } }),
+    ]);
     throw new OperationFailedError(this.#key, stored, false, error);
   }
 
   /** Nothing reached the downstream and retrying is over: free the key and report why. */
-  async #giveUpNotApplied(error: unknown, decision: Extract<RetryDecision, { retry: false }>): Promise<never> {
+  async #giveUpNotApplied(
+    error: unknown,
+    decision: Extract<RetryDecision, { retry: false }>,
+  ): Promise<never> {
     await this.#stopLease();
     const events = [
-      this.#event(EventType.FAILED, { data: { message: messageOf(error), stored: false, why: decision.why } }),
+      this.#event(EventType.FAILED, {
+        data: { message: messageOf(error), stored: false, why: decision.why },
+      }),
       this.#event(EventType.RELEASED, { from: this.#record.state }),
     ];
     await this.#rt.call("release", () => this.#rt.store.release({ ...this.#fence(), events }));
@@ -361,7 +391,11 @@ export class OperationRun<A, R> {
     await lease?.stop();
   }
 
-  async #move(path: OperationState[], patch: RecordPatch, data?: { [key: string]: JsonValue }): Promise<void> {
+  async #move(
+    path: OperationState[],
+    patch: RecordPatch,
+    data?: { [key: string]: JsonValue },
+  ): Promise<void> {
     if (isTerminal(path[path.length - 1] as OperationState)) await this.#stopLease();
     const attempt = patch.attempt ?? this.#record.attempt;
     const events = this.#pathEvents(this.#record.state, path, attempt, data);
@@ -412,7 +446,8 @@ export class OperationRun<A, R> {
   #resolveKey(): string {
     const { tool, tenant } = this.#spec;
     const namespace = { tool, tenant };
-    if (this.#spec.key !== undefined) return namespacedKey(namespace, "explicit", validateKey(this.#spec.key));
+    if (this.#spec.key !== undefined)
+      return namespacedKey(namespace, "explicit", validateKey(this.#spec.key));
     if (this.#spec.businessKey !== undefined) {
       return namespacedKey(namespace, "business", validateKey(this.#spec.businessKey, "business key"));
     }

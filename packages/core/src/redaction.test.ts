@@ -9,7 +9,10 @@ const redactor = new Redactor({
 
 describe("Redactor", () => {
   it("replaces sensitive argument paths by a keyed hash and leaves the rest", () => {
-    const args = { card: { number: "4242424242424242", exp: "12/30" }, items: [{ iban: "DE1" }, { iban: "DE2" }] };
+    const args = {
+      card: { number: "4242424242424242", exp: "12/30" },
+      items: [{ iban: "DE1" }, { iban: "DE2" }],
+    };
     const out = redactor.redact("args", args) as typeof args;
     expect(out.card.exp).toBe("12/30");
     expect(out.card.number).toMatch(/^\[REDACTED:[0-9a-f]{32}\]$/);

@@ -59,7 +59,9 @@ export class Redactor {
     if (paths.some((segments) => segments.length === 0)) return this.hash(value);
     if (value === null || typeof value !== "object") return value;
     const childPaths = (name: string) =>
-      paths.filter((segments) => segments[0] === "*" || segments[0] === name).map((segments) => segments.slice(1));
+      paths
+        .filter((segments) => segments[0] === "*" || segments[0] === name)
+        .map((segments) => segments.slice(1));
     if (Array.isArray(value)) {
       return value.map((item, index) => {
         const matching = childPaths(String(index));

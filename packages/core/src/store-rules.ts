@@ -1,5 +1,5 @@
 import { RecordNotFoundError, StaleOwnerError } from "./errors.js";
-import { type OperationRecord, OperationState, isExpired, isLeaseExpired, isTerminal } from "./record.js";
+import { isExpired, isLeaseExpired, isTerminal, type OperationRecord, OperationState } from "./record.js";
 import { assertPath } from "./state-machine.js";
 import type { ClaimRequest, ClaimResult, Fence, RecordPatch, TransitionRequest } from "./store.js";
 
@@ -9,7 +9,8 @@ import type { ClaimRequest, ClaimResult, Fence, RecordPatch, TransitionRequest }
  */
 
 export function newRecord(request: ClaimRequest, previousToken: number): OperationRecord {
-  const state = request.initialPath.length === 0 ? OperationState.PENDING : assertPath("PENDING", request.initialPath);
+  const state =
+    request.initialPath.length === 0 ? OperationState.PENDING : assertPath("PENDING", request.initialPath);
   const record: OperationRecord = {
     key: request.key,
     tool: request.tool,
@@ -67,7 +68,10 @@ export function assertFence(current: OperationRecord | undefined, fence: Fence):
 }
 
 /** The record after a guarded transition; throws without side effects when the guard fails. */
-export function applyTransition(current: OperationRecord | undefined, request: TransitionRequest): OperationRecord {
+export function applyTransition(
+  current: OperationRecord | undefined,
+  request: TransitionRequest,
+): OperationRecord {
   const record = assertFence(current, request);
   if (record.state !== request.from) {
     throw new StaleOwnerError(request.key, `state is ${record.state}, the writer expected ${request.from}`);
@@ -88,7 +92,11 @@ function definedFields(patch: RecordPatch): Partial<OperationRecord> {
   return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined));
 }
 
-export function isInDoubtCandidate(record: OperationRecord, now: number, includeUnfinished: boolean): boolean {
+export function isInDoubtCandidate(
+  record: OperationRecord,
+  now: number,
+  includeUnfinished: boolean,
+): boolean {
   if (isTerminal(record.state) || !isLeaseExpired(record, now)) return false;
   return record.state === OperationState.SUBMITTED || includeUnfinished;
 }

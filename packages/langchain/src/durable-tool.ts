@@ -11,7 +11,7 @@ import {
   type Reconciliation,
 } from "@durable-tools/core";
 import type { CallbackManagerForToolRun } from "@langchain/core/callbacks/manager";
-import { type StructuredToolInterface, StructuredTool, type ToolRunnableConfig } from "@langchain/core/tools";
+import { StructuredTool, type StructuredToolInterface, type ToolRunnableConfig } from "@langchain/core/tools";
 import { type EffectEnvelope, envelopeContent, errorEnvelope, successEnvelope } from "./envelope.js";
 import { type DurableRunOptions, durableRunOptions, threadIdOf } from "./run-config.js";
 import { splitIdempotencyKey, withIdempotencyKeyArg } from "./schema.js";
@@ -96,7 +96,8 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     this.name = definition.name;
     this.description = definition.description;
     this.sideEffect = definition.sideEffect;
-    this.schema = definition.modelKey === false ? definition.schema : withIdempotencyKeyArg(definition.schema);
+    this.schema =
+      definition.modelKey === false ? definition.schema : withIdempotencyKeyArg(definition.schema);
     this.#definition = definition;
   }
 
@@ -216,7 +217,11 @@ class ReadTool<A, R> extends StructuredTool {
     this.#definition = definition;
   }
 
-  protected override async _call(input: unknown, _run?: CallbackManagerForToolRun, config?: ToolRunnableConfig) {
+  protected override async _call(
+    input: unknown,
+    _run?: CallbackManagerForToolRun,
+    config?: ToolRunnableConfig,
+  ) {
     const controller = new AbortController();
     const context: OperationContext = {
       key: "",

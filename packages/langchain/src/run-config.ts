@@ -1,5 +1,5 @@
-import type { RunnableConfig } from "@langchain/core/runnables";
 import { fingerprint } from "@durable-tools/core";
+import type { RunnableConfig } from "@langchain/core/runnables";
 
 /** The `configurable` entry durable tools read: `{ configurable: { durable_tools: { dryRun: true } } }`. */
 export const DURABLE_CONFIG_KEY = "durable_tools";
@@ -32,7 +32,10 @@ export function dryRunConfig<C extends RunnableConfig>(base?: C): C {
 }
 
 /** Adds durable-tools run options to a config without dropping what is there. */
-export function withDurableOptions<C extends RunnableConfig>(base: C | undefined, options: DurableRunOptions): C {
+export function withDurableOptions<C extends RunnableConfig>(
+  base: C | undefined,
+  options: DurableRunOptions,
+): C {
   const configurable = base?.configurable ?? {};
   const current = durableRunOptions(base);
   return {

@@ -1,10 +1,10 @@
+import { InvalidConfigurationError, MAX_KEY_LENGTH } from "@durable-tools/core";
 import {
   extendInteropZodObject,
   type InteropZodObject,
   isInteropZodObject,
   isZodSchemaV3,
 } from "@langchain/core/utils/types";
-import { MAX_KEY_LENGTH, InvalidConfigurationError } from "@durable-tools/core";
 import { z as z3 } from "zod/v3";
 import { z as z4 } from "zod/v4";
 
@@ -30,12 +30,17 @@ export function withIdempotencyKeyArg<S>(schema: S): S {
       ...json,
       properties: {
         ...(json.properties ?? {}),
-        [IDEMPOTENCY_KEY_ARG]: { type: "string", minLength: 1, maxLength: MAX_KEY_LENGTH, description: DESCRIPTION },
+        [IDEMPOTENCY_KEY_ARG]: {
+          type: "string",
+          minLength: 1,
+          maxLength: MAX_KEY_LENGTH,
+          description: DESCRIPTION,
+        },
       },
     } as S;
   }
   throw new InvalidConfigurationError(
-    "durableTool needs an object schema (a zod object or a JSON schema with type \"object\") so the tool has named arguments.",
+    'durableTool needs an object schema (a zod object or a JSON schema with type "object") so the tool has named arguments.',
   );
 }
 

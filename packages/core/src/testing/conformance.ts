@@ -68,13 +68,17 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
     });
 
     const submitted = async (owner = "owner-a") => {
-      const claim = await store.claim(claimRequest(key, { owner, initialPath: ["VALIDATED", "SUBMITTED"], initialAttempt: 1 }));
+      const claim = await store.claim(
+        claimRequest(key, { owner, initialPath: ["VALIDATED", "SUBMITTED"], initialAttempt: 1 }),
+      );
       return claim.record;
     };
 
     describe("claim", () => {
       it("creates a PENDING record with fencing token 1 and a lease", async () => {
-        const claim = await store.claim(claimRequest(key, { args: { a: 1 }, correlationId: "c-1", tenant: "acme" }));
+        const claim = await store.claim(
+          claimRequest(key, { args: { a: 1 }, correlationId: "c-1", tenant: "acme" }),
+        );
         expect(claim.outcome).toBe("created");
         expect(claim.record).toEqual({
           key,
@@ -120,7 +124,9 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
 
       it(`lets exactly one of ${concurrency} concurrent claims create the record`, async () => {
         const claims = await Promise.all(
-          Array.from({ length: concurrency }, (_, i) => store.claim(claimRequest(key, { owner: `owner-${i}` }))),
+          Array.from({ length: concurrency }, (_, i) =>
+            store.claim(claimRequest(key, { owner: `owner-${i}` })),
+          ),
         );
         const created = claims.filter((c) => c.outcome === "created");
         expect(created).toHaveLength(1);
@@ -204,7 +210,13 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
         const first = await submitted();
         await store.claim(claimRequest(key, { owner: "owner-a", now: T0 + LEASE }));
         const error = await rejection(
-          store.renewLease({ key, owner: "owner-a", fencingToken: first.fencingToken, now: T0, leaseExpiresAt: T0 }),
+          store.renewLease({
+            key,
+            owner: "owner-a",
+            fencingToken: first.fencingToken,
+            now: T0,
+            leaseExpiresAt: T0,
+          }),
         );
         expect(isStaleOwnerError(error)).toBe(true);
       });
@@ -235,7 +247,12 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
           now: T0 + 5,
           from: "SUBMITTED",
           path: ["CONFIRMED"],
-          patch: { result: { id: "inv_1", n: [1, 2] }, effect: "created", reason: "ok", expiresAt: T0 + 1000 },
+          patch: {
+            result: { id: "inv_1", n: [1, 2] },
+            effect: "created",
+            reason: "ok",
+            expiresAt: T0 + 1000,
+          },
           events,
         });
         expect(next).toMatchObject({
@@ -305,7 +322,16 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
         const { fencingToken } = (await store.claim(claimRequest(key))).record;
         const before = await store.get(key);
         const error = await rejection(
-          store.transition({ key, owner: "owner-a", fencingToken, now: T0, from, path, patch: {}, events: [] }),
+          store.transition({
+            key,
+            owner: "owner-a",
+            fencingToken,
+            now: T0,
+            from,
+            path,
+            patch: {},
+            events: [],
+          }),
         );
         expect(isIllegalTransitionError(error)).toBe(true);
         expect(await store.get(key)).toEqual(before);
@@ -333,7 +359,14 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
       it("refuses terminal records any further transition", async () => {
         const record = await submitted();
         const fence = { key, owner: "owner-a", fencingToken: record.fencingToken };
-        await store.transition({ ...fence, now: T0, from: "SUBMITTED", path: ["CONFIRMED"], patch: {}, events: [] });
+        await store.transition({
+          ...fence,
+          now: T0,
+          from: "SUBMITTED",
+          path: ["CONFIRMED"],
+          patch: {},
+          events: [],
+        });
         const error = await rejection(
           store.transition({ ...fence, now: T0, from: "CONFIRMED", path: ["FAILED"], patch: {}, events: [] }),
         );
@@ -372,7 +405,10 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
             patch: { result: owner },
             events: [],
           });
-        const results = await Promise.allSettled([write("owner-a", 1), write("owner-b", taken.record.fencingToken)]);
+        const results = await Promise.allSettled([
+          write("owner-a", 1),
+          write("owner-b", taken.record.fencingToken),
+        ]);
         expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled"]);
         expect((await store.get(key))?.result).toBe("owner-b");
       });
@@ -385,7 +421,11 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
         expect(await store.get(key)).toBeUndefined();
         const again = await store.claim(claimRequest(key, { owner: "owner-b" }));
         expect(again.outcome).toBe("created");
-        expect((await store.readEvents({ key })).map((e) => e.type)).toEqual(["claimed", "released", "claimed"]);
+        expect((await store.readEvents({ key })).map((e) => e.type)).toEqual([
+          "claimed",
+          "released",
+          "claimed",
+        ]);
       });
 
       it("forgets a terminal record after its expiry, with a higher fencing token", async () => {
@@ -425,9 +465,15 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
     describe("listInDoubt", () => {
       it("lists SUBMITTED records with an expired lease, and unfinished ones on request", async () => {
         const k = (suffix: string) => `${key}-${suffix}`;
-        await store.claim(claimRequest(k("doubt"), { initialPath: ["VALIDATED", "SUBMITTED"], initialAttempt: 1 }));
         await store.claim(
-          claimRequest(k("live"), { initialPath: ["VALIDATED", "SUBMITTED"], initialAttempt: 1, now: T0 + LEASE }),
+          claimRequest(k("doubt"), { initialPath: ["VALIDATED", "SUBMITTED"], initialAttempt: 1 }),
+        );
+        await store.claim(
+          claimRequest(k("live"), {
+            initialPath: ["VALIDATED", "SUBMITTED"],
+            initialAttempt: 1,
+            now: T0 + LEASE,
+          }),
         );
         await store.claim(claimRequest(k("pending")));
         const done = await store.claim(
@@ -444,9 +490,16 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
           events: [],
         });
         const now = T0 + LEASE + 1;
-        const mine = (records: OperationRecord[]) => records.map((r) => r.key).filter((x) => x.startsWith(key)).sort();
+        const mine = (records: OperationRecord[]) =>
+          records
+            .map((r) => r.key)
+            .filter((x) => x.startsWith(key))
+            .sort();
         expect(mine(await store.listInDoubt({ now }))).toEqual([k("doubt")]);
-        expect(mine(await store.listInDoubt({ now, includeUnfinished: true }))).toEqual([k("doubt"), k("pending")]);
+        expect(mine(await store.listInDoubt({ now, includeUnfinished: true }))).toEqual([
+          k("doubt"),
+          k("pending"),
+        ]);
         expect((await store.listInDoubt({ now, includeUnfinished: true, limit: 1 })).length).toBe(1);
       });
     });
@@ -463,7 +516,10 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
         expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
         expect(new Set(seqs).size).toBe(seqs.length);
         const first = mine[0]?.seq ?? 0;
-        expect((await store.readEvents({ key, afterSeq: first })).map((e) => e.type)).toEqual(["waiting", "claimed"]);
+        expect((await store.readEvents({ key, afterSeq: first })).map((e) => e.type)).toEqual([
+          "waiting",
+          "claimed",
+        ]);
         expect(await store.readEvents({ key, limit: 1 })).toHaveLength(1);
       });
 
