@@ -11,28 +11,31 @@
  * they throw an {@link InvalidPayloadError} whose `path` points at them (`$`, `$.card.number`,
  * `$.items[3]`, `$["odd key"]`).
  *
- * | Value                                             | Canonical form                                       |
- * | ------------------------------------------------- | ---------------------------------------------------- |
- * | `null`, booleans, strings, finite numbers         | JCS (`-0` → `0`)                                     |
- * | plain objects (`Object.prototype` or `null` proto) | own enumerable string keys, sorted; symbol keys ignored |
- * | arrays                                            | elements in order; extra non-index properties ignored |
- * | object property whose value is `undefined`        | omitted (as `JSON.stringify` does)                   |
- * | `undefined` at top level or as an array element   | InvalidPayloadError                                  |
- * | sparse array hole                                 | InvalidPayloadError                                  |
- * | `NaN`, `Infinity`, `-Infinity`                    | InvalidPayloadError                                  |
- * | BigInt                                            | InvalidPayloadError (pass it as a decimal string)     |
- * | Date                                              | `toISOString()`; an invalid Date → InvalidPayloadError |
- * | boxed primitives (`new String/Number/Boolean`)    | their primitive value                                |
- * | Map, Set, WeakMap, WeakSet                        | InvalidPayloadError                                  |
- * | typed arrays, ArrayBuffer, DataView, Buffer       | InvalidPayloadError (base64-encode it), before toJSON |
- * | functions, symbols (as values)                    | InvalidPayloadError                                  |
- * | class instances with a `toJSON()` method          | the result of `toJSON(key)`, canonicalised the same way |
- * | class instances without `toJSON()`               | InvalidPayloadError naming the class                 |
- * | cycles                                            | InvalidPayloadError where the cycle re-enters        |
- * | shared (non-cyclic) references                    | serialised at each place they appear                 |
- * | getters, proxies or `toJSON()` that throw         | InvalidPayloadError at that path                     |
- * | nesting deeper than {@link MAX_CANONICAL_DEPTH}   | InvalidPayloadError                                  |
- * | output over `maxBytes` UTF-8 bytes                | InvalidPayloadError at `$`                           |
+ * | Value                                              | Canonical form                                          |
+ * | -------------------------------------------------- | ------------------------------------------------------- |
+ * | `null`, booleans, strings, finite numbers          | JCS (`-0` → `0`)                                        |
+ * | plain objects (`Object.prototype` / `null` proto)  | own enumerable string keys, sorted; symbol keys ignored |
+ * | arrays                                             | elements in order; extra non-index properties ignored   |
+ * | object property whose value is `undefined`         | omitted (as `JSON.stringify` does)                      |
+ * | `undefined` at top level or as an array element    | InvalidPayloadError                                     |
+ * | sparse array hole                                  | InvalidPayloadError                                     |
+ * | `NaN`, `Infinity`, `-Infinity`                     | InvalidPayloadError                                     |
+ * | BigInt                                             | InvalidPayloadError (pass it as a decimal string)       |
+ * | Date                                               | `toISOString()`; an invalid Date → InvalidPayloadError  |
+ * | boxed primitives (`new String/Number/Boolean`)     | their primitive value (boxed BigInt/Symbol: as above)   |
+ * | Map, Set, WeakMap, WeakSet                         | InvalidPayloadError (convert to object / sorted array)  |
+ * | typed arrays, ArrayBuffer, DataView, Buffer        | InvalidPayloadError (base64-encode), even with toJSON   |
+ * | functions, symbols (as values)                     | InvalidPayloadError                                     |
+ * | class instance with a `toJSON()` method            | `toJSON(key)`'s result, canonicalised the same way      |
+ * | class instance without `toJSON()` (Error, RegExp…) | InvalidPayloadError naming the class                    |
+ * | cycles                                             | InvalidPayloadError where the cycle re-enters           |
+ * | shared (non-cyclic) references                     | serialised at each place they appear                    |
+ * | getters, proxies or `toJSON()` that throw          | InvalidPayloadError at that path                        |
+ * | nesting deeper than {@link MAX_CANONICAL_DEPTH}    | InvalidPayloadError                                     |
+ * | output over `maxBytes` UTF-8 bytes                 | InvalidPayloadError at `$`                              |
+ *
+ * A class instance is an object whose prototype is neither `Object.prototype` nor `null` (arrays
+ * excepted); a plain object from another realm (`vm`) still counts as plain.
  *
  * Built-in types (Date, boxed primitives, Map, Set, binary data) are recognised by their internal
  * slots (`node:util` `types`), so they are detected across realms and cannot be spoofed, and they

@@ -2,7 +2,7 @@
  * Fingerprints: a SHA-256 of the canonical JSON (RFC 8785) of a value, so equal arguments give
  * equal fingerprints whatever their key order, and different arguments differ.
  */
-import { createHash, createHmac } from "node:crypto";
+import * as crypto from "node:crypto";
 import { type CanonicalizeOptions, canonicalize } from "./canonical.js";
 import { InvalidConfigurationError } from "./errors.js";
 
@@ -20,8 +20,13 @@ export function fingerprint(value: unknown, options?: CanonicalizeOptions): stri
  * the UTF-8 encoder replaces it; canonical JSON never contains one, it escapes them.)
  */
 export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex");
+  return oneShotHash
+    ? oneShotHash("sha256", text, "hex")
+    : crypto.createHash("sha256").update(text, "utf8").digest("hex");
 }
+
+// crypto.hash (Node >= 20.12) skips the Hash object: about twice as fast for the short inputs hashed here.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: "hex") => string }).hash;
 
 /**
  * Lower-case hex HMAC-SHA-256 of the UTF-8 bytes of `text`, keyed with `secret` (a string is used
@@ -31,5 +36,5 @@ export function sha256Hex(text: string): string {
  */
 export function hmacSha256Hex(secret: string | Uint8Array, text: string): string {
   if (secret.length === 0) throw new InvalidConfigurationError("The HMAC secret must not be empty.");
-  return createHmac("sha256", secret).update(text, "utf8").digest("hex");
+  return crypto.createHmac("sha256", secret).update(text, "utf8").digest("hex");
 }

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isInvalidKeyError } from "./errors.js";
+import { fingerprint } from "./fingerprint.js";
 import { deriveKey, namespacedKey, validateKey } from "./keys.js";
 
 function errorOf(fn: () => unknown): Error {
@@ -75,10 +76,13 @@ describe("namespacedKey", () => {
 
 describe("deriveKey", () => {
   it("is stable under key order and differs by scope", () => {
-    const a = deriveKey({ amount: 10, customer: "c1" }, "thread-1");
-    expect(deriveKey({ customer: "c1", amount: 10 }, "thread-1")).toBe(a);
-    expect(deriveKey({ customer: "c1", amount: 10 }, "thread-2")).not.toBe(a);
-    expect(deriveKey({ customer: "c1", amount: 10 }, undefined)).not.toBe(a);
+    const a = deriveKey(fingerprint({ amount: 10, customer: "c1" }), "thread-1");
+    expect(deriveKey(fingerprint({ customer: "c1", amount: 10 }), "thread-1")).toBe(a);
+    expect(deriveKey(fingerprint({ customer: "c1", amount: 10 }), "thread-2")).not.toBe(a);
+    expect(deriveKey(fingerprint({ customer: "c1", amount: 10 }), undefined)).not.toBe(a);
+    expect(deriveKey(fingerprint({ customer: "c1", amount: 10 }), "null")).not.toBe(
+      deriveKey(fingerprint({ customer: "c1", amount: 10 }), undefined),
+    );
     expect(a).toMatch(/^[0-9a-f]{64}$/);
   });
 });

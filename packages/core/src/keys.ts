@@ -61,7 +61,39 @@ export function namespacedKey(namespace: KeyNamespace, source: KeySource, localK
   return `${tenant}/${tool}/${SOURCE_PREFIX[source]}:${localKey}`;
 }
 
-/** A key derived from the canonical arguments and an optional scope (e.g. a LangGraph thread id). */
-export function deriveKey(args: unknown, scope: string | undefined, options?: CanonicalizeOptions): string {
-  return sha256Hex(canonicalize({ args, scope: scope ?? null }, options));
+/**
+ * A key derived from the arguments' fingerprint and an optional scope (e.g. a LangGraph thread id).
+ * The fingerprint has a fixed shape at the end, so no scope can be confused with another.
+ */
+export function deriveKey(argsFingerprint: string, scope: string | undefined): string {
+  return sha256Hex(`${JSON.stringify(scope ?? null)}|${argsFingerprint}`);
+}
+
+/** What identifies an operation: where its key comes from, in order of preference. */
+export interface KeySpec extends KeyNamespace {
+  /** Passed by the caller or the model. */
+  key?: string | undefined;
+  /** Derived by the tool from its arguments. */
+  businessKey?: string | undefined;
+  /** Scope of a key derived from the arguments (e.g. a LangGraph thread id). */
+  scope?: string | undefined;
+}
+
+/** The ledger key of an operation: explicit key, else business key, else the arguments' hash in its scope. */
+export function operationKey(spec: KeySpec, argsFingerprint: string): { key: string; source: KeySource } {
+  const namespace = { tool: spec.tool, tenant: spec.tenant };
+  if (spec.key !== undefined) {
+    return {
+      key: namespacedKey(namespace, KeySource.EXPLICIT, validateKey(spec.key)),
+      source: KeySource.EXPLICIT,
+    };
+  }
+  if (spec.businessKey !== undefined) {
+    const key = namespacedKey(namespace, KeySource.BUSINESS, validateKey(spec.businessKey, "business key"));
+    return { key, source: KeySource.BUSINESS };
+  }
+  return {
+    key: namespacedKey(namespace, KeySource.DERIVED, deriveKey(argsFingerprint, spec.scope)),
+    source: KeySource.DERIVED,
+  };
 }

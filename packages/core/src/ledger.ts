@@ -17,7 +17,7 @@ import {
   type LedgerEventInput,
 } from "./events.js";
 import { fingerprint } from "./fingerprint.js";
-import { deriveKey, type KeySource, namespacedKey, validateKey } from "./keys.js";
+import { type KeySource, type KeySpec, operationKey } from "./keys.js";
 import type { ExecutionResult, OperationSpec } from "./operation.js";
 import { OperationRun } from "./operation-run.js";
 import { type Effect, isLeaseExpired, isTerminal, type OperationRecord, type StoredError } from "./record.js";
@@ -161,23 +161,11 @@ export class Ledger {
   }
 
   /** The ledger key a call would use, without touching the store (dry runs, diagnostics). */
-  keyFor(
-    spec: Pick<OperationSpec<unknown, unknown>, "tool" | "tenant" | "args" | "key" | "businessKey" | "scope">,
-  ): {
+  keyFor(spec: Omit<KeySpec, "tenant"> & { tenant?: string | undefined; args: unknown }): {
     key: string;
     source: KeySource;
   } {
-    const namespace = { tool: spec.tool, tenant: spec.tenant ?? this.tenant };
-    if (spec.key !== undefined)
-      return { key: namespacedKey(namespace, "explicit", validateKey(spec.key)), source: "explicit" };
-    if (spec.businessKey !== undefined) {
-      return {
-        key: namespacedKey(namespace, "business", validateKey(spec.businessKey, "business key")),
-        source: "business",
-      };
-    }
-    const derived = deriveKey(spec.args, spec.scope, { maxBytes: this.#runtime.maxPayloadBytes });
-    return { key: namespacedKey(namespace, "derived", derived), source: "derived" };
+    return operationKey({ ...spec, tenant: spec.tenant ?? this.tenant }, this.fingerprintOf(spec.args));
   }
 
   /** The fingerprint a call's arguments have (`sha256:` of their canonical JSON). */

@@ -15,7 +15,8 @@ import { applyTransition, assertFence, decideClaim, isInDoubtCandidate } from ".
 /**
  * An in-process ledger: for tests, single-process agents and as the reference implementation of
  * the store contract. Every method runs to completion without awaiting, so each is atomic.
- * Records are copied in and out, so callers can never mutate stored state.
+ * Records are copied and deep-frozen when written, so the ones handed out can be shared safely
+ * (a replay costs no copy) and callers can never change stored state.
  */
 export class MemoryLedgerStore implements LedgerStore {
   readonly #records = new Map<string, OperationRecord>();
@@ -24,24 +25,21 @@ export class MemoryLedgerStore implements LedgerStore {
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
     const result = decideClaim(this.#records.get(request.key), request);
-    if (result.outcome === "existing") return { outcome: "existing", record: structuredClone(result.record) };
-    this.#records.set(request.key, result.record);
+    if (result.outcome === "existing") return result;
+    const record = this.#put(result.record);
     this.#append(result.outcome === "created" ? request.events : request.takeoverEvents);
-    return { ...result, record: structuredClone(result.record) };
+    return { ...result, record };
   }
 
   async transition(request: TransitionRequest): Promise<OperationRecord> {
-    const next = applyTransition(this.#records.get(request.key), request);
-    this.#records.set(request.key, next);
+    const next = this.#put(applyTransition(this.#records.get(request.key), request));
     this.#append(request.events);
-    return structuredClone(next);
+    return next;
   }
 
   async renewLease(request: RenewLeaseRequest): Promise<OperationRecord> {
     const current = assertFence(this.#records.get(request.key), request);
-    const next = { ...current, leaseExpiresAt: request.leaseExpiresAt, updatedAt: request.now };
-    this.#records.set(request.key, next);
-    return structuredClone(next);
+    return this.#put({ ...current, leaseExpiresAt: request.leaseExpiresAt, updatedAt: request.now });
   }
 
   async release(request: ReleaseRequest): Promise<void> {
@@ -51,15 +49,14 @@ export class MemoryLedgerStore implements LedgerStore {
   }
 
   async get(key: string): Promise<OperationRecord | undefined> {
-    const record = this.#records.get(key);
-    return record === undefined ? undefined : structuredClone(record);
+    return this.#records.get(key);
   }
 
   async listInDoubt(options: ListInDoubtOptions): Promise<OperationRecord[]> {
     const found = [...this.#records.values()]
       .filter((record) => isInDoubtCandidate(record, options.now, options.includeUnfinished ?? false))
       .sort((a, b) => a.updatedAt - b.updatedAt);
-    return structuredClone(found.slice(0, options.limit ?? found.length));
+    return found.slice(0, options.limit ?? found.length);
   }
 
   async appendEvents(events: readonly LedgerEventInput[]): Promise<void> {
@@ -71,10 +68,25 @@ export class MemoryLedgerStore implements LedgerStore {
     const matching = this.#events.filter(
       (event) => event.seq > afterSeq && (options.key === undefined || event.key === options.key),
     );
-    return structuredClone(matching.slice(0, options.limit ?? matching.length));
+    return matching.slice(0, options.limit ?? matching.length);
+  }
+
+  #put(record: OperationRecord): OperationRecord {
+    const stored = deepFreeze(structuredClone(record));
+    this.#records.set(record.key, stored);
+    return stored;
   }
 
   #append(events: readonly LedgerEventInput[]): void {
-    for (const event of events) this.#events.push({ ...structuredClone(event), seq: ++this.#seq });
+    for (const event of events)
+      this.#events.push(deepFreeze({ ...structuredClone(event), seq: ++this.#seq }));
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }

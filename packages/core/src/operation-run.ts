@@ -14,7 +14,7 @@ import {
 } from "./errors.js";
 import { EventType, type LedgerEventInput } from "./events.js";
 import { fingerprint } from "./fingerprint.js";
-import { deriveKey, namespacedKey, validateKey } from "./keys.js";
+import { operationKey } from "./keys.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import type { LedgerRuntime } from "./ledger.js";
 import type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";
@@ -59,8 +59,8 @@ export class OperationRun<A, R> {
 
   async execute(): Promise<ExecutionResult<R>> {
     // Everything that can reject the input happens before the store is touched.
-    this.#key = this.#resolveKey();
     this.#fingerprint = fingerprint(this.#spec.args, { maxBytes: this.#rt.maxPayloadBytes });
+    this.#key = operationKey(this.#spec, this.#fingerprint).key;
     this.#idempotencyKey = `dt_${createHash("sha256").update(this.#key).digest("hex").slice(0, 40)}`;
     const storedArgs = this.#storedArgs();
     const initialPath = this.#spec.validate ? [] : [VALIDATED, SUBMITTED];
@@ -441,21 +441,6 @@ export class OperationRun<A, R> {
 
   #fence() {
     return { key: this.#key, owner: this.#owner, fencingToken: this.#record.fencingToken };
-  }
-
-  #resolveKey(): string {
-    const { tool, tenant } = this.#spec;
-    const namespace = { tool, tenant };
-    if (this.#spec.key !== undefined)
-      return namespacedKey(namespace, "explicit", validateKey(this.#spec.key));
-    if (this.#spec.businessKey !== undefined) {
-      return namespacedKey(namespace, "business", validateKey(this.#spec.businessKey, "business key"));
-    }
-    return namespacedKey(
-      namespace,
-      "derived",
-      deriveKey(this.#spec.args, this.#spec.scope, { maxBytes: this.#rt.maxPayloadBytes }),
-    );
   }
 
   #storedArgs(): JsonValue | undefined {

@@ -176,6 +176,11 @@ describe("RetryPolicy.backoff", () => {
     expect(() => policy("none").backoff(1.5, 0)).toThrow("retryNumber must be a positive integer, got 1.5.");
   });
 
+  it("decorrelated jitter survives a previous delay so large that 3x overflows", () => {
+    const p = new RetryPolicy({ jitter: "decorrelated", baseDelayMs: 1, maxDelayMs: 10, random: () => 0 });
+    expect(p.backoff(1, 1e308)).toBe(1);
+  });
+
   it("stays within [0, maxDelayMs] for every mode (property)", () => {
     fc.assert(
       fc.property(

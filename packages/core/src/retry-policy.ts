@@ -127,7 +127,9 @@ export class RetryPolicy {
         break;
       case "decorrelated": {
         const prev = Number.isFinite(previousDelayMs) ? Math.max(base, previousDelayMs) : base;
-        delay = Math.min(max, base + this.#random() * (prev * 3 - base));
+        // prev * 3 can overflow to Infinity, and 0 * Infinity would be NaN.
+        const spread = Math.min(prev * 3, Number.MAX_VALUE) - base;
+        delay = Math.min(max, base + this.#random() * spread);
         break;
       }
     }

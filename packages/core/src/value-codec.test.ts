@@ -83,7 +83,10 @@ describe("value codec: values JSON cannot hold", () => {
   });
 
   it("keeps binary data with its type, base64-encoded", () => {
-    expect(encodeValue(Buffer.from("hi"))).toStrictEqual({ $dt: "Bytes", v: { type: "Buffer", base64: "aGk=" } });
+    expect(encodeValue(Buffer.from("hi"))).toStrictEqual({
+      $dt: "Bytes",
+      v: { type: "Buffer", base64: "aGk=" },
+    });
     expect(encodeValue(new Uint8Array([1, 2, 3]))).toStrictEqual({
       $dt: "Bytes",
       v: { type: "Uint8Array", base64: "AQID" },
@@ -93,7 +96,12 @@ describe("value codec: values JSON cannot hold", () => {
     expectRoundTrip(new Float64Array([1.5, Number.NaN, -0]));
     expectRoundTrip(new BigInt64Array([-1n, 2n ** 62n]));
     expectRoundTrip([new Int8Array([-1]), new Uint8ClampedArray([255]), new Uint16Array([65535])]);
-    expectRoundTrip([new Int16Array([-2]), new Int32Array([-3]), new Uint32Array([4]), new Float32Array([0.5])]);
+    expectRoundTrip([
+      new Int16Array([-2]),
+      new Int32Array([-3]),
+      new Uint32Array([4]),
+      new Float32Array([0.5]),
+    ]);
     expectRoundTrip(new BigUint64Array([2n ** 64n - 1n]));
     expectRoundTrip(new Uint8Array([9, 8, 7]).buffer);
     expectRoundTrip(new DataView(new Uint8Array([1, 2]).buffer));
@@ -101,6 +109,16 @@ describe("value codec: values JSON cannot hold", () => {
     new Uint8Array(shared).set([5, 6]);
     expect(roundTrip(shared)).toBeInstanceOf(SharedArrayBuffer);
     expect([...new Uint8Array(roundTrip(shared) as SharedArrayBuffer)]).toEqual([5, 6]);
+  });
+
+  it("stores a detached buffer, and views on it, as empty", () => {
+    const buffer = new ArrayBuffer(8);
+    const view = new Float64Array(buffer);
+    structuredClone(buffer, { transfer: [buffer] });
+    expect(encodeValue({ buffer, view })).toStrictEqual({
+      buffer: { $dt: "Bytes", v: { type: "ArrayBuffer", base64: "" } },
+      view: { $dt: "Bytes", v: { type: "Float64Array", base64: "" } },
+    });
   });
 
   it("keeps only a view's own bytes", () => {
@@ -115,7 +133,10 @@ describe("value codec: values JSON cannot hold", () => {
   });
 
   it("keeps Errors: name, message, code, cause and other own enumerable properties", () => {
-    const error = Object.assign(new TypeError("bad input", { cause: new Error("root") }), { code: "E_BAD", status: 400 });
+    const error = Object.assign(new TypeError("bad input", { cause: new Error("root") }), {
+      code: "E_BAD",
+      status: 400,
+    });
     expect(encodeValue(error)).toStrictEqual({
       $dt: "Error",
       v: {
@@ -177,7 +198,10 @@ describe("value codec: values JSON cannot hold", () => {
 describe("value codec: user data that looks like a tag", () => {
   it("escapes plain objects with a $dt key, so they are never taken for tags", () => {
     const value = { $dt: "Date", v: "2020-01-01T00:00:00.000Z" };
-    expect(encodeValue(value)).toStrictEqual({ $dt: "Object", v: { $dt: "Date", v: "2020-01-01T00:00:00.000Z" } });
+    expect(encodeValue(value)).toStrictEqual({
+      $dt: "Object",
+      v: { $dt: "Date", v: "2020-01-01T00:00:00.000Z" },
+    });
     expectRoundTrip(value);
     expectRoundTrip({ nested: [{ $dt: "Ref", v: "$" }], also: { $dt: "Object", v: { $dt: "Undefined" } } });
   });
@@ -207,7 +231,9 @@ describe("value codec: arrays", () => {
   it("encodes a huge empty array in constant space", () => {
     const huge = new Array(1e9);
     huge[5] = "x";
-    expect(JSON.stringify(encodeValue(huge))).toBe('{"$dt":"SparseArray","v":{"length":1000000000,"items":[[5,"x"]]}}');
+    expect(JSON.stringify(encodeValue(huge))).toBe(
+      '{"$dt":"SparseArray","v":{"length":1000000000,"items":[[5,"x"]]}}',
+    );
     const back = roundTrip(huge) as unknown[];
     expect(back).toHaveLength(1e9);
     expect(back[5]).toBe("x");
@@ -247,8 +273,14 @@ describe("value codec: identity", () => {
     const map = new Map<unknown, unknown>([[shared, "value"]]);
     const escaped = { $dt: "x", "odd key": shared };
     const value = { map, escaped, again: shared };
-    expect((encodeValue(value) as Record<string, JsonValue>).again).toStrictEqual({ $dt: "Ref", v: "$.map.v[0][0]" });
-    const back = expectRoundTrip({ escaped, again: shared }) as { escaped: Record<string, unknown>; again: unknown };
+    expect((encodeValue(value) as Record<string, JsonValue>).again).toStrictEqual({
+      $dt: "Ref",
+      v: "$.map.v[0][0]",
+    });
+    const back = expectRoundTrip({ escaped, again: shared }) as {
+      escaped: Record<string, unknown>;
+      again: unknown;
+    };
     expect(back.again).toBe(back.escaped["odd key"]);
     expect((encodeValue({ escaped, again: shared }) as Record<string, JsonValue>).again).toStrictEqual({
       $dt: "Ref",
@@ -263,7 +295,11 @@ describe("value codec: identity", () => {
     set.add(set);
     const error = new Error("loop") as Error & { self?: unknown };
     error.self = error;
-    const back = expectRoundTrip({ map, set, error }) as { map: typeof map; set: typeof set; error: typeof error };
+    const back = expectRoundTrip({ map, set, error }) as {
+      map: typeof map;
+      set: typeof set;
+      error: typeof error;
+    };
     expect(back.map.get("me")).toBe(back.map);
     expect([...back.set][0]).toBe(back.set);
     expect(back.error.self).toBe(back.error);
@@ -393,10 +429,18 @@ describe("value codec: lenient encoding", () => {
 describe("decodeValue: malformed input", () => {
   it.each([
     [{ $dt: "Nope", v: 1 }, "$.$dt", 'unknown value tag "Nope"'],
-    [{ a: { $dt: "Ref", v: "$.b" } }, "$.a.v", "malformed encoded value: a Ref to a path not decoded before it"],
+    [
+      { a: { $dt: "Ref", v: "$.b" } },
+      "$.a.v",
+      "malformed encoded value: a Ref to a path not decoded before it",
+    ],
     [{ $dt: "Number", v: "7" }, "$.v", /a Number tag/],
     [{ $dt: "BigInt", v: "1.5" }, "$.v", /a BigInt that is not a decimal string/],
-    [{ $dt: "Bytes", v: { type: "Float64Array", base64: "AQID" } }, "$.v", /not a whole number of Float64Array/],
+    [
+      { $dt: "Bytes", v: { type: "Float64Array", base64: "AQID" } },
+      "$.v",
+      /not a whole number of Float64Array/,
+    ],
     [{ $dt: "Bytes", v: { type: "Int128Array", base64: "" } }, "$.v.type", /unknown binary type/],
     [{ $dt: "Map", v: [[1]] }, "$.v[0]", /not a \[key, value\] pair/],
     [{ $dt: "SparseArray", v: { length: -1, items: [] } }, "$.v.length", /not a valid array length/],

@@ -6,28 +6,28 @@
  * Unlike `canonicalize`, `encodeValue` is lenient: it runs after the side effect happened,
  * so it never throws; what it cannot keep it degrades as documented below.
  *
- * | Value                                  | Encoded as                                                  | Decoded as                      |
- * | -------------------------------------- | ----------------------------------------------------------- | ------------------------------- |
- * | null, booleans, strings, finite numbers | themselves                                                  | themselves                      |
- * | `-0`, `NaN`, `Infinity`, `-Infinity`   | `Number` `"-0"` / `"NaN"` / `"Infinity"` / `"-Infinity"`    | the number                      |
- * | undefined (anywhere)                   | `Undefined` `null`                                          | undefined (property kept)       |
- * | BigInt                                 | `BigInt` decimal string                                     | the BigInt                      |
- * | Date (also invalid)                    | `Date` ISO string, or null for an invalid Date              | a Date                          |
- * | RegExp                                 | `RegExp` `{ source, flags }` (`lastIndex` is lost)          | a RegExp                        |
- * | Map / Set                              | `Map` `[[key, value]...]` / `Set` `[value...]`, any values  | a Map / Set, same order         |
- * | Buffer, typed arrays, DataView, (Shared)ArrayBuffer | `Bytes` `{ type, base64 }`                     | the same type (Buffer included) |
- * | boxed String/Number/Boolean/BigInt     | `Boxed` encoded primitive                                   | the boxed value                 |
- * | Error (any subclass)                   | `Error` `{ name, message, cause?, errors?, props? }`        | built-in Error class by name   |
- * | plain object without a `$dt` key       | itself, values encoded                                      | a plain object                  |
- * | plain object with a `$dt` key          | `Object` `{...}` (escaped, never mistaken for a tag)        | a plain object                  |
- * | null-prototype object                  | `NullProtoObject` `{...}`                                   | a null-prototype object         |
- * | array (dense)                          | array, elements encoded                                     | an array                        |
- * | sparse array                           | `SparseArray` `{ length, items: [[index, value]...] }`      | an array with the same holes    |
- * | object seen before (shared or cyclic)  | `Ref` path of its first occurrence in the encoded JSON      | the same object (identity kept) |
- * | class instance with `toJSON()`         | the encoded `toJSON()` result                               | that result                     |
- * | other class instances, WeakMap, Promise... | own enumerable properties, as a plain object            | a plain object (prototype lost) |
- * | function / symbol                      | `Function` name / `Symbol` description                      | undefined                       |
- * | nested deeper than {@link MAX_CODEC_DEPTH} | `Truncated`                                             | undefined                       |
+ * | Value                                               | Encoded as                                               | Decoded as                     |
+ * | --------------------------------------------------- | -------------------------------------------------------- | ------------------------------ |
+ * | null, booleans, strings, finite numbers             | themselves                                               | themselves                     |
+ * | `-0`, `NaN`, `Infinity`, `-Infinity`                | `Number` `"-0"` / `"NaN"` / `"Infinity"` / `"-Infinity"` | the number                     |
+ * | undefined (anywhere)                                | `Undefined` `null`                                       | undefined (property kept)      |
+ * | BigInt                                              | `BigInt` decimal string                                  | the BigInt                     |
+ * | Date (also invalid)                                 | `Date` ISO string, null for an invalid Date              | a Date                         |
+ * | RegExp                                              | `RegExp` `{ source, flags }`                             | a RegExp (`lastIndex` 0)       |
+ * | Map / Set (keys and values of any type)             | `Map` `[[key, value]...]` / `Set` `[value...]`           | a Map / Set, same order        |
+ * | Buffer, typed arrays, DataView, (Shared)ArrayBuffer | `Bytes` `{ type, base64 }`                               | the same type (Buffer too)     |
+ * | boxed String / Number / Boolean / BigInt            | `Boxed` encoded primitive                                | the boxed value                |
+ * | Error (any subclass)                                | `Error` `{ name, message, cause?, errors?, props? }`     | built-in class named by `name` |
+ * | plain object without a `$dt` key                    | itself, values encoded                                   | a plain object                 |
+ * | plain object with a `$dt` key                       | `Object` `{...}` (escaped: never taken for a tag)        | a plain object                 |
+ * | null-prototype object                               | `NullProtoObject` `{...}`                                | a null-prototype object        |
+ * | dense array                                         | array, elements encoded                                  | an array                       |
+ * | sparse array                                        | `SparseArray` `{ length, items: [[index, value]...] }`   | an array with the same holes   |
+ * | object met before (shared or cyclic)                | `Ref` path of its first occurrence                       | the same object (identity)     |
+ * | class instance with `toJSON()`                      | its encoded `toJSON()` result                            | that result                    |
+ * | other class instance, WeakMap, Promise...           | own enumerable properties, as a plain object             | a plain object (no prototype)  |
+ * | function / symbol (also a boxed symbol)             | `Function` name / `Symbol` description                   | undefined                      |
+ * | deeper than {@link MAX_CODEC_DEPTH} levels          | `Truncated` `null`                                       | undefined                      |
  *
  * Also lost: symbol-keyed and non-enumerable properties, extra properties on arrays, Maps, Sets,
  * Dates, RegExps and binary views, the subclass of an Error / array / Map... (an Error decodes as
@@ -51,6 +51,8 @@ export const TAG_KEY = "$dt";
 
 /** Deeper values are stored as `Truncated` (decoded as undefined) rather than overflowing the stack. */
 export const MAX_CODEC_DEPTH = 500;
+
+const MAX_ARRAY_LENGTH = 2 ** 32 - 1;
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -220,7 +222,7 @@ function encodeWithToJSON(value: object, path: string, depth: number, seen: Seen
 }
 
 function encodeArray(array: unknown[], path: string, depth: number, seen: Seen): JsonValue {
-  const length = safeRead(array, "length") as number;
+  const length = arrayLength(safeRead(array, "length"));
   let dense = true;
   for (let index = 0; index < length && dense; index++) dense = safeHas(array, index);
   if (dense) {
@@ -242,6 +244,13 @@ function encodeArray(array: unknown[], path: string, depth: number, seen: Seen):
   return tag("SparseArray", { length, items });
 }
 
+/** A real array's length is always valid; a proxy's may be anything, so it is read as 0 then. */
+function arrayLength(length: unknown): number {
+  return typeof length === "number" && Number.isInteger(length) && length >= 0 && length <= MAX_ARRAY_LENGTH
+    ? length
+    : 0;
+}
+
 /** Own enumerable string-keyed properties, encoded, as a JSON object whose members live under `path`. */
 function encodeProperties(
   object: object,
@@ -258,19 +267,26 @@ function encodeProperties(
 }
 
 function encodeBytes(value: ArrayBufferView | ArrayBufferLike): JsonValue {
-  let type: string;
-  let bytes: Buffer;
-  if (types.isAnyArrayBuffer(value)) {
-    type = types.isSharedArrayBuffer(value) ? "SharedArrayBuffer" : "ArrayBuffer";
-    bytes = Buffer.from(value);
-  } else {
+  return { type: binaryType(value), base64: bytesOf(value).toString("base64") };
+}
+
+function binaryType(value: ArrayBufferView | ArrayBufferLike): string {
+  if (types.isSharedArrayBuffer(value)) return "SharedArrayBuffer";
+  if (types.isArrayBuffer(value)) return "ArrayBuffer";
+  if (Buffer.isBuffer(value)) return "Buffer";
+  if (types.isDataView(value)) return "DataView";
+  return typedArrayTag(value) ?? "Uint8Array";
+}
+
+/** The bytes a buffer or view covers; none for a detached buffer (whose views throw when read). */
+function bytesOf(value: ArrayBufferView | ArrayBufferLike): Buffer {
+  try {
+    if (types.isAnyArrayBuffer(value)) return Buffer.from(value);
     const view = value as ArrayBufferView;
-    if (Buffer.isBuffer(view)) type = "Buffer";
-    else if (types.isDataView(view)) type = "DataView";
-    else type = typedArrayTag(view) ?? "Uint8Array";
-    bytes = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+    return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+  } catch {
+    return Buffer.alloc(0);
   }
-  return { type, base64: bytes.toString("base64") };
 }
 
 /**
@@ -493,7 +509,7 @@ function decodeBigInt(v: unknown, path: string): bigint {
 
 function decodeSparseArray(v: unknown, vPath: string, path: string, decoded: Decoded): unknown[] {
   const { length, items } = expectObject(v, vPath);
-  if (typeof length !== "number" || !Number.isInteger(length) || length < 0 || length > 2 ** 32 - 1) {
+  if (typeof length !== "number" || !Number.isInteger(length) || length < 0 || length > MAX_ARRAY_LENGTH) {
     throw malformed(childPath(vPath, "length"), "a SparseArray length that is not a valid array length");
   }
   const array: unknown[] = new Array(length);

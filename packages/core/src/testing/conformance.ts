@@ -542,11 +542,21 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
       });
     });
 
-    it("hands out copies: mutating a returned record changes nothing stored", async () => {
-      const claim = await store.claim(claimRequest(key));
-      claim.record.state = "CONFIRMED";
-      (claim.record as { owner: string | null }).owner = "intruder";
+    it("hands out records that cannot change stored state (copies or frozen)", async () => {
+      const claim = await store.claim(claimRequest(key, { args: { nested: { a: 1 } } }));
+      const tamper = (record: OperationRecord) => {
+        try {
+          record.state = "CONFIRMED";
+          (record as { owner: string | null }).owner = "intruder";
+          (record.args as { nested: { a: number } }).nested.a = 2;
+        } catch {
+          // A frozen record refuses the write, which is just as good.
+        }
+      };
+      tamper(claim.record);
+      tamper((await store.get(key)) as OperationRecord);
       const stored = await store.get(key);
+      expect(stored?.args).toEqual({ nested: { a: 1 } });
       expect(stored?.state).toBe("PENDING");
       expect(stored?.owner).toBe("owner-a");
     });
