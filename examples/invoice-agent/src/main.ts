@@ -33,11 +33,13 @@ console.log(
   "durable-tools demo: an agent invoices ACME 1,299.00 EUR; the first answer from billing is lost.\n",
 );
 console.log("1. Plain LangChain tool");
-plain.toolAnswers.forEach((answer, i) => console.log(`   call ${i + 1} -> ${summarise(answer)}`));
+for (const [i, answer] of plain.toolAnswers.entries())
+  console.log(`   call ${i + 1} -> ${summarise(answer)}`);
 console.log(`   invoices created in billing: ${plain.invoicesCreated}\n`);
 
 console.log("2. durableTool (ledger + reconcile)");
-durable.toolAnswers.forEach((answer, i) => console.log(`   call ${i + 1} -> ${summarise(answer)}`));
+for (const [i, answer] of durable.toolAnswers.entries())
+  console.log(`   call ${i + 1} -> ${summarise(answer)}`);
 console.log("   ledger events:");
 for (const event of durable.events) console.log(`     - ${describeEvent(event)}`);
 console.log(`   invoices created in billing: ${durable.invoicesCreated}\n`);

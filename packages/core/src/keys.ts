@@ -1,4 +1,3 @@
-import { type CanonicalizeOptions, canonicalize } from "./canonical.js";
 import { InvalidKeyError } from "./errors.js";
 import { sha256Hex } from "./fingerprint.js";
 
