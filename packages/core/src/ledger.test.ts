@@ -530,6 +530,47 @@ describe("Ledger: operations in doubt", () => {
     gate.resolve();
   });
 
+  it("renews the lease of a slow owner, so a duplicate waits instead of taking over", async () => {
+    const { ledger, billing, events } = setup({ leaseMs: 30, waitTimeoutMs: 2_000 });
+    const spec = invoiceSpec(billing, {
+      submit: async (args, ctx) => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        expect(ctx.signal.aborted).toBe(false);
+        return billing.create(args, ctx.idempotencyKey);
+      },
+    });
+    const first = ledger.execute(spec);
+    await new Promise((resolve) => setTimeout(resolve, 60)); // two lease lengths in
+    const second = await ledger.execute(spec);
+    expect((await first).replayed).toBe(false);
+    expect(second.replayed).toBe(true);
+    expect(billing.calls).toBe(1);
+    expect(events.some((e) => e.type === "taken_over")).toBe(false);
+  });
+
+  it("aborts the hook's signal when the lease is lost to another worker", async () => {
+    let now = 1_000_000;
+    const { ledger, billing, events } = setup({ now: () => now, leaseMs: 30 });
+    const aborted = deferred<unknown>();
+    const first = ledger.execute(
+      invoiceSpec(billing, {
+        submit: (_args, ctx) =>
+          new Promise((_resolve, reject) => {
+            ctx.signal.addEventListener("abort", () => {
+              aborted.resolve(ctx.signal.reason);
+              reject(ctx.signal.reason);
+            });
+          }),
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    now += 30; // the lease runs out; another worker takes over
+    await rejection(ledger.execute(invoiceSpec(billing)));
+    expect(isStaleOwnerError(await aborted.promise)).toBe(true);
+    await rejection(first);
+    expect(events.some((e) => e.type === "lease_lost")).toBe(true);
+  });
+
   it("refuses the stale owner's late write after a takeover", async () => {
     let now = 1_000_000;
     const { ledger, billing } = setup({ now: () => now, leaseMs: 5_000 });
