@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalize, childPath, DEFAULT_MAX_PAYLOAD_BYTES, MAX_CANONICAL_DEPTH } from "./canonical.js";
 import { ErrorCode, type InvalidPayloadError, isInvalidPayloadError } from "./errors.js";
+import { anythingOptions } from "./test-support.js";
 
 /** The InvalidPayloadError `fn` throws (fails the test if it throws anything else, or nothing). */
 function payloadError(fn: () => unknown): InvalidPayloadError {
@@ -450,18 +451,6 @@ describe("canonicalize: properties", () => {
     );
   });
 });
-
-const anythingOptions = {
-  withBigInt: true,
-  withDate: true,
-  withMap: true,
-  withSet: true,
-  withTypedArray: true,
-  withSparseArray: true,
-  withNullPrototype: true,
-  withBoxedValues: true,
-  withObjectString: true,
-} as const;
 
 function expectStringOrPayloadError(value: unknown): void {
   let result: unknown;

@@ -20,7 +20,7 @@ import { MemoryLedgerStore } from "./memory-store.js";
 import type { OperationSpec } from "./operation.js";
 import { RetryPolicy } from "./retry-policy.js";
 import type { LedgerStore } from "./store.js";
-import { countingStore, deferred, FakeBilling, httpError, networkError } from "./test-support.js";
+import { countingStore, deferred, FakeBilling, httpError, networkError, rejection } from "./test-support.js";
 
 type Args = { amount: number; customer: string };
 const ARGS: Args = { amount: 120, customer: "cus_1" };
@@ -47,15 +47,6 @@ function invoiceSpec(
     submit: (args, ctx) => billing.create(args, ctx.idempotencyKey),
     ...overrides,
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
 }
 
 afterEach(() => {

@@ -62,3 +62,26 @@ export function deferred<T = void>() {
   });
   return { promise, resolve, reject };
 }
+
+/** The error a promise rejects with; fails the test if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the call to be refused");
+}
+
+/** fast-check's `anything()` with every exotic value it can make, for canonicalisation properties. */
+export const anythingOptions = {
+  withBigInt: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withTypedArray: true,
+  withSparseArray: true,
+  withNullPrototype: true,
+  withBoxedValues: true,
+  withObjectString: true,
+} as const;

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ErrorCode, InvalidPayloadError, isInvalidPayloadError } from "./errors.js";
+import { anythingOptions } from "./test-support.js";
 import { decodeValue, encodeValue, type JsonValue, MAX_CODEC_DEPTH } from "./value-codec.js";
 
 /** What a replay sees: the encoded value after a trip through a JSON store. */
@@ -456,18 +457,6 @@ describe("decodeValue: malformed input", () => {
     }
   });
 });
-
-const anythingOptions = {
-  withBigInt: true,
-  withDate: true,
-  withMap: true,
-  withSet: true,
-  withTypedArray: true,
-  withSparseArray: true,
-  withNullPrototype: true,
-  withBoxedValues: true,
-  withObjectString: true,
-} as const;
 
 describe("value codec: properties", () => {
   it("round-trips arbitrary values through JSON to a strictly equal value", () => {

@@ -4,6 +4,7 @@ import { isIllegalTransitionError, isRecordNotFoundError, isStaleOwnerError } fr
 import type { LedgerEventInput } from "../events.js";
 import type { OperationRecord, OperationState } from "../record.js";
 import type { ClaimRequest, LedgerStore } from "../store.js";
+import { rejection } from "../test-support.js";
 
 export interface ConformanceOptions {
   /** A fresh, empty store for each test. */
@@ -35,15 +36,6 @@ function claimRequest(key: string, overrides: Partial<ClaimRequest> = {}): Claim
     takeoverEvents: [event(key, "taken_over")],
     ...overrides,
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the call to be refused");
 }
 
 /**
