@@ -17,6 +17,7 @@ export const ErrorCode = {
   ABORTED: "ABORTED",
   APPROVAL_REQUIRED: "APPROVAL_REQUIRED",
   INVALID_CONFIGURATION: "INVALID_CONFIGURATION",
+  RECORD_CODEC: "RECORD_CODEC",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -199,6 +200,16 @@ export class InvalidConfigurationError extends DurableToolsError {
   }
 }
 
+/**
+ * A stored value could not be decoded: tampered or truncated ciphertext, an unknown key id, or a
+ * value written by another codec. Never answered with a result.
+ */
+export class RecordCodecError extends DurableToolsError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCode.RECORD_CODEC, message, { cause });
+  }
+}
+
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   if (typeof error === "string") return error;
@@ -231,4 +242,5 @@ export const isRecordNotFoundError = guard<RecordNotFoundError>(ErrorCode.RECORD
 export const isRetryExhaustedError = guard<RetryExhaustedError>(ErrorCode.RETRY_EXHAUSTED);
 export const isDeadlineExceededError = guard<DeadlineExceededError>(ErrorCode.DEADLINE_EXCEEDED);
 export const isAbortedError = guard<AbortedError>(ErrorCode.ABORTED);
+export const isRecordCodecError = guard<RecordCodecError>(ErrorCode.RECORD_CODEC);
 export const isApprovalRequiredError = guard<ApprovalRequiredError>(ErrorCode.APPROVAL_REQUIRED);

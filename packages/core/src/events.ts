@@ -50,7 +50,11 @@ export interface LedgerEventInput {
   data?: { [key: string]: JsonValue };
 }
 
-/** An event as stored: `seq` increases strictly in append order across the whole store. */
+/**
+ * An event as stored. `seq` increases strictly in append order for one key; across keys it follows
+ * append order too, but a distributed store (Redis: one stream per operation) may give two keys the
+ * same `seq`.
+ */
 export interface LedgerEvent extends LedgerEventInput {
   seq: number;
 }

@@ -66,3 +66,4 @@ export type {
 } from "./store.js";
 export { applyTransition, assertFence, decideClaim, isInDoubtCandidate, newRecord } from "./store-rules.js";
 export { decodeValue, encodeValue, type JsonValue } from "./value-codec.js";
+export { codeEvent, codeRecord, type RecordCodec } from "./record-codec.js";

@@ -73,6 +73,7 @@ export interface ListInDoubtOptions {
 }
 
 export interface ReadEventsOptions {
+  /** One operation's events (its audit trail). Without it, every event: an admin or eval read. */
   key?: string;
   /** Only events with a larger `seq`. */
   afterSeq?: number;
@@ -103,6 +104,10 @@ export interface LedgerStore {
   /** SUBMITTED records whose lease expired: nobody knows whether the downstream acted. */
   listInDoubt(options: ListInDoubtOptions): Promise<OperationRecord[]>;
   appendEvents(events: readonly LedgerEventInput[]): Promise<void>;
+  /**
+   * Events in `seq` order. `seq` increases strictly in append order for one key; across keys it
+   * orders events by when they were appended, and a distributed store may give two keys the same seq.
+   */
   readEvents(options?: ReadEventsOptions): Promise<LedgerEvent[]>;
   close?(): Promise<void>;
 }

@@ -1,0 +1,1 @@
+export { RedisLedgerStore, type RedisLedgerStoreOptions } from "./redis-ledger-store.js";
