@@ -7,5 +7,7 @@ export default defineConfig({
   test: {
     include: ["packages/*/src/**/*.test.ts", "examples/*/src/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
+    // Installs redis-server/redis-cli (apt-get, as root) when missing, before any test file runs.
+    globalSetup: ["./test/support/global-setup.ts"],
   },
 });

@@ -1,5 +1,6 @@
 export { type CanonicalizeOptions, canonicalize, DEFAULT_MAX_PAYLOAD_BYTES } from "./canonical.js";
 export { type EffectResult, isEffectResult, withEffect } from "./effect-result.js";
+export { AES_GCM_ALGORITHM, type AesGcmKeyring, aesGcmCodec, generateKey } from "./encryption.js";
 export {
   type Classifier,
   classifyError,
@@ -42,6 +43,7 @@ export {
   OperationState,
   type StoredError,
 } from "./record.js";
+export { codeEvent, codeRecord, type RecordCodec } from "./record-codec.js";
 export { type RedactionOptions, Redactor } from "./redaction.js";
 export {
   defaultRetryPolicy,
@@ -66,4 +68,3 @@ export type {
 } from "./store.js";
 export { applyTransition, assertFence, decideClaim, isInDoubtCandidate, newRecord } from "./store-rules.js";
 export { decodeValue, encodeValue, type JsonValue } from "./value-codec.js";
-export { codeEvent, codeRecord, type RecordCodec } from "./record-codec.js";

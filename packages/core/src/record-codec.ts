@@ -16,7 +16,11 @@ export interface RecordCodec {
 type Direction = "encode" | "decode";
 
 /** The record with its `args` and `result` passed through the codec (a new object). */
-export function codeRecord(record: OperationRecord, codec: RecordCodec | undefined, direction: Direction): OperationRecord {
+export function codeRecord(
+  record: OperationRecord,
+  codec: RecordCodec | undefined,
+  direction: Direction,
+): OperationRecord {
   if (codec === undefined || (record.args === undefined && record.result === undefined)) return record;
   const next = { ...record };
   if (record.args !== undefined) next.args = codec[direction](record.args, record.key);
@@ -25,7 +29,11 @@ export function codeRecord(record: OperationRecord, codec: RecordCodec | undefin
 }
 
 /** The event with its `data` passed through the codec (a new object). */
-export function codeEvent<E extends LedgerEventInput>(event: E, codec: RecordCodec | undefined, direction: Direction): E {
+export function codeEvent<E extends LedgerEventInput>(
+  event: E,
+  codec: RecordCodec | undefined,
+  direction: Direction,
+): E {
   if (codec === undefined || event.data === undefined) return event;
   const data = codec[direction](event.data, event.key);
   return { ...event, data: data as { [key: string]: JsonValue } };

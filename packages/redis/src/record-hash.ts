@@ -15,7 +15,16 @@ export function creationFields(record: {
   args?: JsonValue | undefined;
   correlationId?: string | undefined;
 }): string[] {
-  const fields = ["key", record.key, "tool", record.tool, "state", record.state, "attempt", String(record.attempt)];
+  const fields = [
+    "key",
+    record.key,
+    "tool",
+    record.tool,
+    "state",
+    record.state,
+    "attempt",
+    String(record.attempt),
+  ];
   if (record.tenant !== undefined) fields.push("tenant", record.tenant);
   if (record.args !== undefined) fields.push("args", JSON.stringify(record.args));
   if (record.correlationId !== undefined) fields.push("corr", record.correlationId);
@@ -68,6 +77,7 @@ export function patchFields(patch: {
   if (patch.error !== undefined) fields.push("error", JSON.stringify(patch.error));
   if (patch.effect !== undefined) fields.push("effect", patch.effect);
   if (patch.reason !== undefined) fields.push("reason", patch.reason);
-  if (patch.leaseExpiresAt !== undefined) fields.push("lease", patch.leaseExpiresAt === null ? "" : String(patch.leaseExpiresAt));
+  if (patch.leaseExpiresAt !== undefined)
+    fields.push("lease", patch.leaseExpiresAt === null ? "" : String(patch.leaseExpiresAt));
   return fields;
 }

@@ -6,6 +6,7 @@ import {
   codeRecord,
   InvalidConfigurationError,
   isDurableToolsError,
+  isInDoubtCandidate,
   isTerminal,
   type LedgerEvent,
   type LedgerEventInput,
@@ -21,7 +22,6 @@ import {
   type RenewLeaseRequest,
   StaleOwnerError,
   type TransitionRequest,
-  isInDoubtCandidate,
 } from "@durable-tools/core";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { creationFields, parseRecordHash, patchFields } from "./record-hash.js";
@@ -76,10 +76,16 @@ export class RedisLedgerStore implements LedgerStore {
     }
     this.client = client;
     this.#ownsClient = ownsClient;
-    this.#prefix = [options.prefix ?? "dt", ...(options.namespace === undefined ? [] : [options.namespace])].join(":");
+    this.#prefix = [
+      options.prefix ?? "dt",
+      ...(options.namespace === undefined ? [] : [options.namespace]),
+    ].join(":");
     this.#codec = options.codec;
     this.#timeoutMs = positive("operationTimeoutMs", options.operationTimeoutMs ?? 2000);
-    this.#releasedEventsTtlMs = positive("releasedEventsTtlMs", options.releasedEventsTtlMs ?? 7 * 24 * 3600 * 1000);
+    this.#releasedEventsTtlMs = positive(
+      "releasedEventsTtlMs",
+      options.releasedEventsTtlMs ?? 7 * 24 * 3600 * 1000,
+    );
     const define = (name: string, lua: string) => {
       if (!(name in client)) client.defineCommand(name, { numberOfKeys: 2, lua });
     };
@@ -91,7 +97,10 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   /** Connects to `redis://` / `rediss://` and owns the connection (`close()` quits it). */
-  static fromUrl(url: string, options: RedisLedgerStoreOptions & { redis?: RedisOptions } = {}): RedisLedgerStore {
+  static fromUrl(
+    url: string,
+    options: RedisLedgerStoreOptions & { redis?: RedisOptions } = {},
+  ): RedisLedgerStore {
     const timeout = options.operationTimeoutMs ?? 2000;
     const client = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: timeout, ...options.redis });
     return new RedisLedgerStore(client, options, true);
@@ -119,7 +128,8 @@ export class RedisLedgerStore implements LedgerStore {
     );
     const record = this.#record(reply, 2, request.key);
     const outcome = reply[0] as ClaimResult["outcome"];
-    if (outcome === "taken_over") return { outcome, record, previousOwner: reply[1] === "" ? null : (reply[1] as string) };
+    if (outcome === "taken_over")
+      return { outcome, record, previousOwner: reply[1] === "" ? null : (reply[1] as string) };
     return { outcome, record };
   }
 
@@ -192,23 +202,25 @@ export class RedisLedgerStore implements LedgerStore {
     for (const recordKey of await this.#scan(`${this.#prefix}:{*}:rec`)) {
       const flat = await this.#run("listInDoubt", () => this.client.hgetall(recordKey));
       const record = parseRecordHash(Object.entries(flat).flat());
-      if (record && isInDoubtCandidate(record, options.now, options.includeUnfinished ?? false)) found.push(record);
+      if (record && isInDoubtCandidate(record, options.now, options.includeUnfinished ?? false))
+        found.push(record);
     }
     found.sort((a, b) => a.updatedAt - b.updatedAt);
-    return found.slice(0, options.limit ?? found.length).map((record) => codeRecord(record, this.#codec, "decode"));
+    return found
+      .slice(0, options.limit ?? found.length)
+      .map((record) => codeRecord(record, this.#codec, "decode"));
   }
 
   async appendEvents(events: readonly LedgerEventInput[]): Promise<void> {
     if (events.length === 0) return;
-    await this.#run("appendEvents", async () => {
-      const pipeline = this.client.pipeline();
-      for (const event of events) {
-        pipeline.xadd(this.#keys(event.key)[1], "*", "e", this.#events([event])[0] as string);
-      }
-      const results = (await pipeline.exec()) ?? [];
-      const failed = results.find(([error]) => error);
-      if (failed) throw failed[0];
-    });
+    // One XADD per event: a pipeline would have to stay within one cluster slot.
+    await this.#run("appendEvents", () =>
+      Promise.all(
+        events.map((event) =>
+          this.client.xadd(this.#keys(event.key)[1], "*", "e", this.#events([event])[0] as string),
+        ),
+      ),
+    );
   }
 
   /**
@@ -217,7 +229,8 @@ export class RedisLedgerStore implements LedgerStore {
    * (milliseconds x 1000 + sequence), so it orders events across keys by time but is unique only per key.
    */
   async readEvents(options: ReadEventsOptions = {}): Promise<LedgerEvent[]> {
-    const streams = options.key === undefined ? await this.#scan(`${this.#prefix}:{*}:ev`) : [this.#keys(options.key)[1]];
+    const streams =
+      options.key === undefined ? await this.#scan(`${this.#prefix}:{*}:ev`) : [this.#keys(options.key)[1]];
     const start = options.afterSeq === undefined ? "-" : `(${streamIdFromSeq(options.afterSeq)}`;
     const events: LedgerEvent[] = [];
     for (const stream of streams) {
@@ -257,7 +270,10 @@ export class RedisLedgerStore implements LedgerStore {
     return codeRecord(record, this.#codec, "decode");
   }
 
-  #throwGuard(reply: readonly string[], request: { key: string; owner: string; fencingToken: number; from?: string }) {
+  #throwGuard(
+    reply: readonly string[],
+    request: { key: string; owner: string; fencingToken: number; from?: string },
+  ) {
     const status = reply[0];
     if (status === "ok") return;
     if (status === "not_found") throw new RecordNotFoundError(request.key);
@@ -277,7 +293,9 @@ export class RedisLedgerStore implements LedgerStore {
     for (const node of nodes) {
       let cursor = "0";
       do {
-        const [next, batch] = await this.#run("scan", () => node.scan(cursor, "MATCH", pattern, "COUNT", 500));
+        const [next, batch] = await this.#run("scan", () =>
+          node.scan(cursor, "MATCH", pattern, "COUNT", 500),
+        );
         cursor = next;
         keys.push(...batch);
       } while (cursor !== "0");
@@ -307,7 +325,9 @@ export class RedisLedgerStore implements LedgerStore {
 
 function positive(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
-    throw new InvalidConfigurationError(`${name} must be a positive integer number of milliseconds, got ${value}.`);
+    throw new InvalidConfigurationError(
+      `${name} must be a positive integer number of milliseconds, got ${value}.`,
+    );
   }
   return value;
 }

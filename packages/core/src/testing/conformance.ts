@@ -506,7 +506,10 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
         const seqs = mine.map((e) => e.seq);
         for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1] as number);
         const first = mine[0]?.seq ?? 0;
-        expect((await store.readEvents({ key, afterSeq: first })).map((e) => e.type)).toEqual(["waiting", "claimed"]);
+        expect((await store.readEvents({ key, afterSeq: first })).map((e) => e.type)).toEqual([
+          "waiting",
+          "claimed",
+        ]);
         expect(await store.readEvents({ key, limit: 1 })).toHaveLength(1);
         // Without a key: every event, ordered by seq (unique per key; across keys a store may tie).
         const all = (await store.readEvents()).filter((e) => e.key === key || e.key === other);
