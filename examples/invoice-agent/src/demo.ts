@@ -1,4 +1,8 @@
-import { Ledger, type LedgerEventInput, MemoryLedgerStore } from "@durable-tools/core";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Ledger, type LedgerEventInput } from "@durable-tools/core";
+import { SqliteLedgerStore } from "@durable-tools/sqlite";
 import { AIMessage, type BaseMessage, ToolMessage } from "@langchain/core/messages";
 import type { StructuredTool } from "@langchain/core/tools";
 import { MemorySaver } from "@langchain/langgraph";
@@ -53,15 +57,25 @@ async function runAgent(
   return { toolAnswers, invoicesCreated: billing.invoices.length, events };
 }
 
-/** The same agent, the same lost acknowledgement: once with the plain tool, once with durableTool. */
-export async function runDemo(): Promise<{ plain: AgentRun; durable: AgentRun }> {
+/**
+ * The same agent, the same lost acknowledgement: once with the plain tool, once with durableTool on
+ * the embedded SQLite ledger (a fresh file per run, so every run tells the same story).
+ */
+export async function runDemo(
+  ledgerPath = join(mkdtempSync(join(tmpdir(), "durable-tools-demo-")), "ledger.sqlite"),
+): Promise<{ plain: AgentRun; durable: AgentRun & { ledgerPath: string } }> {
   const plainBilling = new BillingApi();
   const plain = await runAgent(plainCreateInvoice(plainBilling), plainBilling, []);
 
   const durableBilling = new BillingApi();
-  const ledger = new Ledger({ store: new MemoryLedgerStore() });
-  const events: LedgerEventInput[] = [];
-  ledger.on((event) => events.push(event));
-  const durable = await runAgent(durableCreateInvoice(durableBilling, ledger), durableBilling, events);
-  return { plain, durable };
+  const store = SqliteLedgerStore.fromPath(ledgerPath);
+  try {
+    const ledger = new Ledger({ store });
+    const events: LedgerEventInput[] = [];
+    ledger.on((event) => events.push(event));
+    const durable = await runAgent(durableCreateInvoice(durableBilling, ledger), durableBilling, events);
+    return { plain, durable: { ...durable, ledgerPath } };
+  } finally {
+    await store.close();
+  }
 }

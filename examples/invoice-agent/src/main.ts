@@ -37,7 +37,7 @@ for (const [i, answer] of plain.toolAnswers.entries())
   console.log(`   call ${i + 1} -> ${summarise(answer)}`);
 console.log(`   invoices created in billing: ${plain.invoicesCreated}\n`);
 
-console.log("2. durableTool (ledger + reconcile)");
+console.log(`2. durableTool (SQLite ledger at ${durable.ledgerPath}, reconcile hook)`);
 for (const [i, answer] of durable.toolAnswers.entries())
   console.log(`   call ${i + 1} -> ${summarise(answer)}`);
 console.log("   ledger events:");
