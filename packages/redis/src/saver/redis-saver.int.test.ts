@@ -1,0 +1,279 @@
+import {
+  Annotation,
+  Command,
+  END,
+  INTERRUPT,
+  interrupt,
+  isInterrupted,
+  START,
+  StateGraph,
+} from "@langchain/langgraph";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { type RedisServer, startRedisServer } from "../../../../test/support/redis-server.js";
+import { RedisSaver } from "./redis-saver.js";
+
+let server: RedisServer;
+let admin: Redis;
+let prefixes = 0;
+const nextPrefix = (name: string) => `${name}${++prefixes}`;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
+}, 30_000);
+
+afterAll(async () => {
+  await admin?.quit();
+  await server?.stop();
+});
+
+async function keysMatching(pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, batch] = await admin.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    found.push(...batch);
+  } while (cursor !== "0");
+  return found.sort();
+}
+
+const ApprovalState = Annotation.Root({
+  request: Annotation<string>,
+  decision: Annotation<string>,
+  log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
+});
+
+function approvalGraph(saver: RedisSaver) {
+  return new StateGraph(ApprovalState)
+    .addNode("ask", () => {
+      const decision = interrupt<string, string>("approve the transfer?");
+      return { decision, log: [`ask:${decision}`] };
+    })
+    .addNode("finish", (state) => ({ log: [`finish:${state.decision}`] }))
+    .addEdge(START, "ask")
+    .addEdge("ask", "finish")
+    .addEdge("finish", END)
+    .compile({ checkpointer: saver });
+}
+
+const CounterState = Annotation.Root({
+  constant: Annotation<string>,
+  steps: Annotation<number>,
+});
+
+function counterGraph(saver: RedisSaver) {
+  const bump = (state: { steps: number }) => ({ steps: state.steps + 1 });
+  return new StateGraph(CounterState)
+    .addNode("a", bump)
+    .addNode("b", bump)
+    .addNode("c", bump)
+    .addEdge(START, "a")
+    .addEdge("a", "b")
+    .addEdge("b", "c")
+    .addEdge("c", END)
+    .compile({ checkpointer: saver });
+}
+
+describe("RedisSaver with a real LangGraph StateGraph", () => {
+  it("pauses on interrupt() and resumes with Command({ resume }) through a new saver on a new connection", async () => {
+    const prefix = nextPrefix("resume");
+    const config = { configurable: { thread_id: "approval-1" } };
+
+    const first = RedisSaver.fromUrl(server.url, { prefix });
+    const paused = await approvalGraph(first).invoke({ request: "pay 10 EUR" }, config);
+    expect(isInterrupted<string>(paused) && paused[INTERRUPT][0]?.value).toBe("approve the transfer?");
+    expect(paused.log).toEqual([]);
+    await first.close();
+    await vi.waitFor(() => expect(first.client.status).toBe("end"));
+
+    const second = RedisSaver.fromUrl(server.url, { prefix });
+    try {
+      const graph = approvalGraph(second);
+      const pending = await graph.getState(config);
+      expect(pending.next).toEqual(["ask"]);
+      expect(pending.tasks[0]?.interrupts[0]?.value).toBe("approve the transfer?");
+
+      const done = await graph.invoke(new Command({ resume: "approved" }), config);
+      expect(done).toMatchObject({
+        request: "pay 10 EUR",
+        decision: "approved",
+        log: ["ask:approved", "finish:approved"],
+      });
+      const finalState = await graph.getState(config);
+      expect(finalState.next).toEqual([]);
+      const history = [];
+      for await (const snapshot of graph.getStateHistory(config)) history.push(snapshot);
+      expect(history.length).toBeGreaterThanOrEqual(4);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("writes a channel's value once per version: an unchanged channel is stored once", async () => {
+    const prefix = nextPrefix("blobs");
+    const saver = new RedisSaver(admin, { prefix });
+    const threadId = "counter-1";
+    const [, , blobsKey] = saver.threadKeys(threadId);
+
+    // Count every HSET that writes a blob of the `constant` channel, as the server sees it.
+    const monitor = await admin.monitor();
+    const constantWrites: string[][] = [];
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === "hset" && args[1] === blobsKey && args[2]?.includes(":constant:")) {
+        constantWrites.push(args);
+      }
+    });
+    try {
+      const result = await counterGraph(saver).invoke(
+        { constant: "same", steps: 0 },
+        { configurable: { thread_id: threadId } },
+      );
+      expect(result).toEqual({ constant: "same", steps: 3 });
+      await admin.ping(); // the monitor sees commands in order: everything before this ping has arrived
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      monitor.disconnect();
+    }
+
+    const fields = await admin.hkeys(blobsKey);
+    const perChannel = (channel: string) => fields.filter((field) => field.split(":")[1] === channel);
+    expect(perChannel("constant")).toHaveLength(1);
+    expect(constantWrites).toHaveLength(1);
+    // `steps` changed in the input and in each of the three nodes: four versions, four blobs.
+    expect(perChannel("steps")).toHaveLength(4);
+
+    // Every checkpoint still reads the constant back, rebuilt from that one blob.
+    const tuples = [];
+    for await (const tuple of saver.list({ configurable: { thread_id: threadId } })) tuples.push(tuple);
+    expect(tuples.length).toBeGreaterThanOrEqual(4);
+    const withConstant = tuples.filter((tuple) => tuple.checkpoint.channel_values.constant === "same");
+    expect(withConstant.length).toBe(tuples.length - 1); // all but the empty first (input) checkpoint
+  });
+
+  it("keeps both branches intact when a thread is forked from an older checkpoint", async () => {
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("fork") });
+    const graph = counterGraph(saver);
+    const config = { configurable: { thread_id: "fork-1" } };
+    await graph.invoke({ constant: "x", steps: 0 }, config);
+
+    const history = [];
+    for await (const snapshot of graph.getStateHistory(config)) history.push(snapshot);
+    const afterA = history.find((snapshot) => snapshot.values.steps === 1 && snapshot.next[0] === "b");
+    expect(afterA).toBeDefined();
+    const original = await graph.getState(config);
+    expect(original.values.steps).toBe(3);
+
+    // Fork: the same channel is written again from an older checkpoint. With plain integer versions
+    // the fork would get the version the original branch already used for `steps`.
+    const forkConfig = await graph.updateState(afterA?.config ?? config, { steps: 100 }, "a");
+    const forked = await graph.invoke(null, forkConfig);
+    expect(forked.steps).toBe(102);
+
+    const originalAgain = await graph.getState(original.config);
+    expect(originalAgain.values).toEqual({ constant: "x", steps: 3 });
+  });
+
+  it("deleteThread removes every key of the thread, all namespaces, and nothing of other threads", async () => {
+    const prefix = nextPrefix("delete");
+    const saver = new RedisSaver(admin, { prefix });
+    const child = counterGraph(saver);
+    const parent = new StateGraph(CounterState)
+      .addNode("sub", child)
+      .addEdge(START, "sub")
+      .addEdge("sub", END)
+      .compile({ checkpointer: saver });
+
+    for (const threadId of ["doomed", "kept"]) {
+      const config = { configurable: { thread_id: threadId } };
+      await approvalGraph(saver).invoke({ request: "r" }, config);
+      await parent.invoke({ constant: "c", steps: 0 }, { configurable: { thread_id: `${threadId}-nested` } });
+    }
+    const namespaces = new Set<string>();
+    for await (const tuple of saver.list({ configurable: { thread_id: "doomed-nested" } })) {
+      namespaces.add(tuple.config.configurable?.checkpoint_ns as string);
+    }
+
+    expect(await keysMatching(`{${prefix}:doomed}*`)).toHaveLength(5);
+    expect(await keysMatching(`{${prefix}:doomed-nested}*`)).toHaveLength(5);
+    await saver.deleteThread("doomed");
+    await saver.deleteThread("doomed-nested");
+
+    expect(await keysMatching(`*doomed*`)).toEqual([]);
+    expect(await saver.getTuple({ configurable: { thread_id: "doomed" } })).toBeUndefined();
+    expect(await keysMatching(`{${prefix}:kept}*`)).toHaveLength(5);
+    expect(await keysMatching(`{${prefix}:kept-nested}*`)).toHaveLength(5);
+    expect(await saver.getTuple({ configurable: { thread_id: "kept" } })).toBeDefined();
+    const remaining = new Set<string>();
+    for await (const tuple of saver.list({})) remaining.add(tuple.config.configurable?.thread_id as string);
+    expect([...remaining].sort()).toEqual(["kept", "kept-nested"]);
+    // The subgraph had checkpointed under its own namespace too, and those keys went with the thread.
+    expect([...namespaces].some((ns) => ns !== "")).toBe(true);
+  });
+
+  it("keeps pending writes by task and index; __error__/__interrupt__ overwrite, regular writes do not", async () => {
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("writes") });
+    const config = await saver.put(
+      { configurable: { thread_id: "w", checkpoint_ns: "" } },
+      {
+        v: 4,
+        id: "1f000000-0000-6000-8000-000000000001",
+        ts: new Date().toISOString(),
+        channel_values: {},
+        channel_versions: {},
+        versions_seen: {},
+      },
+      { source: "input", step: -1, parents: {} },
+      {},
+    );
+    await saver.putWrites(config, [["out", "first"]], "task-b", "~1");
+    await saver.putWrites(config, [["out", "second"]], "task-b", "~1");
+    await saver.putWrites(config, [["__error__", "boom 1"]], "task-a", "~0");
+    await saver.putWrites(config, [["__error__", "boom 2"]], "task-a", "~0");
+    const tuple = await saver.getTuple(config);
+    expect(tuple?.pendingWrites).toEqual([
+      ["task-a", "__error__", "boom 2"],
+      ["task-b", "out", "first"],
+    ]);
+  });
+
+  it("expires a thread as a whole: ttlMs is set again on all five keys by every write", async () => {
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("ttl"), ttlMs: 60_000 });
+    await approvalGraph(saver).invoke({ request: "r" }, { configurable: { thread_id: "t" } });
+    const keys = saver.threadKeys("t");
+    const ttls = await Promise.all(keys.map((key) => admin.pttl(key)));
+    for (const ttl of ttls) {
+      expect(ttl).toBeGreaterThan(50_000);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    }
+    const withoutTtl = new RedisSaver(admin, { prefix: nextPrefix("nottl") });
+    await approvalGraph(withoutTtl).invoke({ request: "r" }, { configurable: { thread_id: "t" } });
+    for (const key of withoutTtl.threadKeys("t")) expect(await admin.pttl(key)).toBe(-1);
+  });
+
+  it("runs on plain Redis without modules (no RedisJSON, no RediSearch)", async () => {
+    expect(await admin.call("MODULE", "LIST")).toEqual([]);
+    await expect(admin.call("JSON.SET", "k", "$", "{}")).rejects.toThrow(/unknown command/i);
+    const info = await admin.info("server");
+    const version = /redis_version:(\d+)\.(\d+)/.exec(info);
+    expect(Number(version?.[1]) * 100 + Number(version?.[2])).toBeGreaterThanOrEqual(602);
+
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("plain") });
+    const result = await counterGraph(saver).invoke(
+      { constant: "k", steps: 0 },
+      { configurable: { thread_id: "p" } },
+    );
+    expect(result.steps).toBe(3);
+  });
+
+  it("leaves a client it did not create open, and refuses bad options", async () => {
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("close") });
+    await saver.close();
+    expect(await admin.ping()).toBe("PONG");
+    expect(() => new RedisSaver(admin, { prefix: "a{b}" })).toThrow(/hash tag/);
+    expect(() => new RedisSaver(admin, { ttlMs: 1.5 })).toThrow(/ttlMs/);
+    expect(() => new RedisSaver({} as Redis)).toThrow(/ioredis/);
+    expect(JSON.stringify({ saver })).toBe('{"saver":"[RedisSaver]"}');
+  });
+});

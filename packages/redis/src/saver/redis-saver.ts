@@ -1,0 +1,450 @@
+import { isDeepStrictEqual } from "node:util";
+import { InvalidConfigurationError } from "@durable-tools/core";
+import {
+  BaseCheckpointSaver,
+  type ChannelVersions,
+  type Checkpoint,
+  type CheckpointListOptions,
+  type CheckpointMetadata,
+  type CheckpointPendingWrite,
+  type CheckpointTuple,
+  compareWritesSortKeys,
+  getCheckpointId,
+  maxChannelVersion,
+  type PendingWrite,
+  type SerializerProtocol,
+  TASKS,
+  WRITES_IDX_MAP,
+  writesSortKey,
+} from "@langchain/langgraph-checkpoint";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+import {
+  blobField,
+  channelOfBlobField,
+  checkpointMember,
+  namespaceBounds,
+  parseCheckpointMember,
+  type ThreadKeys,
+  threadIndexPattern,
+  threadKeys,
+  writeField,
+} from "./saver-keys.js";
+import {
+  type DecodedWrite,
+  decodeBlob,
+  decodeCheckpointRecord,
+  decodeWrite,
+  EMPTY_BLOB_TYPE,
+  encodeBlob,
+  encodeCheckpointRecord,
+  encodeWrite,
+} from "./saver-records.js";
+import { GET_CHECKPOINT_SCRIPT, PUT_CHECKPOINT_SCRIPT, PUT_WRITES_SCRIPT } from "./saver-scripts.js";
+
+/** LangGraph's RunnableConfig, taken from the saver contract (no direct `@langchain/core` import). */
+type RunnableConfig = Parameters<BaseCheckpointSaver["getTuple"]>[0];
+
+export interface RedisSaverOptions {
+  /** First part of every key's hash tag: `{<prefix>:<thread_id>}:...`. Default `lgcp`. */
+  prefix?: string;
+  /**
+   * Expire a thread this many milliseconds after its last write. Every write sets the TTL again on
+   * all five keys of the thread, so a thread expires as a whole. Default: never.
+   */
+  ttlMs?: number;
+  /** Serializer of checkpoints, metadata, channel values and writes. Default LangGraph's JsonPlusSerializer. */
+  serde?: SerializerProtocol;
+}
+
+type Client = Redis | Cluster;
+type Reply = (Buffer | null)[];
+type ScriptArg = string | number | Buffer;
+
+interface ScriptedCommands<R> {
+  dtCpPutV1(...args: ScriptArg[]): R;
+  dtCpWritesV1(...args: ScriptArg[]): R;
+  dtCpGetV1Buffer(...args: ScriptArg[]): R;
+}
+type ScriptedClient = ScriptedCommands<Promise<unknown>>;
+type ScriptedPipeline = ScriptedCommands<unknown> & {
+  exec(): Promise<[Error | null, unknown][] | null>;
+};
+
+interface ListedCheckpoint {
+  ns: string;
+  checkpointId: string;
+  member: string;
+}
+
+const LIST_BATCH = 50;
+
+/**
+ * A LangGraph checkpointer on plain Redis 6.2+/7, Valkey or Redis Cluster: no RedisJSON, no
+ * RediSearch, any ioredis `Redis` or `Cluster`.
+ *
+ * - Channel values are stored once per version: `put` writes a blob only for the channels in
+ *   `newVersions`; a checkpoint keeps its `channel_versions` and its `channel_values` are rebuilt on
+ *   read from the blobs those versions name. Versions this saver mints are
+ *   `<20-digit counter>.<uuid>`, so two branches forked from one checkpoint never share a blob.
+ * - `put` (record + index + new blobs) and `putWrites` (all writes of a task) are each one Lua
+ *   script, so they commit atomically; a checkpoint read is one script too (record, blobs and
+ *   pending writes in one round trip, one consistent snapshot).
+ * - All keys of a thread share the hash tag `{<prefix>:<thread_id>}`: five keys per thread, one
+ *   cluster slot. `deleteThread` is one UNLINK of those five keys, on every namespace at once.
+ * - Values are stored as raw bytes (ioredis Buffer commands), framed as described in saver-records.ts.
+ */
+export class RedisSaver extends BaseCheckpointSaver {
+  readonly client: Client;
+  readonly #scripts: ScriptedClient;
+  readonly #prefix: string;
+  readonly #ttlMs: number;
+  readonly #ownsClient: boolean;
+
+  constructor(client: Client, options: RedisSaverOptions = {}, ownsClient = false) {
+    super(options.serde);
+    if (typeof (client as { defineCommand?: unknown } | undefined)?.defineCommand !== "function") {
+      throw new InvalidConfigurationError("RedisSaver needs an ioredis Redis or Cluster instance.");
+    }
+    const prefix = options.prefix ?? "lgcp";
+    if (prefix === "" || /[{}]/.test(prefix)) {
+      throw new InvalidConfigurationError(
+        `RedisSaver prefix must be non-empty and free of "{" and "}" (it is part of the hash tag), got "${prefix}".`,
+      );
+    }
+    const ttlMs = options.ttlMs ?? 0;
+    if (!Number.isInteger(ttlMs) || ttlMs < 0) {
+      throw new InvalidConfigurationError(
+        `ttlMs must be a whole number of milliseconds (0 or unset = never expire), got ${options.ttlMs}.`,
+      );
+    }
+    this.client = client;
+    this.#prefix = prefix;
+    this.#ttlMs = ttlMs;
+    this.#ownsClient = ownsClient;
+    const define = (name: string, lua: string) => {
+      if (!(name in client)) client.defineCommand(name, { numberOfKeys: 5, lua });
+    };
+    define("dtCpPutV1", PUT_CHECKPOINT_SCRIPT);
+    define("dtCpWritesV1", PUT_WRITES_SCRIPT);
+    define("dtCpGetV1", GET_CHECKPOINT_SCRIPT);
+    this.#scripts = client as unknown as ScriptedClient;
+  }
+
+  /** Connects to `redis://` / `rediss://` and owns the connection (`close()` quits it). */
+  static fromUrl(url: string, options: RedisSaverOptions & { redis?: RedisOptions } = {}): RedisSaver {
+    const { redis, ...saverOptions } = options;
+    return new RedisSaver(redis === undefined ? new Redis(url) : new Redis(url, redis), saverOptions, true);
+  }
+
+  /** Quits the connection if `fromUrl` created it; a client passed in stays open. */
+  async close(): Promise<void> {
+    if (this.#ownsClient) await this.client.quit();
+  }
+
+  /** The five keys of a thread (checkpoints, index, blobs, writes, writes index). */
+  threadKeys(threadId: string): ThreadKeys {
+    return threadKeys(this.#prefix, threadId);
+  }
+
+  override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const threadId = config.configurable?.thread_id as string | undefined;
+    if (threadId === undefined || threadId === null) return undefined;
+    const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
+    const checkpointId = getCheckpointId(config);
+    const member = checkpointId ? checkpointMember(ns, checkpointId) : "";
+    const reply = (await this.#scripts.dtCpGetV1Buffer(
+      ...this.#getArgs(String(threadId), ns, member),
+    )) as Reply;
+    return this.#toTuple(String(threadId), reply);
+  }
+
+  override async *list(
+    config: RunnableConfig,
+    options: CheckpointListOptions = {},
+  ): AsyncGenerator<CheckpointTuple> {
+    const { before, limit, filter } = options;
+    let remaining = limit;
+    if (remaining !== undefined && remaining <= 0) return;
+    const configurable = config.configurable ?? {};
+    const ns = configurable.checkpoint_ns as string | undefined;
+    const onlyId = configurable.checkpoint_id as string | undefined;
+    const beforeId = before?.configurable?.checkpoint_id as string | undefined;
+    const threads =
+      configurable.thread_id === undefined || configurable.thread_id === null
+        ? await this.#scanThreads()
+        : [String(configurable.thread_id)];
+    const hasFilter = filter !== undefined && Object.keys(filter).length > 0;
+
+    for (const threadId of threads) {
+      const listed = await this.#listCheckpoints(threadId, ns, beforeId, onlyId || undefined);
+      for (let start = 0; start < listed.length; ) {
+        const size =
+          remaining === undefined || hasFilter ? LIST_BATCH : Math.min(LIST_BATCH, Math.max(remaining, 1));
+        const batch = listed.slice(start, start + size);
+        start += size;
+        const pipeline = this.client.pipeline() as unknown as ScriptedPipeline;
+        for (const entry of batch) {
+          pipeline.dtCpGetV1Buffer(...this.#getArgs(threadId, entry.ns, entry.member));
+        }
+        const results = (await pipeline.exec()) ?? [];
+        for (const [error, reply] of results) {
+          if (error) throw error;
+          const tuple = await this.#toTuple(threadId, reply as Reply);
+          if (tuple === undefined) continue; // deleted since it was listed
+          if (hasFilter && !matchesFilter(tuple.metadata, filter)) continue;
+          yield tuple;
+          if (remaining !== undefined && --remaining <= 0) return;
+        }
+      }
+    }
+  }
+
+  override async put(
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    newVersions: ChannelVersions,
+  ): Promise<RunnableConfig> {
+    if (config.configurable === undefined) {
+      throw new Error('RedisSaver.put: the config has no "configurable" field (it needs a thread_id).');
+    }
+    const threadId = requireId("put", "thread_id", config.configurable.thread_id);
+    const ns = (config.configurable.checkpoint_ns as string | undefined) ?? "";
+    const parent = (config.configurable.checkpoint_id as string | undefined) || null;
+    const { channel_values: values, ...withoutValues } = checkpoint;
+    const [[checkpointType, checkpointBytes], [metadataType, metadataBytes], blobs] = await Promise.all([
+      this.serde.dumpsTyped(withoutValues),
+      this.serde.dumpsTyped(metadata),
+      Promise.all(
+        Object.entries(newVersions).map(async ([channel, version]) => {
+          const value = (values as Record<string, unknown> | undefined)?.[channel];
+          if (value === undefined) return [blobField(ns, channel, version), encodeBlob(EMPTY_BLOB_TYPE)];
+          const [type, bytes] = await this.serde.dumpsTyped(value);
+          return [blobField(ns, channel, version), encodeBlob(type, bytes)];
+        }),
+      ),
+    ]);
+    const blobFields = Object.entries(checkpoint.channel_versions ?? {}).map(([channel, version]) =>
+      blobField(ns, channel, version),
+    );
+    const record = encodeCheckpointRecord(
+      { parent, checkpointType, metadataType },
+      blobFields,
+      checkpointBytes,
+      metadataBytes,
+    );
+    await this.#scripts.dtCpPutV1(
+      ...this.threadKeys(threadId),
+      this.#ttlMs,
+      checkpointMember(ns, checkpoint.id),
+      record,
+      ...blobs.flat(),
+    );
+    return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
+  }
+
+  override async putWrites(
+    config: RunnableConfig,
+    writes: PendingWrite[],
+    taskId: string,
+    taskPath?: string,
+  ): Promise<void> {
+    const threadId = requireId("putWrites", "thread_id", config.configurable?.thread_id);
+    const checkpointId = requireId("putWrites", "checkpoint_id", config.configurable?.checkpoint_id);
+    const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
+    if (writes.length === 0) return;
+    const member = checkpointMember(ns, checkpointId);
+    const args = await Promise.all(
+      writes.map(async ([channel, value], index) => {
+        const idx = WRITES_IDX_MAP[channel] ?? index;
+        const [type, bytes] = await this.serde.dumpsTyped(value);
+        const encoded = encodeWrite({ taskId, idx, channel, type, taskPath: taskPath ?? "" }, bytes);
+        return [writeField(member, taskId, idx), encoded, idx < 0 ? "1" : "0"];
+      }),
+    );
+    await this.#scripts.dtCpWritesV1(...this.threadKeys(threadId), this.#ttlMs, ...args.flat());
+  }
+
+  /** Removes every checkpoint, blob and write of the thread, in all namespaces (one UNLINK). */
+  override async deleteThread(threadId: string): Promise<void> {
+    await this.client.unlink(...this.threadKeys(threadId));
+  }
+
+  /**
+   * `<20-digit counter>.<uuid>`: increasing (compared as strings, the way LangGraph compares string
+   * versions) and unique per call, so a channel written on two branches forked from one checkpoint
+   * gets two blobs, never one overwritten by the other. Accepts numeric versions of older threads.
+   */
+  override getNextVersion(current: number | undefined): number {
+    const counter =
+      current === undefined
+        ? 0
+        : typeof current === "number"
+          ? current
+          : Number.parseInt(String(current).split(".")[0] ?? "0", 10) || 0;
+    const next = `${String(counter + 1).padStart(20, "0")}.${crypto.randomUUID()}`;
+    // LangGraph supports string versions at run time; its type parameter defaults to number.
+    return next as unknown as number;
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------
+
+  #getArgs(threadId: string, ns: string, member: string): ScriptArg[] {
+    const bounds = namespaceBounds(ns);
+    return [...this.threadKeys(threadId), member, bounds.min, bounds.max];
+  }
+
+  async #toTuple(threadId: string, reply: Reply): Promise<CheckpointTuple | undefined> {
+    if (reply.length === 0) return undefined;
+    const [memberBuffer, recordBuffer] = reply;
+    if (!memberBuffer || !recordBuffer) return undefined;
+    const { ns, checkpointId } = parseCheckpointMember(memberBuffer.toString("utf8"));
+    const record = decodeCheckpointRecord(recordBuffer);
+    const blobValues = reply.slice(2, 2 + record.blobFields.length);
+    const writeValues = reply.slice(2 + record.blobFields.length);
+
+    const [stored, metadata, channelValues, pendingWrites] = await Promise.all([
+      this.serde.loadsTyped(record.checkpointType, record.checkpoint) as Promise<
+        Omit<Checkpoint, "channel_values">
+      >,
+      this.serde.loadsTyped(record.metadataType, record.metadata) as Promise<CheckpointMetadata>,
+      this.#loadBlobs(record.blobFields, blobValues),
+      this.#loadWrites(writeValues),
+    ]);
+    const checkpoint: Checkpoint = { ...stored, channel_values: channelValues };
+    if (checkpoint.v < 4 && record.parent !== null) {
+      await this.#migratePendingSends(checkpoint, threadId, ns, record.parent);
+    }
+    const tuple: CheckpointTuple = {
+      config: { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpointId } },
+      checkpoint,
+      metadata,
+      pendingWrites,
+    };
+    if (record.parent !== null) {
+      tuple.parentConfig = {
+        configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: record.parent },
+      };
+    }
+    return tuple;
+  }
+
+  async #loadBlobs(fields: readonly string[], values: Reply): Promise<Record<string, unknown>> {
+    const entries = await Promise.all(
+      fields.map(async (field, i): Promise<[string, unknown] | undefined> => {
+        const raw = values[i];
+        if (!raw) return undefined;
+        const blob = decodeBlob(raw);
+        if (blob.type === EMPTY_BLOB_TYPE) return undefined;
+        return [channelOfBlobField(field), await this.serde.loadsTyped(blob.type, blob.value)];
+      }),
+    );
+    return Object.fromEntries(entries.filter((entry) => entry !== undefined));
+  }
+
+  /** Pending writes in `writesSortKey` order (task path, task id, idx), the order LangGraph applies them. */
+  async #loadWrites(values: Reply): Promise<CheckpointPendingWrite[]> {
+    const writes = values.filter((raw): raw is Buffer => raw !== null).map(decodeWrite);
+    writes.sort((a, b) => compareWritesSortKeys(sortKey(a), sortKey(b)));
+    return Promise.all(
+      writes.map(
+        async (write): Promise<CheckpointPendingWrite> => [
+          write.taskId,
+          write.channel,
+          await this.serde.loadsTyped(write.type, write.value),
+        ],
+      ),
+    );
+  }
+
+  /** Checkpoints older than format 4 kept pending sends as TASKS writes on their parent. */
+  async #migratePendingSends(checkpoint: Checkpoint, threadId: string, ns: string, parentId: string) {
+    const reply = (await this.#scripts.dtCpGetV1Buffer(
+      ...this.#getArgs(threadId, ns, checkpointMember(ns, parentId)),
+    )) as Reply;
+    let sends: unknown[] = [];
+    if (reply.length > 0 && reply[1]) {
+      const parent = decodeCheckpointRecord(reply[1]);
+      const parentWrites = await this.#loadWrites(reply.slice(2 + parent.blobFields.length));
+      sends = parentWrites.filter(([, channel]) => channel === TASKS).map(([, , value]) => value);
+    }
+    checkpoint.channel_values ??= {};
+    checkpoint.channel_values[TASKS] = sends;
+    checkpoint.channel_versions ??= {};
+    const versions = Object.values(checkpoint.channel_versions);
+    checkpoint.channel_versions[TASKS] =
+      versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
+  }
+
+  /** Checkpoints of one thread, newest first (by checkpoint id, across namespaces when ns is not given). */
+  async #listCheckpoints(
+    threadId: string,
+    ns: string | undefined,
+    beforeId: string | undefined,
+    onlyId: string | undefined,
+  ): Promise<ListedCheckpoint[]> {
+    const [, idx] = this.threadKeys(threadId);
+    let members: string[];
+    if (ns !== undefined && onlyId !== undefined) {
+      members = [checkpointMember(ns, onlyId)];
+    } else if (ns !== undefined) {
+      const bounds = namespaceBounds(ns);
+      const max = beforeId === undefined ? bounds.max : `(${checkpointMember(ns, beforeId)}`;
+      members = await this.client.zrevrangebylex(idx, max, bounds.min);
+    } else {
+      members = await this.client.zrange(idx, "0", "-1");
+    }
+    const listed = members
+      .map((member) => ({ ...parseCheckpointMember(member), member }))
+      .filter(
+        (entry) =>
+          (onlyId === undefined || entry.checkpointId === onlyId) &&
+          (beforeId === undefined || entry.checkpointId < beforeId),
+      );
+    if (ns === undefined) {
+      listed.sort((a, b) =>
+        a.checkpointId === b.checkpointId ? (a.ns < b.ns ? -1 : 1) : a.checkpointId < b.checkpointId ? 1 : -1,
+      );
+    }
+    return listed;
+  }
+
+  /** Every thread under this prefix: a SCAN of each master (only for `list()` without a thread_id). */
+  async #scanThreads(): Promise<string[]> {
+    const { pattern, parse } = threadIndexPattern(this.#prefix);
+    const nodes = this.client instanceof Cluster ? this.client.nodes("master") : [this.client];
+    const threads = new Set<string>();
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        cursor = next;
+        for (const key of keys) {
+          const threadId = parse(key);
+          if (threadId !== undefined) threads.add(threadId);
+        }
+      } while (cursor !== "0");
+    }
+    return [...threads];
+  }
+}
+
+function sortKey(write: DecodedWrite) {
+  return writesSortKey(write.taskPath, write.taskId, write.idx);
+}
+
+function requireId(method: string, field: string, value: unknown): string {
+  if (value === undefined || value === null || value === "") {
+    throw new Error(
+      `RedisSaver.${method}: the config's "configurable" has no "${field}". Pass it, e.g. ` +
+        `graph.invoke(input, { configurable: { thread_id: "my-thread" } }).`,
+    );
+  }
+  return String(value);
+}
+
+/** Metadata filter: every key of the filter equals (deeply) the metadata's value. */
+function matchesFilter(metadata: CheckpointMetadata | undefined, filter: Record<string, unknown>): boolean {
+  const record = (metadata ?? {}) as Record<string, unknown>;
+  return Object.entries(filter).every(([key, value]) => isDeepStrictEqual(record[key], value));
+}

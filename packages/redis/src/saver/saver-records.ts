@@ -1,0 +1,139 @@
+/*
+ * Binary framing of the values RedisSaver stores. Values go to Redis as raw bytes (ioredis `*Buffer`
+ * commands; no base64): a few header lines of plain text, each ended by `\n`, then the serializer's
+ * bytes untouched. Header lines never contain a raw newline (JSON.stringify escapes it; encoded key
+ * parts have none), so the first `\n`s split the frame and the body may hold any byte.
+ *
+ *   checkpoint record: line 1 JSON {v, parent, ct, cn, mt}  (parent id or null, checkpoint type and
+ *                      byte length, metadata type); line 2 the blob fields of every channel the
+ *                      checkpoint references, space-separated (read by the get script in Lua);
+ *                      body = checkpoint bytes (without channel_values), then metadata bytes.
+ *   blob:              line 1 the serializer type (`empty` when the channel has no value); body bytes.
+ *   write:             line 1 JSON {task, idx, channel, type, path}; body bytes.
+ */
+
+const NEWLINE = 0x0a;
+const FORMAT_VERSION = 1;
+
+export interface CheckpointHeader {
+  parent: string | null;
+  checkpointType: string;
+  metadataType: string;
+}
+
+export interface DecodedCheckpointRecord extends CheckpointHeader {
+  blobFields: string[];
+  checkpoint: Uint8Array;
+  metadata: Uint8Array;
+}
+
+export interface WriteHeader {
+  taskId: string;
+  idx: number;
+  channel: string;
+  type: string;
+  taskPath: string;
+}
+
+export interface DecodedWrite extends WriteHeader {
+  value: Uint8Array;
+}
+
+export const EMPTY_BLOB_TYPE = "empty";
+
+function frame(lines: string[], body: Uint8Array[]): Buffer {
+  return Buffer.concat([Buffer.from(lines.map((line) => `${line}\n`).join(""), "utf8"), ...body]);
+}
+
+function unframe(buffer: Buffer, lineCount: number): { lines: string[]; body: Buffer } {
+  const lines: string[] = [];
+  let start = 0;
+  for (let i = 0; i < lineCount; i++) {
+    const end = buffer.indexOf(NEWLINE, start);
+    if (end < 0) throw new Error("RedisSaver: malformed stored value (missing header line)");
+    lines.push(buffer.toString("utf8", start, end));
+    start = end + 1;
+  }
+  return { lines, body: buffer.subarray(start) };
+}
+
+/** A copy as a plain Uint8Array (serializers may hand `bytes` values straight back to the caller). */
+function plain(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+export function encodeCheckpointRecord(
+  header: CheckpointHeader,
+  blobFields: readonly string[],
+  checkpoint: Uint8Array,
+  metadata: Uint8Array,
+): Buffer {
+  const head = JSON.stringify({
+    v: FORMAT_VERSION,
+    parent: header.parent,
+    ct: header.checkpointType,
+    cn: checkpoint.byteLength,
+    mt: header.metadataType,
+  });
+  return frame([head, blobFields.join(" ")], [checkpoint, metadata]);
+}
+
+export function decodeCheckpointRecord(buffer: Buffer): DecodedCheckpointRecord {
+  const { lines, body } = unframe(buffer, 2);
+  const head = JSON.parse(lines[0] as string) as {
+    v: number;
+    parent: string | null;
+    ct: string;
+    cn: number;
+    mt: string;
+  };
+  if (head.v !== FORMAT_VERSION) throw new Error(`RedisSaver: unknown checkpoint record format ${head.v}`);
+  const fields = lines[1] as string;
+  return {
+    parent: head.parent,
+    checkpointType: head.ct,
+    metadataType: head.mt,
+    blobFields: fields === "" ? [] : fields.split(" "),
+    checkpoint: plain(body.subarray(0, head.cn)),
+    metadata: plain(body.subarray(head.cn)),
+  };
+}
+
+export function encodeBlob(type: string, value?: Uint8Array): Buffer {
+  return frame([type], value === undefined ? [] : [value]);
+}
+
+export function decodeBlob(buffer: Buffer): { type: string; value: Uint8Array } {
+  const { lines, body } = unframe(buffer, 1);
+  return { type: lines[0] as string, value: plain(body) };
+}
+
+export function encodeWrite(header: WriteHeader, value: Uint8Array): Buffer {
+  const head = JSON.stringify({
+    task: header.taskId,
+    idx: header.idx,
+    channel: header.channel,
+    type: header.type,
+    path: header.taskPath,
+  });
+  return frame([head], [value]);
+}
+
+export function decodeWrite(buffer: Buffer): DecodedWrite {
+  const { lines, body } = unframe(buffer, 1);
+  const head = JSON.parse(lines[0] as string) as {
+    task: string;
+    idx: number;
+    channel: string;
+    type: string;
+    path: string;
+  };
+  return {
+    taskId: head.task,
+    idx: head.idx,
+    channel: head.channel,
+    type: head.type,
+    taskPath: head.path,
+    value: plain(body),
+  };
+}

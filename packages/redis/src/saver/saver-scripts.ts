@@ -1,0 +1,89 @@
+/*
+ * The Lua scripts behind RedisSaver. KEYS are always the five keys of ONE thread (see saver-keys.ts),
+ * in this order: 1 checkpoints hash, 2 checkpoint index, 3 blobs hash, 4 writes hash, 5 writes index.
+ * They share a hash tag, so every script runs in one cluster slot; no script touches a key it was not
+ * given. Stored values are opaque bytes to Lua; only the second header line of a checkpoint record
+ * (its space-separated blob fields) is read here.
+ *
+ * Writing scripts take ARGV[1] = ttl in ms ("0" = no expiry). When set, all five keys of the thread
+ * get that TTL again after the write, so a thread expires as a whole, never checkpoint by checkpoint.
+ */
+
+const REFRESH_TTL = `
+local function refresh_ttl()
+  local ttl = tonumber(ARGV[1])
+  if ttl > 0 then
+    for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+end
+`;
+
+/**
+ * put: the checkpoint record, its index entry and the blobs of its new channel versions, atomically.
+ * ARGV: ttl, member (<ns>:<id>), record, then blob field/value pairs.
+ */
+export const PUT_CHECKPOINT_SCRIPT = `${REFRESH_TTL}
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+refresh_ttl()
+return 1
+`;
+
+/**
+ * putWrites: all writes of one task call, atomically. ARGV: ttl, then (field, value, overwrite)
+ * triples. A regular write (idx >= 0) that is already stored is kept (first write wins, as in
+ * MemorySaver); special channels (__error__, __interrupt__, ... with negative idx) overwrite.
+ */
+export const PUT_WRITES_SCRIPT = `${REFRESH_TTL}
+for i = 2, #ARGV, 3 do
+  if ARGV[i + 2] == '1' or redis.call('HEXISTS', KEYS[4], ARGV[i]) == 0 then
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+    redis.call('ZADD', KEYS[5], 0, ARGV[i])
+  end
+end
+refresh_ttl()
+return 1
+`;
+
+/**
+ * Reads one checkpoint with everything it references, in one round trip and one consistent snapshot.
+ * ARGV: member (<ns>:<id>, or '' for the latest of the namespace), then the namespace's ZRANGEBYLEX
+ * bounds ('[<ns>:' and '(<ns>;'). Returns {} when absent, else
+ * { member, record, blob values (one per field of the record's line 2, nil when missing)...,
+ *   write values... }.
+ */
+export const GET_CHECKPOINT_SCRIPT = `
+local function hmget_into(key, fields, out)
+  local n = #fields
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 499, n)
+    local values = redis.call('HMGET', key, unpack(fields, i, j))
+    for k = 1, j - i + 1 do table.insert(out, values[k]) end
+    i = j + 1
+  end
+end
+
+local member = ARGV[1]
+if member == '' then
+  local latest = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[3], ARGV[2], 'LIMIT', 0, 1)
+  if #latest == 0 then return {} end
+  member = latest[1]
+end
+local record = redis.call('HGET', KEYS[1], member)
+if not record then return {} end
+local out = { member, record }
+local first = string.find(record, '\\n', 1, true)
+local second = string.find(record, '\\n', first + 1, true)
+local fields = {}
+for field in string.gmatch(string.sub(record, first + 1, second - 1), '%S+') do
+  table.insert(fields, field)
+end
+hmget_into(KEYS[3], fields, out)
+local writes = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. member .. ':', '(' .. member .. ';')
+hmget_into(KEYS[4], writes, out)
+return out
+`;
