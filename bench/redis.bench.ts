@@ -1,37 +1,40 @@
 /**
  * `pnpm bench:redis`: durable-tools on Redis vs AWS Lambda Powertools idempotency (CachePersistenceLayer)
  * vs a bare ioredis floor, side by side in one run against one local redis-server that this script
- * starts and stops itself. Sequential calls of a trivial function; each round times a batch per
- * contender (interleaved, order rotated per round, so drift hits all alike); figures are medians of
- * calls per second over rounds. Then 50 concurrent duplicate calls of one key whose function takes 50 ms:
- * how many times the function really ran, and what the other callers got.
+ * starts and stops itself. Sequential calls of a trivial function; each round times a batch of new keys
+ * and a batch of replays per contender (interleaved, order rotated per round, so drift hits all alike);
+ * figures are medians of calls per second over rounds. Then 50 concurrent duplicate calls of one key
+ * whose function takes 50 ms: how many times the function really ran, and what every caller got.
  *
- * Env: BENCH_ROUNDS (default 15), BENCH_CALLS (default 2000), BENCH_TRIALS (default 5),
- * BENCH_BREAKDOWN=0 to skip the store-vs-executor time breakdown.
+ * Env: BENCH_ROUNDS (15), BENCH_CALLS (1500), BENCH_WARMUP (2), BENCH_TRIALS (5),
+ * BENCH_BREAKDOWN=0 skips the layer-by-layer time breakdown of a durable-tools call.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, release, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { IdempotencyConfig, makeIdempotent } from "@aws-lambda-powertools/idempotency";
 import { CachePersistenceLayer } from "@aws-lambda-powertools/idempotency/cache";
-import { Ledger, type LedgerStore } from "@durable-tools/core";
+import { Ledger } from "@durable-tools/core";
 import { RedisLedgerStore } from "@durable-tools/redis";
-// SQLite store (packages/sqlite, written in parallel): reported beside the Redis figures, not compared.
+// The SQLite store (packages/sqlite): reported beside the Redis figures, not compared with them.
 import { SqliteLedgerStore } from "@durable-tools/sqlite";
 import { createClient } from "@redis/client";
 import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
+const CALLS = Number(process.env.BENCH_CALLS ?? 1500);
 const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP ?? 2);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
+const BREAKDOWN = process.env.BENCH_BREAKDOWN !== "0";
+/** SQLite fsyncs every commit (synchronous=FULL): its new-key batches are shorter to keep the run short. */
+const SQLITE_NEW_KEY_CALLS = Math.max(50, Math.round(CALLS / 20));
 const DUPLICATES = 50;
 const SLOW_FN_MS = 50;
-const BREAKDOWN = process.env.BENCH_BREAKDOWN !== "0";
+const POWERTOOLS_STAND_IN_REMAINING_MS = 30_000;
 
 // --- the function every contender runs -------------------------------------------------------
 
@@ -63,47 +66,92 @@ function median(values: number[]): number {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 const round0 = (x: number) => Math.round(x);
+const round1 = (x: number) => Math.round(x * 10) / 10;
 const round2 = (x: number) => Math.round(x * 100) / 100;
-const require = createRequire(import.meta.url);
+const requireHere = createRequire(import.meta.url);
+/** A package's version: its package.json, found by walking up from its entry point (not every package exports it). */
 function versionOf(pkg: string): string {
   try {
-    return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")) as { version: string })
-      .version;
+    let dir = dirname(requireHere.resolve(pkg));
+    for (;;) {
+      try {
+        const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+          name?: string;
+          version?: string;
+        };
+        if (manifest.name === pkg && manifest.version) return manifest.version;
+      } catch {
+        // no package.json here
+      }
+      const parent = dirname(dir);
+      if (parent === dir) return "unknown";
+      dir = parent;
+    }
   } catch {
     return "unknown";
   }
 }
 
 type Invoke = (args: Args) => Promise<unknown>;
+type Kind = "newKey" | "replay";
 
 interface Contender {
   name: string;
-  /** Runs each new-key call (fresh payload each call). */
+  label: string;
   newKey: Invoke;
-  /** Runs each replay call (the same payload, recorded once before the round). */
   replay: Invoke;
-  /** Records the replay payload (called once after each FLUSHDB). */
+  /** Records the replay payload (once per round, after FLUSHDB). */
   prime: () => Promise<void>;
+  /** A bare SET NX has no memory of results: the floor runs the function on replays too. */
+  replayRunsFn: boolean;
+  newKeyCalls: number;
+  usesRedis: boolean;
 }
 
-/** Calls per second of one batch; checks the ground-truth execution count. */
-async function timeBatch(
+interface BatchStats {
+  callsPerSecond: number;
+  /** Bytes the client sent to / received from Redis per call (INFO stats deltas). */
+  bytesInPerCall: number;
+  bytesOutPerCall: number;
+  /** Redis-side time per call: top-level commands' usec from INFO commandstats (a script includes its inner calls). */
+  redisUsPerCall: number;
+}
+
+/** Times `calls` sequential calls; checks the ground-truth execution count. */
+async function timeCalls(
   label: string,
   invoke: Invoke,
   argsFor: (i: number) => Args,
+  calls: number,
   expectExecutions: number,
 ): Promise<number> {
   const before = executions;
   const start = performance.now();
-  for (let i = 0; i < CALLS; i++) await invoke(argsFor(i));
+  for (let i = 0; i < calls; i++) await invoke(argsFor(i));
   const elapsedMs = performance.now() - start;
   const ran = executions - before;
   if (ran !== expectExecutions) {
     throw new Error(
-      `${label}: the function ran ${ran} times in ${CALLS} calls, expected ${expectExecutions}`,
+      `${label}: the function ran ${ran} times in ${calls} calls, expected ${expectExecutions}`,
     );
   }
-  return (CALLS * 1000) / elapsedMs;
+  return (calls * 1000) / elapsedMs;
+}
+
+const TOP_LEVEL = /^cmdstat_(evalsha|evalsha_ro|eval|eval_ro|set|get|del):calls=(\d+),usec=(\d+)/;
+async function redisCounters(admin: Redis): Promise<{ in: number; out: number; usec: number }> {
+  const stats = await admin.info("stats");
+  const commands = await admin.info("commandstats");
+  let usec = 0;
+  for (const line of commands.split(/\r?\n/)) {
+    const match = TOP_LEVEL.exec(line);
+    if (match) usec += Number(match[3]);
+  }
+  return {
+    in: Number(/total_net_input_bytes:(\d+)/.exec(stats)?.[1] ?? 0),
+    out: Number(/total_net_output_bytes:(\d+)/.exec(stats)?.[1] ?? 0),
+    usec,
+  };
 }
 
 /** Counts keys matching a pattern (SCAN, not KEYS). */
@@ -118,63 +166,30 @@ async function countKeys(redis: Redis, pattern: string): Promise<number> {
   return count;
 }
 
-/** Wraps a store to time its calls: how much of a call is the store (network + Redis) vs the executor. */
-function timedStore(inner: LedgerStore, spent: { ms: number; calls: number }): LedgerStore {
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      return async (...args: unknown[]) => {
-        const start = performance.now();
-        try {
-          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        } finally {
-          spent.ms += performance.now() - start;
-          spent.calls++;
-        }
-      };
-    },
-  });
-}
-
 // --- main ----------------------------------------------------------------------------------------
 
 async function main() {
   const server: RedisServer = await startRedisServer();
   const sqliteDir = mkdtempSync(join(tmpdir(), "durable-tools-bench-sqlite-"));
-  // Connections: ioredis for the floor and for ours; node-redis (@redis/client) for Powertools, the
-  // client its CachePersistenceLayer documents. A node-redis floor is timed too, to tell client cost apart.
+  // ioredis for the floor and for ours; node-redis (@redis/client), the client Powertools'
+  // CachePersistenceLayer documents, for Powertools. A node-redis floor tells client cost apart.
   const floorClient = new Redis(server.url);
   const oursClient = new Redis(server.url);
   const admin = new Redis(server.url);
   const nodeRedis = createClient({ url: server.url });
-  await nodeRedis.connect();
   const powertoolsClient = createClient({ url: server.url });
-  await powertoolsClient.connect();
   const powertoolsCtxClient = createClient({ url: server.url });
-  await powertoolsCtxClient.connect();
-
-  const cleanup = async () => {
-    await Promise.allSettled([
-      floorClient.quit(),
-      oursClient.quit(),
-      admin.quit(),
-      nodeRedis.close(),
-      powertoolsClient.close(),
-      powertoolsCtxClient.close(),
-    ]);
-    await server.stop();
-    rmSync(sqliteDir, { recursive: true, force: true });
-  };
+  const originalWarn = console.warn;
+  let sqliteStore: SqliteLedgerStore | undefined;
 
   try {
+    await Promise.all([nodeRedis.connect(), powertoolsClient.connect(), powertoolsCtxClient.connect()]);
     const redisVersion = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1] ?? "unknown";
 
-    // Powertools prints a console.warn on every call when no Lambda context is registered
-    // ("Could not determine remaining time left..."); it is counted and silenced so that it does not
-    // time stderr writes. Everything else is its own code path.
+    // Without a Lambda context Powertools prints "Could not determine remaining time left. Did you call
+    // registerLambdaContext on IdempotencyConfig?" with console.warn on every call: counted and silenced,
+    // so that the figures do not time stderr writes. Any other warning goes through.
     let powertoolsWarnings = 0;
-    const originalWarn = console.warn;
     console.warn = (...args: unknown[]) => {
       if (String(args[0]).startsWith("Could not determine remaining time left")) {
         powertoolsWarnings++;
@@ -184,25 +199,29 @@ async function main() {
     };
 
     /**
-     * Powertools, configured as documented for an arbitrary (non-handler) function outside Lambda: a
-     * `keyPrefix` per function (otherwise equal payloads of two functions share a key), the whole payload
-     * hashed (no `eventKeyJmesPath`: the payload is the business identity here, and no part of it varies
-     * between retries, so payload validation has nothing to add), defaults otherwise (md5, records kept
-     * 3600 s, no local in-memory cache, so every call really asks Redis). One persistence layer per
-     * function, as its own warning recommends. `withContext` additionally registers a stand-in Lambda
-     * context (`getRemainingTimeInMillis: () => 30_000`, our lease length) so that in-progress records
-     * carry `in_progress_expiration`: without it a concurrent duplicate finds an in-progress record with no
+     * Powertools as documented for an arbitrary (non-handler) function: `makeIdempotent(fn, {
+     * persistenceStore, config, keyPrefix })`, a `keyPrefix` per function (without one, and without
+     * AWS_LAMBDA_FUNCTION_NAME, every function's keys are just `#<hash>`), the whole first argument hashed
+     * (no `eventKeyJmesPath`: here the payload is the operation's identity and nothing in it varies
+     * between retries, so there is no subset to select and payload validation would have nothing to
+     * compare), other settings at their defaults (md5, records kept 3600 s, no local in-memory cache, so
+     * every call asks Redis). One persistence layer per function, as its own config-mismatch warning
+     * recommends. `withContext` additionally registers a stand-in Lambda context whose
+     * getRemainingTimeInMillis() answers 30 s (our lease), so that in-progress records carry
+     * `in_progress_expiration`; without it, a concurrent duplicate finds an in-progress record without
      * expiry, treats it as an orphan, takes the orphan lock and runs the function again.
      */
-    const powertools = (
+    const powertools = <F extends (...a: never[]) => Promise<unknown>>(
       client: typeof powertoolsClient,
       keyPrefix: string,
-      fn: (args: Args) => Promise<unknown>,
+      fn: F,
       withContext: boolean,
     ) => {
       const config = new IdempotencyConfig({});
       if (withContext) {
-        config.registerLambdaContext({ getRemainingTimeInMillis: () => 30_000 } as never);
+        config.registerLambdaContext({
+          getRemainingTimeInMillis: () => POWERTOOLS_STAND_IN_REMAINING_MS,
+        } as unknown as Parameters<IdempotencyConfig["registerLambdaContext"]>[0]);
       }
       return makeIdempotent(fn, {
         persistenceStore: new CachePersistenceLayer({ client }),
@@ -210,345 +229,468 @@ async function main() {
         keyPrefix,
       });
     };
-    const ptNew = powertools(powertoolsClient, "bench-pt-new", async (a) => work(a), false);
-    const ptReplay = powertools(powertoolsClient, "bench-pt-replay", async (a) => work(a), false);
-    const ptCtxNew = powertools(powertoolsCtxClient, "bench-ptctx-new", async (a) => work(a), true);
-    const ptCtxReplay = powertools(powertoolsCtxClient, "bench-ptctx-replay", async (a) => work(a), true);
+    const asyncWork = async (a: Args) => work(a);
+    const ptNew = powertools(powertoolsClient, "bench-pt-new", asyncWork, false);
+    const ptReplay = powertools(powertoolsClient, "bench-pt-replay", asyncWork, false);
+    const ptCtxNew = powertools(powertoolsCtxClient, "bench-ptctx-new", asyncWork, true);
+    const ptCtxReplay = powertools(powertoolsCtxClient, "bench-ptctx-replay", asyncWork, true);
 
-    // durable-tools: the executor on RedisLedgerStore (ioredis), key derived from the arguments.
+    // durable-tools: the executor on RedisLedgerStore (ioredis), defaults, key derived from the arguments.
     const oursStore = new RedisLedgerStore(oursClient, { prefix: "bench-dt" });
     const ours = new Ledger({ store: oursStore });
-    const oursCall = (tool: string) => (args: Args) =>
-      ours.execute({ tool, args, submit: (a: Args) => work(a) });
-    const oursNew = oursCall("create_invoice");
-    const oursReplay = oursCall("create_invoice_replay");
+    const oursNew = (args: Args) => ours.execute({ tool: "create_invoice", args, submit: work });
+    const oursReplay = (args: Args) => ours.execute({ tool: "create_invoice_replay", args, submit: work });
 
-    const sqliteStore = SqliteLedgerStore.fromPath(join(sqliteDir, "ledger.db"));
+    sqliteStore = SqliteLedgerStore.fromPath(join(sqliteDir, "ledger.db"));
     const sqlite = new Ledger({ store: sqliteStore });
-    const sqliteNew = (args: Args) =>
-      sqlite.execute({ tool: "create_invoice", args, submit: (a: Args) => work(a) });
+    const sqliteNew = (args: Args) => sqlite.execute({ tool: "create_invoice", args, submit: work });
     const sqliteReplay = (args: Args) =>
-      sqlite.execute({ tool: "create_invoice_replay", args, submit: (a: Args) => work(a) });
+      sqlite.execute({ tool: "create_invoice_replay", args, submit: work });
 
-    // The floor: SET key value NX PX 60000, then GET key. Two round trips, no logic.
-    const floorCall = (prefix: string, client: Redis) => async (args: Args) => {
-      const key = `${prefix}:${args.customer}:${args.amountCents}:${args.n}`;
-      await client.set(key, JSON.stringify(work(args)), "PX", 60_000, "NX");
-      return JSON.parse((await client.get(key)) as string);
+    // The floor: SET key value PX 60000 NX, then GET key. Two round trips, no logic.
+    const floorKey = (prefix: string, args: Args) =>
+      `${prefix}:${args.customer}:${args.amountCents}:${args.n}`;
+    const floorCall = (prefix: string) => async (args: Args) => {
+      const key = floorKey(prefix, args);
+      await floorClient.set(key, JSON.stringify(work(args)), "PX", 60_000, "NX");
+      return JSON.parse((await floorClient.get(key)) as string);
     };
     const floorNodeRedisCall = (prefix: string) => async (args: Args) => {
-      const key = `${prefix}:${args.customer}:${args.amountCents}:${args.n}`;
+      const key = floorKey(prefix, args);
       await nodeRedis.set(key, JSON.stringify(work(args)), { PX: 60_000, NX: true });
       return JSON.parse((await nodeRedis.get(key)) as string);
     };
 
     const same: Args = { customer: "cus_1", amountCents: 100, n: -1 };
     let counter = 0;
-    const fresh = () => ({ customer: "cus_1", amountCents: 100, n: counter++ });
+    const fresh = (): Args => ({ customer: "cus_1", amountCents: 100, n: counter++ });
 
-    /** Replay batches: the floor still runs the function (a bare SET NX has no memory of results). */
-    const contenders: (Contender & { replayRunsFn: boolean })[] = [
+    const contenders: Contender[] = [
       {
         name: "floor",
-        newKey: floorCall("bench-floor-new", floorClient),
-        replay: floorCall("bench-floor-replay", floorClient),
+        label: "floor: ioredis SET NX + GET",
+        newKey: floorCall("bench-floor-new"),
+        replay: floorCall("bench-floor-replay"),
         prime: async () => {},
         replayRunsFn: true,
+        newKeyCalls: CALLS,
+        usesRedis: true,
       },
       {
         name: "floorNodeRedis",
+        label: "floor: node-redis SET NX + GET",
         newKey: floorNodeRedisCall("bench-floornr-new"),
         replay: floorNodeRedisCall("bench-floornr-replay"),
         prime: async () => {},
         replayRunsFn: true,
+        newKeyCalls: CALLS,
+        usesRedis: true,
       },
       {
         name: "powertools",
+        label: "Powertools (no Lambda context)",
         newKey: ptNew,
         replay: ptReplay,
         prime: async () => void (await ptReplay(same)),
         replayRunsFn: false,
+        newKeyCalls: CALLS,
+        usesRedis: true,
       },
       {
         name: "powertoolsWithContext",
+        label: "Powertools (stand-in context)",
         newKey: ptCtxNew,
         replay: ptCtxReplay,
         prime: async () => void (await ptCtxReplay(same)),
         replayRunsFn: false,
+        newKeyCalls: CALLS,
+        usesRedis: true,
       },
       {
         name: "ours",
+        label: "durable-tools RedisLedgerStore",
         newKey: oursNew,
         replay: oursReplay,
         prime: async () => void (await oursReplay(same)),
         replayRunsFn: false,
+        newKeyCalls: CALLS,
+        usesRedis: true,
       },
       {
         name: "sqlite",
+        label: "durable-tools SqliteLedgerStore *",
         newKey: sqliteNew,
         replay: sqliteReplay,
-        prime: async () => void (await sqliteReplay(same)),
+        prime: async () => {}, // the SQLite file is not flushed between rounds: recorded once below
         replayRunsFn: false,
+        newKeyCalls: SQLITE_NEW_KEY_CALLS,
+        usesRedis: false,
       },
     ];
-    await sqliteReplay(same); // the SQLite file is not flushed between rounds: record its replay once
+    await sqliteReplay(same);
 
-    const samples = new Map<string, { newKey: number[]; replay: number[] }>(
-      contenders.map((c) => [c.name, { newKey: [], replay: [] }]),
+    const empty = () => ({ callsPerSecond: [], bytesInPerCall: [], bytesOutPerCall: [], redisUsPerCall: [] });
+    type Samples = Record<keyof BatchStats, number[]>;
+    const samples = new Map<string, Record<Kind, Samples>>(
+      contenders.map((c) => [c.name, { newKey: empty(), replay: empty() }]),
     );
+    // What reading the counters itself adds (the INFO requests and replies), subtracted from every batch.
+    await admin.config("RESETSTAT");
+    const idle0 = await redisCounters(admin);
+    const idle1 = await redisCounters(admin);
+    const readCost = { in: idle1.in - idle0.in, out: idle1.out - idle0.out };
+    const batch = async (c: Contender, kind: Kind, keep: boolean) => {
+      const calls = kind === "newKey" ? c.newKeyCalls : CALLS;
+      const expect = kind === "newKey" || c.replayRunsFn ? calls : 0;
+      await admin.config("RESETSTAT");
+      const before = await redisCounters(admin);
+      const cps = await timeCalls(
+        `${c.name} ${kind}`,
+        kind === "newKey" ? c.newKey : c.replay,
+        kind === "newKey" ? fresh : () => same,
+        calls,
+        expect,
+      );
+      const after = await redisCounters(admin);
+      if (!keep) return;
+      const s = (samples.get(c.name) as Record<Kind, Samples>)[kind];
+      s.callsPerSecond.push(cps);
+      if (c.usesRedis) {
+        s.bytesInPerCall.push((after.in - before.in - readCost.in) / calls);
+        s.bytesOutPerCall.push((after.out - before.out - readCost.out) / calls);
+        s.redisUsPerCall.push((after.usec - before.usec) / calls);
+      }
+    };
+
     let keysAfterLastRound: Record<string, number> = {};
     const benchStart = performance.now();
     for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
-      // Each round starts on an empty Redis (constant store size), the replay payloads recorded again.
+      // Each round starts on an empty Redis (constant store size); the replay payloads are recorded again.
       await admin.flushdb("SYNC");
-      for (const c of contenders) if (c.name !== "sqlite") await c.prime();
-      const order = contenders.map(
-        (_, i) => contenders[(i + round) % contenders.length] as (typeof contenders)[0],
-      );
-      for (const c of order) {
-        const s = samples.get(c.name) as { newKey: number[]; replay: number[] };
-        const n = await timeBatch(`${c.name} new keys`, c.newKey, fresh, CALLS);
-        const r = await timeBatch(`${c.name} replays`, c.replay, () => same, c.replayRunsFn ? CALLS : 0);
-        if (round >= WARMUP_ROUNDS) {
-          s.newKey.push(n);
-          s.replay.push(r);
-        }
+      for (const c of contenders) await c.prime();
+      const keep = round >= WARMUP_ROUNDS;
+      for (let i = 0; i < contenders.length; i++) {
+        const c = contenders[(i + round) % contenders.length] as Contender;
+        await batch(c, "newKey", keep);
+        await batch(c, "replay", keep);
       }
       if (round === WARMUP_ROUNDS + ROUNDS - 1) {
+        // Proof that every contender really wrote to Redis: one record per new-key call.
         keysAfterLastRound = {
-          "powertools new-key records (bench-pt-new#*)": await countKeys(admin, "bench-pt-new#*"),
-          "powertools replay records (bench-pt-replay#*)": await countKeys(admin, "bench-pt-replay#*"),
-          "powertoolsWithContext new-key records": await countKeys(admin, "bench-ptctx-new#*"),
-          "ours records (bench-dt:{*}:rec)": await countKeys(admin, "bench-dt:{*}:rec"),
-          "ours event streams (bench-dt:{*}:ev)": await countKeys(admin, "bench-dt:{*}:ev"),
-          "floor keys (bench-floor-new:*)": await countKeys(admin, "bench-floor-new:*"),
+          "bench-pt-new#* (Powertools)": await countKeys(admin, "bench-pt-new#*"),
+          "bench-ptctx-new#* (Powertools, stand-in context)": await countKeys(admin, "bench-ptctx-new#*"),
+          "bench-pt-replay#* (Powertools replay record)": await countKeys(admin, "bench-pt-replay#*"),
+          "bench-dt:{*}:rec (ours: records, incl. the replay one)": await countKeys(
+            admin,
+            "bench-dt:{*}:rec",
+          ),
+          "bench-dt:{*}:ev (ours: event streams)": await countKeys(admin, "bench-dt:{*}:ev"),
+          "bench-floor-new:* (floor)": await countKeys(admin, "bench-floor-new:*"),
         };
       }
     }
     const throughputSeconds = (performance.now() - benchStart) / 1000;
-
-    // Proof that Powertools really persisted to Redis in this mode: one record per new-key call.
     const ptReplayKey = (await admin.keys("bench-pt-replay#*"))[0];
-    const ptReplayRecord = ptReplayKey ? await admin.get(ptReplayKey) : null;
-    const ptReplayTtl = ptReplayKey ? await admin.ttl(ptReplayKey) : null;
-    const dtReplayKey = (await admin.keys("bench-dt:{*create_invoice_replay*}:rec"))[0];
+    const powertoolsReplayRecord = ptReplayKey
+      ? { key: ptReplayKey, value: await admin.get(ptReplayKey), ttlSeconds: await admin.ttl(ptReplayKey) }
+      : undefined;
 
-    // --- where our time goes: store (network + Redis + script) vs executor ----------------------
+    // --- where a durable-tools call's time goes ---------------------------------------------------
+    // Layer by layer, interleaved: a plain GET; the claim script alone with the exact arguments a replay
+    // sends; RedisLedgerStore.claim() with the exact request; the whole Ledger.execute(). Plus the JS alone:
+    // the same Ledger + RedisLedgerStore on a stand-in client that answers instantly with recorded replies.
     let breakdown: Record<string, unknown> | undefined;
     if (BREAKDOWN) {
-      const spent = { ms: 0, calls: 0 };
-      const profiled = new Ledger({ store: timedStore(oursStore, spent) });
-      const prof = (tool: string) => (args: Args) =>
-        profiled.execute({ tool, args, submit: (a: Args) => work(a) });
-      await prof("profile_replay")(same);
-      const measure = async (invoke: Invoke, argsFor: (i: number) => Args, expect: number) => {
-        const rows: { totalUs: number; storeUs: number; storeCalls: number }[] = [];
-        for (let r = 0; r < 5; r++) {
-          spent.ms = 0;
-          spent.calls = 0;
-          const cps = await timeBatch("breakdown", invoke, argsFor, expect);
-          rows.push({
-            totalUs: 1e6 / cps,
-            storeUs: (spent.ms * 1000) / CALLS,
-            storeCalls: spent.calls / CALLS,
-          });
-        }
-        const totalUs = median(rows.map((x) => x.totalUs));
-        const storeUs = median(rows.map((x) => x.storeUs));
-        return {
-          perCallUs: round2(totalUs),
-          inStoreUs: round2(storeUs),
-          executorUs: round2(totalUs - storeUs),
-          storeCallsPerCall: round2(median(rows.map((x) => x.storeCalls))),
-        };
+      type ScriptFn = (...a: unknown[]) => Promise<string[]>;
+      const scripted = oursClient as unknown as Record<"dtClaimV1" | "dtTransitionV1", ScriptFn>;
+      const replies: Record<string, string[]> = {};
+      let claimArgs: unknown[] | undefined;
+      let claimRequest: Parameters<RedisLedgerStore["claim"]>[0] | undefined;
+      const realClaimScript = scripted.dtClaimV1;
+      const realTransitionScript = scripted.dtTransitionV1;
+      const realClaim = oursStore.claim;
+      scripted.dtClaimV1 = async (...a) => {
+        const reply = await realClaimScript.apply(oursClient, a);
+        if (reply[0] === "existing") claimArgs ??= a;
+        replies[`claim:${reply[0]}`] ??= reply;
+        return reply;
       };
-      // The same commands' raw cost on ioredis: EVALSHA of a trivial script vs SET/GET, one round trip each.
-      const pingSha = (await admin.script("LOAD", "return 1")) as string;
-      const rtt = async (fn: () => Promise<unknown>) => {
-        const start = performance.now();
-        for (let i = 0; i < CALLS; i++) await fn();
-        return round2(((performance.now() - start) * 1000) / CALLS);
+      scripted.dtTransitionV1 = async (...a) => {
+        const reply = await realTransitionScript.apply(oursClient, a);
+        replies[`transition:${reply[0]}`] ??= reply;
+        return reply;
       };
-      breakdown = {
-        note: "per call, medians of 5 batches; inStoreUs = time inside RedisLedgerStore methods (ioredis + Redis + Lua + (de)serialisation), executorUs = the rest of Ledger.execute",
-        newKey: await measure(prof("profile_new"), fresh, CALLS),
-        replay: await measure(prof("profile_replay"), () => same, 0),
-        rawRoundTripUs: {
-          ioredisGet: await rtt(() => oursClient.get("nope")),
-          ioredisEvalshaTrivial: await rtt(() => oursClient.evalsha(pingSha, 0)),
-          ioredisSetNxPlusGet: await rtt(async () => {
+      oursStore.claim = (request) => {
+        claimRequest ??= request;
+        return realClaim.call(oursStore, request);
+      };
+      await oursReplay(same);
+      await oursNew(fresh());
+      scripted.dtClaimV1 = realClaimScript;
+      scripted.dtTransitionV1 = realTransitionScript;
+      oursStore.claim = realClaim;
+      const instant = (claimOutcome: string) => ({
+        defineCommand() {},
+        dtClaimV1: async () => replies[`claim:${claimOutcome}`],
+        dtTransitionV1: async () => replies["transition:ok"],
+      });
+      const jsOnly = (claimOutcome: string) =>
+        new Ledger({
+          store: new RedisLedgerStore(instant(claimOutcome) as unknown as Redis, { prefix: "x" }),
+        });
+      const jsReplay = jsOnly("existing");
+      const jsNew = jsOnly("created");
+      const batchCalls = Math.max(100, CALLS >> 1);
+      const layers: [string, () => Promise<unknown>][] = [
+        ["GET (one plain round trip)", () => oursClient.get("bench-nope")],
+        [
+          "SET NX PX + GET (the floor's two round trips)",
+          async () => {
             await oursClient.set("bench-rtt", "x", "PX", 60_000, "NX");
             await oursClient.get("bench-rtt");
-          }),
+          },
+        ],
+        [
+          "replay: claim script alone, same arguments",
+          () => realClaimScript.apply(oursClient, claimArgs ?? []),
+        ],
+        [
+          "replay: RedisLedgerStore.claim(), same request",
+          () => oursStore.claim(claimRequest as NonNullable<typeof claimRequest>),
+        ],
+        ["replay: Ledger.execute()", () => oursReplay(same)],
+        ["new key: Ledger.execute()", () => oursNew(fresh())],
+        [
+          "replay: JS only (instant stand-in client)",
+          () => jsReplay.execute({ tool: "t", args: same, submit: work }),
+        ],
+        [
+          "new key: JS only (instant stand-in client)",
+          () => jsNew.execute({ tool: "t", args: same, submit: work }),
+        ],
+      ];
+      const layerUs = new Map<string, number[]>();
+      for (let r = 0; r < 3; r++) {
+        for (const [label, fn] of layers) {
+          const start = performance.now();
+          for (let i = 0; i < batchCalls; i++) await fn();
+          layerUs.set(label, [
+            ...(layerUs.get(label) ?? []),
+            ((performance.now() - start) * 1000) / batchCalls,
+          ]);
+        }
+      }
+      const bytes = (values: unknown[] | undefined) =>
+        (values ?? []).reduce<number>((sum, v) => sum + Buffer.byteLength(String(v)), 0);
+      breakdown = {
+        note: "µs per call, median of 3 interleaved batches. The three replay lines each add one layer to the one before (script alone -> + RedisLedgerStore JS -> + executor); the JS-only lines have no I/O at all",
+        layersUs: Object.fromEntries([...layerUs].map(([label, v]) => [label, round1(median(v))])),
+        replayClaimScript: {
+          argumentBytes: bytes(claimArgs),
+          replyFields: ((replies["claim:existing"]?.length ?? 2) - 2) / 2,
+          replyBytes: bytes(replies["claim:existing"]),
         },
       };
     }
 
-    // --- 50 concurrent duplicates of one key, function takes 50 ms -------------------------------
-    type Tally = Record<string, number>;
-    const slowWork = async (args: Args, runs: { count: number }): Promise<Invoice & { run: number }> => {
-      const run = ++runs.count;
+    // --- 50 concurrent duplicates of one key; the function takes 50 ms ----------------------------
+    interface Run {
+      count: number;
+      byCaller: Map<number, number>;
+    }
+    /** The function: records which caller ran it and which execution this is; returns that in its result. */
+    const slowWork = async (args: Args, runs: Run, caller: number) => {
+      const execution = ++runs.count;
+      runs.byCaller.set(caller, execution);
       await sleep(SLOW_FN_MS);
-      return { id: `inv_${args.n}`, customer: args.customer, amountCents: args.amountCents, run };
+      return { id: `inv_${args.n}`, customer: args.customer, amountCents: args.amountCents, execution };
     };
-    const outcomeOf = (settled: PromiseSettledResult<unknown>, unwrap: (v: unknown) => unknown): string => {
-      if (settled.status === "rejected") {
-        const e = settled.reason as { name?: string; code?: string; cause?: { name?: string } };
-        const cause = e.cause?.name ? ` (cause ${e.cause.name})` : "";
-        return `error ${e.name ?? "?"}${e.code ? ` [${e.code}]` : ""}${cause}`;
-      }
-      const value = unwrap(settled.value) as { run?: number };
-      return value?.run === 1
-        ? "returned the first execution's result"
-        : `returned execution #${value?.run}'s result`;
-    };
-    const duplicateTrials = async (
-      name: string,
-      makeCaller: (runs: { count: number }, trial: number) => (args: Args) => Promise<unknown>,
+    const outcomeOf = (
+      settled: PromiseSettledResult<unknown>,
+      caller: number,
+      runs: Run,
       unwrap: (v: unknown) => unknown,
     ) => {
-      const perTrial: number[] = [];
-      const tally: Tally = {};
-      for (let trial = 0; trial < TRIALS; trial++) {
-        const runs = { count: 0 };
-        const call = makeCaller(runs, trial);
-        const args: Args = { customer: `cus_dup_${name}`, amountCents: 4200, n: 1_000_000 + trial };
-        const settled = await Promise.allSettled(Array.from({ length: DUPLICATES }, () => call(args)));
-        perTrial.push(runs.count);
-        for (const s of settled) {
-          const outcome = outcomeOf(s, unwrap);
-          tally[outcome] = (tally[outcome] ?? 0) + 1;
-        }
+      if (settled.status === "rejected") {
+        const e = settled.reason as { name?: string; code?: string; message?: string };
+        return `error ${e.name ?? "?"}${e.code ? ` [${e.code}]` : ""}`;
       }
-      return { maxExecutionsPerTrial: Math.max(...perTrial), executionsPerTrial: perTrial, outcomes: tally };
+      const execution = (unwrap(settled.value) as { execution?: number } | undefined)?.execution;
+      const own = runs.byCaller.get(caller);
+      if (own !== undefined) return `ran the function itself (execution #${own})`;
+      return execution === 1 ? "got execution #1's result" : `got execution #${execution}'s result`;
+    };
+    type Caller = (args: Args, caller: number) => Promise<unknown>;
+    const duplicateTrials = async (
+      name: string,
+      makeCaller: (runs: Run, trial: number) => Caller,
+      unwrap: (v: unknown) => unknown,
+    ) => {
+      const executionsPerTrial: number[] = [];
+      const outcomes: Record<string, number> = {};
+      for (let trial = 0; trial < TRIALS; trial++) {
+        const runs: Run = { count: 0, byCaller: new Map() };
+        const call = makeCaller(runs, trial);
+        const args: Args = { customer: `cus_dup_${name}`, amountCents: 4200, n: 1_000_000 + trial }; // fresh key per trial
+        const settled = await Promise.allSettled(Array.from({ length: DUPLICATES }, (_, i) => call(args, i)));
+        executionsPerTrial.push(runs.count);
+        settled.forEach((s, i) => {
+          const outcome = outcomeOf(s, i, runs, unwrap);
+          outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+        });
+      }
+      return { maxExecutionsPerTrial: Math.max(...executionsPerTrial), executionsPerTrial, outcomes };
     };
     await admin.flushdb("SYNC");
-    const dupPowertools = await duplicateTrials(
-      "pt",
-      (runs, trial) => powertools(powertoolsClient, `bench-dup-pt-${trial}`, (a) => slowWork(a, runs), false),
-      (v) => v,
-    );
+    // Powertools hashes only the first argument (the payload); the caller index rides along as the second.
+    const powertoolsCaller =
+      (client: typeof powertoolsClient, withContext: boolean) => (runs: Run, trial: number) =>
+        powertools(
+          client,
+          `bench-dup-${withContext ? "ptctx" : "pt"}-${trial}`,
+          (a: Args, caller: number) => slowWork(a, runs, caller),
+          withContext,
+        );
+    const dupPowertools = await duplicateTrials("pt", powertoolsCaller(powertoolsClient, false), (v) => v);
     const dupPowertoolsCtx = await duplicateTrials(
       "ptctx",
-      (runs, trial) =>
-        powertools(powertoolsCtxClient, `bench-dup-ptctx-${trial}`, (a) => slowWork(a, runs), true),
+      powertoolsCaller(powertoolsCtxClient, true),
       (v) => v,
     );
-    const dupOurs = await duplicateTrials(
-      "ours",
-      (runs) => (args) =>
-        ours.execute({ tool: "slow_invoice", args, submit: (a: Args) => slowWork(a, runs) }),
-      (v) => (v as { result: unknown }).result,
-    );
-    const dupSqlite = await duplicateTrials(
-      "sqlite",
-      (runs) => (args) =>
-        sqlite.execute({ tool: "slow_invoice", args, submit: (a: Args) => slowWork(a, runs) }),
-      (v) => (v as { result: unknown }).result,
-    );
+    const ledgerCaller = (ledger: Ledger) => (runs: Run) => (args: Args, caller: number) =>
+      ledger.execute({ tool: "slow_invoice", args, submit: (a: Args) => slowWork(a, runs, caller) });
+    const unwrapExecution = (v: unknown) => (v as { result: unknown }).result;
+    const dupOurs = await duplicateTrials("ours", ledgerCaller(ours), unwrapExecution);
+    const dupSqlite = await duplicateTrials("sqlite", ledgerCaller(sqlite), unwrapExecution);
     console.warn = originalWarn;
-    await sqliteStore.close();
 
     // --- results ---------------------------------------------------------------------------------
-    const med = (name: string, kind: "newKey" | "replay") =>
-      median((samples.get(name) as { newKey: number[]; replay: number[] })[kind]);
-    const figures = (kind: "newKey" | "replay") => ({
-      ours: round0(med("ours", kind)),
-      powertools: round0(med("powertools", kind)),
-      floor: round0(med("floor", kind)),
-      powertoolsWithContext: round0(med("powertoolsWithContext", kind)),
-      floorNodeRedis: round0(med("floorNodeRedis", kind)),
+    const stat = (name: string, kind: Kind, what: keyof BatchStats = "callsPerSecond") => {
+      const values = (samples.get(name) as Record<Kind, Samples>)[kind][what];
+      return values.length === 0 ? Number.NaN : median(values);
+    };
+    const cps = (name: string, kind: Kind) => stat(name, kind);
+    const ratio = (a: string, b: string, kind: Kind) => round2(cps(a, kind) / cps(b, kind));
+    const figures = (kind: Kind) => ({
+      ours: round0(cps("ours", kind)),
+      powertools: round0(cps("powertools", kind)),
+      floor: round0(cps("floor", kind)),
+      powertoolsWithContext: round0(cps("powertoolsWithContext", kind)),
+      floorNodeRedis: round0(cps("floorNodeRedis", kind)),
     });
-    const ratios = (kind: "newKey" | "replay") => ({
-      oursOverPowertools: round2(med("ours", kind) / med("powertools", kind)),
-      oursOverPowertoolsWithContext: round2(med("ours", kind) / med("powertoolsWithContext", kind)),
-      oursOverFloor: round2(med("ours", kind) / med("floor", kind)),
-      powertoolsOverFloor: round2(med("powertools", kind) / med("floor", kind)),
+    const ratios = (kind: Kind) => ({
+      oursOverPowertools: ratio("ours", "powertools", kind),
+      oursOverPowertoolsWithContext: ratio("ours", "powertoolsWithContext", kind),
+      oursOverFloor: ratio("ours", "floor", kind),
+      powertoolsOverFloor: ratio("powertools", "floor", kind),
     });
-    const newKey = figures("newKey");
-    const replay = figures("replay");
-    const newKeyRatios = ratios("newKey");
-    const replayRatios = ratios("replay");
-    const worstPt = (kind: "newKey" | "replay") =>
-      Math.max(med("powertools", kind), med("powertoolsWithContext", kind));
+    const fastestPowertools = (kind: Kind) =>
+      Math.max(cps("powertools", kind), cps("powertoolsWithContext", kind));
     const targets = {
       newKeyAtLeast0_9xFloor: {
-        ratio: newKeyRatios.oursOverFloor,
-        met: med("ours", "newKey") >= 0.9 * med("floor", "newKey"),
+        oursOverFloor: ratio("ours", "floor", "newKey"),
+        met: cps("ours", "newKey") >= 0.9 * cps("floor", "newKey"),
       },
       newKeyFasterThanPowertools: {
-        ratio: round2(med("ours", "newKey") / worstPt("newKey")),
-        met: med("ours", "newKey") > worstPt("newKey"),
+        oursOverFasterPowertools: round2(cps("ours", "newKey") / fastestPowertools("newKey")),
+        met: cps("ours", "newKey") > fastestPowertools("newKey"),
       },
       replayAtLeast1_8xPowertools: {
-        ratio: round2(med("ours", "replay") / worstPt("replay")),
-        met: med("ours", "replay") >= 1.8 * worstPt("replay"),
+        oursOverFasterPowertools: round2(cps("ours", "replay") / fastestPowertools("replay")),
+        met: cps("ours", "replay") >= 1.8 * fastestPowertools("replay"),
       },
-      concurrentDuplicatesExactlyOnce: dupOurs.executionsPerTrial.every((n) => n === 1),
+      concurrentDuplicatesExactlyOnce: {
+        executionsPerTrial: dupOurs.executionsPerTrial,
+        met: dupOurs.executionsPerTrial.every((n) => n === 1),
+      },
     };
+    const wire = (kind: Kind) =>
+      Object.fromEntries(
+        contenders
+          .filter((c) => c.usesRedis)
+          .map((c) => [
+            c.name,
+            {
+              bytesToRedis: round0(stat(c.name, kind, "bytesInPerCall")),
+              bytesFromRedis: round0(stat(c.name, kind, "bytesOutPerCall")),
+              redisServerUs: round1(stat(c.name, kind, "redisUsPerCall")),
+            },
+          ]),
+      );
     const result = {
       benchmark:
-        "sequential calls of a trivial function: durable-tools (RedisLedgerStore) vs @aws-lambda-powertools/idempotency (CachePersistenceLayer) vs bare SET NX + GET, one local redis-server",
+        "sequential calls of a trivial function on one local redis-server: durable-tools (RedisLedgerStore) vs @aws-lambda-powertools/idempotency (CachePersistenceLayer) vs bare SET NX + GET",
       date: new Date().toISOString(),
-      unit: "calls per second (median over rounds); concurrentDuplicates: max executions of the function per trial",
-      newKey,
-      replay,
+      units:
+        "newKey/replay: calls per second, median over rounds; concurrentDuplicates: most executions of the function in one trial",
+      newKey: figures("newKey"),
+      replay: figures("replay"),
       concurrentDuplicates: {
         ours: dupOurs.maxExecutionsPerTrial,
         powertools: dupPowertools.maxExecutionsPerTrial,
         powertoolsWithContext: dupPowertoolsCtx.maxExecutionsPerTrial,
-        sqlite: dupSqlite.maxExecutionsPerTrial,
       },
-      ratios: { newKey: newKeyRatios, replay: replayRatios },
+      ratios: { newKey: ratios("newKey"), replay: ratios("replay") },
       targets,
       sqlite: {
-        note: "durable-tools on SqliteLedgerStore (temp file, WAL, synchronous=FULL): reported beside, not compared with Redis",
-        newKey: round0(med("sqlite", "newKey")),
-        replay: round0(med("sqlite", "replay")),
+        note: "durable-tools on SqliteLedgerStore (temp file, WAL, synchronous=FULL: one fsync per commit, two commits per new key): beside the Redis figures, not compared with them",
+        newKey: round0(cps("sqlite", "newKey")),
+        replay: round0(cps("sqlite", "replay")),
+        newKeyCallsPerRound: SQLITE_NEW_KEY_CALLS,
+        concurrentDuplicates: dupSqlite.maxExecutionsPerTrial,
       },
       concurrentDuplicateDetails: {
         callers: DUPLICATES,
         functionMs: SLOW_FN_MS,
         trials: TRIALS,
+        howCounted:
+          "executions: a counter incremented inside the function; outcomes: per caller, over all trials (the function records which caller ran it)",
         ours: dupOurs,
         powertools: dupPowertools,
         powertoolsWithContext: dupPowertoolsCtx,
         sqlite: dupSqlite,
       },
+      perCallOnTheWire: {
+        note: "medians over rounds, per call",
+        newKey: wire("newKey"),
+        replay: wire("replay"),
+      },
       persistenceCheck: {
-        keysInRedisAfterLastRound: keysAfterLastRound,
         expectedPerNewKeyBatch: CALLS,
-        powertoolsReplayRecord: { key: ptReplayKey, value: ptReplayRecord, ttlSeconds: ptReplayTtl },
-        oursReplayRecordKey: dtReplayKey,
+        keysInRedisAfterLastRound: keysAfterLastRound,
+        powertoolsReplayRecord,
         powertoolsMissingContextWarningsSilenced: powertoolsWarnings,
       },
       breakdown,
       config: {
         rounds: ROUNDS,
         warmupRounds: WARMUP_ROUNDS,
-        callsPerRound: CALLS,
-        throughputPhaseSeconds: round2(throughputSeconds),
+        callsPerBatch: CALLS,
+        throughputPhaseSeconds: round1(throughputSeconds),
         perRound:
-          "FLUSHDB, replay payloads recorded again, then per contender (order rotated each round): a batch of new keys, a batch of replays",
+          "FLUSHDB, replay payloads recorded again, then per contender (order rotated each round) a batch of new keys and a batch of replays; each call's function execution is counted and checked",
         floor:
-          "ioredis: SET key value PX 60000 NX, then GET key (2 round trips); floorNodeRedis: the same on @redis/client",
-        ours: "new Ledger({ store: new RedisLedgerStore(ioredis, { prefix }) }), defaults (lease 30 s, waitTimeoutMs 10 s, record TTL 7 d, persistEvents state_changes); key derived from the arguments; ledger.execute({ tool, args, submit })",
+          "ioredis: SET key value PX 60000 NX, then GET key (2 round trips); floorNodeRedis: the same with @redis/client",
+        ours: "new Ledger({ store: new RedisLedgerStore(ioredis, { prefix: 'bench-dt' }) }) with defaults (lease 30 s, waitTimeoutMs 10 s, records kept 7 days, persistEvents state_changes); ledger.execute({ tool, args, submit }), key derived from the arguments",
         powertools: {
+          version: versionOf("@aws-lambda-powertools/idempotency"),
           api: "makeIdempotent(fn, { persistenceStore: new CachePersistenceLayer({ client }), config: new IdempotencyConfig({}), keyPrefix })",
-          client: "@redis/client createClient({ url }) + connect(), one client per configuration",
-          keyPrefix:
-            "one per wrapped function (e.g. bench-pt-new), so equal payloads of two functions do not share a key",
+          client: "@redis/client createClient({ url }) then connect(); one client per configuration",
+          keyPrefix: "one per wrapped function (bench-pt-new, bench-pt-replay, ...)",
           idempotencyConfig:
-            "defaults: whole first argument hashed (no eventKeyJmesPath), md5, expiresAfterSeconds 3600, useLocalCache false, no payload validation, throwOnNoIdempotencyKey false",
-          lambdaContext:
-            "powertools: none (no Lambda outside Lambda; its per-call 'Could not determine remaining time left' console.warn is counted and silenced). powertoolsWithContext: config.registerLambdaContext({ getRemainingTimeInMillis: () => 30000 }) as a stand-in, so in-progress records get in_progress_expiration",
-          persistenceLayerPerFunction: true,
+            "defaults: the whole first argument hashed (no eventKeyJmesPath), hashFunction md5, expiresAfterSeconds 3600, useLocalCache false, no payloadValidationJmesPath, throwOnNoIdempotencyKey false",
+          persistenceLayer: "one CachePersistenceLayer per wrapped function, default attribute names",
+          lambdaContext: {
+            powertools:
+              "none (outside Lambda there is none); its per-call 'Could not determine remaining time left' console.warn is counted and silenced",
+            powertoolsWithContext: `config.registerLambdaContext({ getRemainingTimeInMillis: () => ${POWERTOOLS_STAND_IN_REMAINING_MS} }) as a stand-in, so in-progress records get in_progress_expiration`,
+          },
         },
       },
       machine: {
         cpu: cpus()[0]?.model ?? "unknown",
         cores: cpus().length,
-        memoryGiB: round2(totalmem() / 2 ** 30),
+        memoryGiB: round1(totalmem() / 2 ** 30),
         os: `${process.platform} ${release()}`,
         node: process.version,
         redisServer: redisVersion,
@@ -562,42 +704,54 @@ async function main() {
 
     // --- print ------------------------------------------------------------------------------------
     console.log(
-      `\nRedis: ${ROUNDS} rounds x ${CALLS} sequential calls (+${WARMUP_ROUNDS} warm-up), medians, calls/s ` +
-        `(Node ${process.version}, redis-server ${redisVersion}, ${cpus().length} cores)`,
+      `\nRedis idempotency, ${ROUNDS} rounds x ${CALLS} sequential calls (+${WARMUP_ROUNDS} warm-up), medians ` +
+        `(Node ${process.version}, redis-server ${redisVersion}, ${cpus().length} cores, ${throughputSeconds.toFixed(0)} s)`,
     );
-    const row = (name: string) => ({
-      "new keys/s": round0(med(name, "newKey")),
-      "new vs floor": round2(med(name, "newKey") / med("floor", "newKey")),
-      "replays/s": round0(med(name, "replay")),
-      "replay vs floor": round2(med(name, "replay") / med("floor", "replay")),
-    });
-    console.table({
-      "floor: ioredis SET NX + GET": row("floor"),
-      "floor: node-redis SET NX + GET": row("floorNodeRedis"),
-      "Powertools (no context)": row("powertools"),
-      "Powertools (stand-in context)": row("powertoolsWithContext"),
-      "durable-tools RedisLedgerStore": row("ours"),
-      "durable-tools SqliteLedgerStore*": row("sqlite"),
-    });
-    console.log("* SQLite: a temp file on local disk, not comparable with Redis; shown for scale.");
+    const wireCell = (name: string, kind: Kind) => {
+      const inB = stat(name, kind, "bytesInPerCall");
+      return Number.isNaN(inB)
+        ? "-"
+        : `${round0(inB)}/${round0(stat(name, kind, "bytesOutPerCall"))} B, ${round1(stat(name, kind, "redisUsPerCall"))} µs`;
+    };
+    console.table(
+      Object.fromEntries(
+        contenders.map((c) => [
+          c.label,
+          {
+            "new keys/s": round0(cps(c.name, "newKey")),
+            "new vs floor": ratio(c.name, "floor", "newKey"),
+            "replays/s": round0(cps(c.name, "replay")),
+            "replay vs floor": ratio(c.name, "floor", "replay"),
+            "new: wire in/out, redis time": wireCell(c.name, "newKey"),
+            "replay: wire in/out, redis time": wireCell(c.name, "replay"),
+          },
+        ]),
+      ),
+    );
+    console.log(
+      "* SQLite: a temp file (fsync per commit), shown for scale, not compared with Redis. Floor replays still run the function (SET NX + GET).",
+    );
     console.table({
       "ours / Powertools (no context)": {
-        "new keys": newKeyRatios.oursOverPowertools,
-        replays: replayRatios.oursOverPowertools,
+        "new keys": ratio("ours", "powertools", "newKey"),
+        replays: ratio("ours", "powertools", "replay"),
       },
       "ours / Powertools (stand-in context)": {
-        "new keys": newKeyRatios.oursOverPowertoolsWithContext,
-        replays: replayRatios.oursOverPowertoolsWithContext,
+        "new keys": ratio("ours", "powertoolsWithContext", "newKey"),
+        replays: ratio("ours", "powertoolsWithContext", "replay"),
       },
-      "ours / floor": { "new keys": newKeyRatios.oursOverFloor, replays: replayRatios.oursOverFloor },
+      "ours / floor": {
+        "new keys": ratio("ours", "floor", "newKey"),
+        replays: ratio("ours", "floor", "replay"),
+      },
     });
     console.log(
-      `\n${DUPLICATES} concurrent duplicate calls of one key, function takes ${SLOW_FN_MS} ms, ${TRIALS} trials:`,
+      `\n${DUPLICATES} concurrent duplicate calls of one key (fresh per trial), function takes ${SLOW_FN_MS} ms, ${TRIALS} trials:`,
     );
     const dupRow = (d: typeof dupOurs) => ({
-      "executions per trial": d.executionsPerTrial.join(","),
+      "executions per trial": d.executionsPerTrial.join(" "),
       max: d.maxExecutionsPerTrial,
-      "callers got": Object.entries(d.outcomes)
+      [`what the ${DUPLICATES * TRIALS} callers got`]: Object.entries(d.outcomes)
         .map(([k, v]) => `${v}x ${k}`)
         .join("; "),
     });
@@ -608,19 +762,29 @@ async function main() {
       "durable-tools SQLite": dupRow(dupSqlite),
     });
     if (breakdown) {
-      console.log("\nWhere a durable-tools call's time goes (µs per call):");
-      console.table({
-        "new key": breakdown.newKey as object,
-        replay: breakdown.replay as object,
-      });
-      console.log("raw ioredis round trips (µs):", breakdown.rawRoundTripUs);
+      console.log(
+        "\nWhere a durable-tools Redis call's time goes (µs per call; the replay lines add one layer each):",
+      );
+      console.table(breakdown.layersUs);
+      console.log("replay claim script:", breakdown.replayClaimScript);
     }
     console.log("\nRedis keys after the last round:", keysAfterLastRound);
     console.log("\nTargets:");
     for (const [name, t] of Object.entries(targets)) console.log(`  ${name}: ${JSON.stringify(t)}`);
     console.log("written to bench/results/redis.json");
   } finally {
-    await cleanup();
+    console.warn = originalWarn;
+    await sqliteStore?.close();
+    await Promise.allSettled([
+      floorClient.quit(),
+      oursClient.quit(),
+      admin.quit(),
+      nodeRedis.isOpen ? nodeRedis.close() : Promise.resolve(),
+      powertoolsClient.isOpen ? powertoolsClient.close() : Promise.resolve(),
+      powertoolsCtxClient.isOpen ? powertoolsCtxClient.close() : Promise.resolve(),
+    ]);
+    await server.stop();
+    rmSync(sqliteDir, { recursive: true, force: true });
   }
 }
 
