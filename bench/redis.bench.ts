@@ -402,20 +402,20 @@ async function main() {
     let breakdown: Record<string, unknown> | undefined;
     if (BREAKDOWN) {
       type ScriptFn = (...a: unknown[]) => Promise<string[]>;
-      const scripted = oursClient as unknown as Record<"dtClaimV1" | "dtTransitionV1", ScriptFn>;
+      const scripted = oursClient as unknown as Record<"dtClaimV2" | "dtTransitionV2", ScriptFn>;
       const replies: Record<string, string[]> = {};
       let claimArgs: unknown[] | undefined;
       let claimRequest: Parameters<RedisLedgerStore["claim"]>[0] | undefined;
-      const realClaimScript = scripted.dtClaimV1;
-      const realTransitionScript = scripted.dtTransitionV1;
+      const realClaimScript = scripted.dtClaimV2;
+      const realTransitionScript = scripted.dtTransitionV2;
       const realClaim = oursStore.claim;
-      scripted.dtClaimV1 = async (...a) => {
+      scripted.dtClaimV2 = async (...a) => {
         const reply = await realClaimScript.apply(oursClient, a);
         if (reply[0] === "existing") claimArgs ??= a;
         replies[`claim:${reply[0]}`] ??= reply;
         return reply;
       };
-      scripted.dtTransitionV1 = async (...a) => {
+      scripted.dtTransitionV2 = async (...a) => {
         const reply = await realTransitionScript.apply(oursClient, a);
         replies[`transition:${reply[0]}`] ??= reply;
         return reply;
@@ -426,13 +426,13 @@ async function main() {
       };
       await oursReplay(same);
       await oursNew(fresh());
-      scripted.dtClaimV1 = realClaimScript;
-      scripted.dtTransitionV1 = realTransitionScript;
+      scripted.dtClaimV2 = realClaimScript;
+      scripted.dtTransitionV2 = realTransitionScript;
       oursStore.claim = realClaim;
       const instant = (claimOutcome: string) => ({
         defineCommand() {},
-        dtClaimV1: async () => replies[`claim:${claimOutcome}`],
-        dtTransitionV1: async () => replies["transition:ok"],
+        dtClaimV2: async () => replies[`claim:${claimOutcome}`],
+        dtTransitionV2: async () => replies["transition:ok"],
       });
       const jsOnly = (claimOutcome: string) =>
         new Ledger({

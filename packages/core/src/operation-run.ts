@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { isEffectResult } from "./effect-result.js";
 import {
   AbortedError,
@@ -13,7 +13,7 @@ import {
   RetryExhaustedError,
 } from "./errors.js";
 import { EventType, type LedgerEventInput } from "./events.js";
-import { fingerprint } from "./fingerprint.js";
+import { fingerprint, sha256Hex } from "./fingerprint.js";
 import { operationKey } from "./keys.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import type { LedgerRuntime } from "./ledger.js";
@@ -44,7 +44,8 @@ export class OperationRun<A, R> {
   readonly #startedAt: number;
   #key = "";
   #fingerprint = "";
-  #idempotencyKey = "";
+  #idempotencyKeyValue: string | undefined;
+  #events = 0;
   #record!: OperationRecord;
   #lease: LeaseKeeper | undefined;
   #previousDelayMs = 0;
@@ -61,7 +62,6 @@ export class OperationRun<A, R> {
     // Everything that can reject the input happens before the store is touched.
     this.#fingerprint = fingerprint(this.#spec.args, { maxBytes: this.#rt.maxPayloadBytes });
     this.#key = operationKey(this.#spec, this.#fingerprint).key;
-    this.#idempotencyKey = `dt_${createHash("sha256").update(this.#key).digest("hex").slice(0, 40)}`;
     const storedArgs = this.#storedArgs();
     const initialPath = this.#spec.validate ? [] : [VALIDATED, SUBMITTED];
 
@@ -443,6 +443,12 @@ export class OperationRun<A, R> {
     return { key: this.#key, owner: this.#owner, fencingToken: this.#record.fencingToken };
   }
 
+  /** The key sent downstream, derived from the ledger key (computed only when a hook or result needs it). */
+  get #idempotencyKey(): string {
+    this.#idempotencyKeyValue ??= `dt_${sha256Hex(this.#key).slice(0, 40)}`;
+    return this.#idempotencyKeyValue;
+  }
+
   #storedArgs(): JsonValue | undefined {
     if (!this.#rt.storeArgs) return undefined;
     const args = this.#rt.redactor ? this.#rt.redactor.redact("args", this.#spec.args) : this.#spec.args;
@@ -465,7 +471,8 @@ export class OperationRun<A, R> {
 
   #event(type: LedgerEventInput["type"], extra: Partial<LedgerEventInput> = {}): LedgerEventInput {
     const event: LedgerEventInput = {
-      id: randomUUID(),
+      // Unique without a random draw per event: the run (its owner id) plus a counter.
+      id: `${this.#owner}#${++this.#events}`,
       type,
       key: this.#key,
       tool: this.#spec.tool,

@@ -52,14 +52,11 @@ describe("RedisLedgerStore with an AES-256-GCM codec", () => {
         args: { card: "4242424242424242" },
       });
 
-      const stored = JSON.parse((await redis.hget("enc:{-/charge/k:c-1}:rec", "result")) as string);
-      const ct = Buffer.from(stored.ct, "base64");
+      const out = JSON.parse((await redis.hget("enc:{-/charge/k:c-1}:rec", "out")) as string);
+      const ct = Buffer.from(out.result.ct, "base64");
       ct[0] = (ct[0] as number) ^ 1;
-      await redis.hset(
-        "enc:{-/charge/k:c-1}:rec",
-        "result",
-        JSON.stringify({ ...stored, ct: ct.toString("base64") }),
-      );
+      out.result.ct = ct.toString("base64");
+      await redis.hset("enc:{-/charge/k:c-1}:rec", "out", JSON.stringify(out));
       const error = await ledger.execute(spec).catch((e: unknown) => e);
       expect(isRecordCodecError(error)).toBe(true);
       expect(runs).toBe(1);

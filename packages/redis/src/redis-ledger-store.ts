@@ -14,6 +14,7 @@ import {
   LedgerUnavailableError,
   type ListInDoubtOptions,
   messageOf,
+  newRecord,
   type OperationRecord,
   type ReadEventsOptions,
   type RecordCodec,
@@ -24,9 +25,16 @@ import {
   type TransitionRequest,
 } from "@durable-tools/core";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
-import { creationFields, parseRecordHash, patchFields } from "./record-hash.js";
-import { CLAIM_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, TRANSITION_SCRIPT } from "./scripts.js";
-import { eventFromStream, seqFromStreamId, streamIdFromSeq } from "./stream-ids.js";
+import { metaJson, outJson, parseRecordFields } from "./record-hash.js";
+import {
+  CLAIM_SCRIPT,
+  RECORD_FIELDS,
+  RELEASE_SCRIPT,
+  RENEW_SCRIPT,
+  TAKEOVER_SCRIPT,
+  TRANSITION_SCRIPT,
+} from "./scripts.js";
+import { EVENTS_PER_ENTRY, entryValue, eventsOfEntry, streamIdOfSeq } from "./stream-ids.js";
 
 export interface RedisLedgerStoreOptions {
   /** Prefix of every key the store writes. Default `dt`. */
@@ -45,13 +53,15 @@ export interface RedisLedgerStoreOptions {
 }
 
 type Client = Redis | Cluster;
-type ScriptReply = string[];
+type ScriptReply = (string | null)[];
+type Script = (rec: string, ev: string, ...argv: (string | number)[]) => Promise<ScriptReply>;
 
 interface ScriptedClient {
-  dtClaimV1(rec: string, ev: string, ...argv: (string | number)[]): Promise<ScriptReply>;
-  dtTransitionV1(rec: string, ev: string, ...argv: (string | number)[]): Promise<ScriptReply>;
-  dtRenewV1(rec: string, ev: string, ...argv: (string | number)[]): Promise<ScriptReply>;
-  dtReleaseV1(rec: string, ev: string, ...argv: (string | number)[]): Promise<ScriptReply>;
+  dtClaimV2: Script;
+  dtTakeoverV2: Script;
+  dtTransitionV2: Script;
+  dtRenewV2: Script;
+  dtReleaseV2: Script;
 }
 
 /**
@@ -89,10 +99,11 @@ export class RedisLedgerStore implements LedgerStore {
     const define = (name: string, lua: string) => {
       if (!(name in client)) client.defineCommand(name, { numberOfKeys: 2, lua });
     };
-    define("dtClaimV1", CLAIM_SCRIPT);
-    define("dtTransitionV1", TRANSITION_SCRIPT);
-    define("dtRenewV1", RENEW_SCRIPT);
-    define("dtReleaseV1", RELEASE_SCRIPT);
+    define("dtClaimV2", CLAIM_SCRIPT);
+    define("dtTakeoverV2", TAKEOVER_SCRIPT);
+    define("dtTransitionV2", TRANSITION_SCRIPT);
+    define("dtRenewV2", RENEW_SCRIPT);
+    define("dtReleaseV2", RELEASE_SCRIPT);
     this.#scripts = client as unknown as ScriptedClient;
   }
 
@@ -109,81 +120,101 @@ export class RedisLedgerStore implements LedgerStore {
   async claim(request: ClaimRequest): Promise<ClaimResult> {
     const state = request.initialPath.length === 0 ? "PENDING" : assertPath("PENDING", request.initialPath);
     const args = request.args === undefined ? undefined : this.#encodeValue(request.args, request.key);
-    const created = this.#events(request.events);
-    const takeover = this.#events(request.takeoverEvents);
-    const fields = creationFields({ ...request, state, attempt: request.initialAttempt, args });
+    const meta = metaJson({ ...request, args, createdAt: request.now });
     const reply = await this.#run("claim", () =>
-      this.#scripts.dtClaimV1(
+      this.#scripts.dtClaimV2(
         ...this.#keys(request.key),
         request.now,
-        created.length,
-        ...created,
-        takeover.length,
-        ...takeover,
         request.fingerprint,
         request.owner,
         request.leaseMs,
-        ...fields,
+        state,
+        request.initialAttempt,
+        meta,
+        this.#entry(request.events),
       ),
     );
+    const outcome = reply[0] as ClaimResult["outcome"] | "expired";
+    if (outcome === "expired") return this.#takeOver(request, reply);
+    if (outcome === "created") {
+      // Everything but the token is what we sent: no need to read it back.
+      const record = newRecord(request, Number(reply[1]) - 1);
+      return { outcome, record: request.args === undefined ? record : { ...record, args: request.args } };
+    }
+    return { outcome: "existing", record: this.#record(reply, 2, request.key) };
+  }
+
+  /** The second step of a claim that found an expired lease: take it over unless someone was faster. */
+  async #takeOver(request: ClaimRequest, seen: readonly (string | null)[]): Promise<ClaimResult> {
+    const reply = await this.#run("claim", () =>
+      this.#scripts.dtTakeoverV2(
+        ...this.#keys(request.key),
+        request.now,
+        request.fingerprint,
+        request.owner,
+        request.leaseMs,
+        seen[2 + RECORD_FIELDS.indexOf("tk")] ?? "",
+        this.#entry(request.takeoverEvents),
+      ),
+    );
+    if (reply[0] === "missing") return this.claim(request); // released in between: claim afresh
     const record = this.#record(reply, 2, request.key);
-    const outcome = reply[0] as ClaimResult["outcome"];
-    if (outcome === "taken_over")
-      return { outcome, record, previousOwner: reply[1] === "" ? null : (reply[1] as string) };
-    return { outcome, record };
+    if (reply[0] === "taken_over") return { outcome: "taken_over", record, previousOwner: reply[1] || null };
+    return { outcome: "existing", record };
   }
 
   async transition(request: TransitionRequest): Promise<OperationRecord> {
     const to = assertPath(request.from, request.path);
     const terminal = isTerminal(to);
-    const patch = { ...request.patch };
-    if (patch.result !== undefined) patch.result = this.#encodeValue(patch.result, request.key);
-    const expiresAt = terminal && patch.expiresAt != null ? String(patch.expiresAt) : "";
-    const events = this.#events(request.events);
+    const { patch } = request;
+    const result = patch.result === undefined ? undefined : this.#encodeValue(patch.result, request.key);
+    const lease =
+      patch.leaseExpiresAt === undefined
+        ? ""
+        : patch.leaseExpiresAt === null
+          ? "-"
+          : String(patch.leaseExpiresAt);
     const reply = await this.#run("transition", () =>
-      this.#scripts.dtTransitionV1(
+      this.#scripts.dtTransitionV2(
         ...this.#keys(request.key),
         request.now,
-        events.length,
-        ...events,
         request.owner,
         String(request.fencingToken),
         request.from,
         to,
+        patch.attempt === undefined ? "" : String(patch.attempt),
+        lease,
         terminal ? "1" : "0",
-        expiresAt,
-        ...patchFields(terminal ? { ...patch, leaseExpiresAt: undefined } : patch),
+        terminal && patch.expiresAt != null ? String(patch.expiresAt) : "",
+        outJson({ result, error: patch.error, effect: patch.effect, reason: patch.reason }),
+        request.events.length === 0 ? "" : this.#entry(request.events),
       ),
     );
     this.#throwGuard(reply, request);
-    return this.#record(reply, 1, request.key);
+    return this.#record(reply, 2, request.key);
   }
 
   async renewLease(request: RenewLeaseRequest): Promise<OperationRecord> {
     const reply = await this.#run("renewLease", () =>
-      this.#scripts.dtRenewV1(
+      this.#scripts.dtRenewV2(
         ...this.#keys(request.key),
         request.now,
-        0,
         request.owner,
         String(request.fencingToken),
         request.leaseExpiresAt,
       ),
     );
     this.#throwGuard(reply, request);
-    return this.#record(reply, 1, request.key);
+    return this.#record(reply, 2, request.key);
   }
 
   async release(request: ReleaseRequest): Promise<void> {
-    const events = this.#events(request.events);
     const reply = await this.#run("release", () =>
-      this.#scripts.dtReleaseV1(
+      this.#scripts.dtReleaseV2(
         ...this.#keys(request.key),
-        Date.now(),
-        events.length,
-        ...events,
         request.owner,
         String(request.fencingToken),
+        request.events.length === 0 ? "" : this.#entry(request.events),
         this.#releasedEventsTtlMs,
       ),
     );
@@ -191,17 +222,16 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async get(key: string): Promise<OperationRecord | undefined> {
-    const flat = await this.#run("get", () => this.client.hgetall(this.#keys(key)[0]));
-    const list = Object.entries(flat).flat();
-    return list.length === 0 ? undefined : this.#record(list, 0, key);
+    const values = await this.#run("get", () => this.client.hmget(this.#keys(key)[0], ...RECORD_FIELDS));
+    return values[0] === null ? undefined : this.#record(values, 0, key);
   }
 
   /** Scans every record (on every master of a cluster): meant for worker start-up, not for each call. */
   async listInDoubt(options: ListInDoubtOptions): Promise<OperationRecord[]> {
     const found: OperationRecord[] = [];
     for (const recordKey of await this.#scan(`${this.#prefix}:{*}:rec`)) {
-      const flat = await this.#run("listInDoubt", () => this.client.hgetall(recordKey));
-      const record = parseRecordHash(Object.entries(flat).flat());
+      const values = await this.#run("listInDoubt", () => this.client.hmget(recordKey, ...RECORD_FIELDS));
+      const record = parseRecordFields(values);
       if (record && isInDoubtCandidate(record, options.now, options.includeUnfinished ?? false))
         found.push(record);
     }
@@ -212,32 +242,37 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async appendEvents(events: readonly LedgerEventInput[]): Promise<void> {
-    if (events.length === 0) return;
-    // One XADD per event: a pipeline would have to stay within one cluster slot.
-    await this.#run("appendEvents", () =>
-      Promise.all(
-        events.map((event) =>
-          this.client.xadd(this.#keys(event.key)[1], "*", "e", this.#events([event])[0] as string),
-        ),
-      ),
-    );
+    const byKey = new Map<string, LedgerEventInput[]>();
+    for (const event of events) byKey.set(event.key, [...(byKey.get(event.key) ?? []), event]);
+    // One XADD per entry: a pipeline would have to stay within one cluster slot.
+    const writes: Promise<unknown>[] = [];
+    for (const [key, ofKey] of byKey) {
+      for (let i = 0; i < ofKey.length; i += EVENTS_PER_ENTRY) {
+        const entry = this.#entry(ofKey.slice(i, i + EVENTS_PER_ENTRY));
+        writes.push(this.client.xadd(this.#keys(key)[1], "*", "e", entry));
+      }
+    }
+    await this.#run("appendEvents", () => Promise.all(writes));
   }
 
   /**
    * With `key`: that operation's events in append order, `seq` strictly increasing. Without: every
-   * operation's events (a scan), ordered by `seq` then key; `seq` comes from each stream's entry id
-   * (milliseconds x 1000 + sequence), so it orders events across keys by time but is unique only per key.
+   * operation's events (a scan), ordered by `seq` then key; `seq` comes from each stream's entry id,
+   * so it orders events across keys by time but is unique only per key.
    */
   async readEvents(options: ReadEventsOptions = {}): Promise<LedgerEvent[]> {
     const streams =
       options.key === undefined ? await this.#scan(`${this.#prefix}:{*}:ev`) : [this.#keys(options.key)[1]];
-    const start = options.afterSeq === undefined ? "-" : `(${streamIdFromSeq(options.afterSeq)}`;
+    const after = options.afterSeq;
+    const start = after === undefined ? "-" : streamIdOfSeq(after);
     const events: LedgerEvent[] = [];
     for (const stream of streams) {
+      const key = stream.slice(this.#prefix.length + 2, -"}:ev".length);
       const entries = await this.#run("readEvents", () => this.client.xrange(stream, start, "+"));
       for (const [id, fields] of entries) {
-        const event = eventFromStream(fields, seqFromStreamId(id));
-        events.push(codeEvent(event, this.#codec, "decode"));
+        for (const event of eventsOfEntry(id, fields, key)) {
+          if (after === undefined || event.seq > after) events.push(codeEvent(event, this.#codec, "decode"));
+        }
       }
     }
     if (options.key === undefined) events.sort((a, b) => a.seq - b.seq || a.key.localeCompare(b.key));
@@ -256,22 +291,28 @@ export class RedisLedgerStore implements LedgerStore {
     return [`${tagged}:rec`, `${tagged}:ev`];
   }
 
-  #events(events: readonly LedgerEventInput[]): string[] {
-    return events.map((event) => JSON.stringify(codeEvent(event, this.#codec, "encode")));
+  /** One stream entry holding a state change's events (at most EVENTS_PER_ENTRY). */
+  #entry(events: readonly LedgerEventInput[]): string {
+    if (events.length > EVENTS_PER_ENTRY) {
+      throw new InvalidConfigurationError(
+        `A state change can carry at most ${EVENTS_PER_ENTRY} events in the Redis store, got ${events.length}.`,
+      );
+    }
+    return entryValue(events.map((event) => codeEvent(event, this.#codec, "encode")));
   }
 
   #encodeValue<T>(value: T, key: string): T {
     return this.#codec === undefined ? value : (this.#codec.encode(value as never, key) as T);
   }
 
-  #record(reply: readonly string[], offset: number, key: string): OperationRecord {
-    const record = parseRecordHash(reply, offset);
+  #record(reply: readonly (string | null)[], offset: number, key: string): OperationRecord {
+    const record = parseRecordFields(reply, offset);
     if (record === undefined) throw new RecordNotFoundError(key);
     return codeRecord(record, this.#codec, "decode");
   }
 
   #throwGuard(
-    reply: readonly string[],
+    reply: readonly (string | null)[],
     request: { key: string; owner: string; fencingToken: number; from?: string },
   ) {
     const status = reply[0];

@@ -1,92 +1,34 @@
 /*
  * The Lua scripts behind RedisLedgerStore. Each state change is one script: it reads the record hash,
- * checks the guard, writes the record and appends its events to the operation's stream, atomically.
- * KEYS are always the record hash and the event stream of ONE operation; they share a hash tag, so the
- * scripts run unchanged on Redis Cluster. User data (arguments, results, events) is passed as opaque
- * JSON strings and never decoded in Lua (cjson would turn [] into {} and round large numbers).
+ * checks the guard, writes the record and appends the change's events to the operation's stream,
+ * atomically. KEYS are always the record hash and the event stream of ONE operation; they share a
+ * hash tag, so the scripts run unchanged on Redis Cluster.
  *
- * Shared argument layout: ARGV[1] = now (ms), ARGV[2] = number of events n, ARGV[3..2+n] = events.
+ * The record hash keeps the guard scalars as fields (st state, fp fingerprint, ow owner, tk fencing
+ * token, ls lease expiry, ex expiry, up updated, at attempt) and two opaque JSON strings the scripts
+ * never parse: `meta` (key, tool, tenant, args, correlation id, created; written once) and `out`
+ * (result or error, effect, reason; written when the record settles). cjson is never used on user
+ * data: it would turn [] into {} and round large numbers.
+ *
+ * A state change's events travel as one pre-serialised JSON array and become one stream entry.
  */
 
-/** Appends the n events that follow ARGV[2] to the stream KEYS[2]. */
-const APPEND_EVENTS = `
-local function append_events()
-  local n = tonumber(ARGV[2])
-  for i = 1, n do
-    redis.call('XADD', KEYS[2], '*', 'e', ARGV[2 + i])
-  end
-  return 2 + n
+/** What every script returns about the record: HMGET of these, in this order. */
+export const RECORD_FIELDS = ["st", "fp", "ow", "tk", "ls", "ex", "up", "at", "meta", "out"] as const;
+const RECORD_FIELDS_LUA = RECORD_FIELDS.map((field) => `'${field}'`).join(", ");
+
+const READ = `
+local function read_record(status, extra)
+  local out = redis.call('HMGET', KEYS[1], ${RECORD_FIELDS_LUA})
+  table.insert(out, 1, extra)
+  table.insert(out, 1, status)
+  return out
 end
 `;
 
-/** Terminal records expire relative to the caller's clock (`now`), so logical and Redis expiry agree. */
-const EXPIRE = `
-local function expire_terminal(expires_at, now)
-  if expires_at == '' then
-    redis.call('PERSIST', KEYS[1])
-    redis.call('PERSIST', KEYS[2])
-    return
-  end
-  local ttl = tonumber(expires_at) - now
-  if ttl < 1 then ttl = 1 end
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
-end
-`;
-
-/**
- * Claim: create if absent (or expired when terminal), take over an expired lease with the same
- * fingerprint (token + 1), else return the record. Returns { outcome, previousOwner, ...HGETALL }.
- * After the events: fingerprint, owner, leaseMs, state, attempt, then field/value pairs to create with.
- */
-export const CLAIM_SCRIPT = `${APPEND_EVENTS}
-local now = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-local takeover_n = tonumber(ARGV[3 + n])
-local base = 3 + n + takeover_n
-local fp, owner, lease_ms = ARGV[base + 1], ARGV[base + 2], tonumber(ARGV[base + 3])
-local cur = redis.call('HMGET', KEYS[1], 'state', 'fp', 'owner', 'token', 'lease', 'expires')
-local previous_token = 0
-if cur[1] then
-  local terminal = cur[1] == 'CONFIRMED' or cur[1] == 'FAILED'
-  if terminal and cur[6] ~= '' and tonumber(cur[6]) <= now then
-    previous_token = tonumber(cur[4])
-    redis.call('DEL', KEYS[1])
-  elseif (not terminal) and cur[5] ~= '' and tonumber(cur[5]) <= now and cur[2] == fp then
-    redis.call('HSET', KEYS[1], 'owner', owner, 'token', tonumber(cur[4]) + 1, 'lease', now + lease_ms, 'updated', now)
-    for i = 1, takeover_n do
-      redis.call('XADD', KEYS[2], '*', 'e', ARGV[3 + n + i])
-    end
-    local out = redis.call('HGETALL', KEYS[1])
-    table.insert(out, 1, cur[3])
-    table.insert(out, 1, 'taken_over')
-    return out
-  else
-    local out = redis.call('HGETALL', KEYS[1])
-    table.insert(out, 1, '')
-    table.insert(out, 1, 'existing')
-    return out
-  end
-end
-local fields = { 'owner', owner, 'token', previous_token + 1, 'lease', now + lease_ms, 'created', now,
-  'updated', now, 'expires', '', 'fp', fp }
-for i = base + 4, #ARGV do
-  table.insert(fields, ARGV[i])
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PERSIST', KEYS[1])
-redis.call('PERSIST', KEYS[2])
-append_events()
-local out = redis.call('HGETALL', KEYS[1])
-table.insert(out, 1, '')
-table.insert(out, 1, 'created')
-return out
-`;
-
-/** Shared guard: returns an error reply the client maps to a typed error, or nil when the fence holds. */
 const FENCE = `
 local function fence_error(owner, token)
-  local cur = redis.call('HMGET', KEYS[1], 'state', 'owner', 'token')
+  local cur = redis.call('HMGET', KEYS[1], 'st', 'ow', 'tk')
   if not cur[1] then return { 'not_found' }, cur end
   if cur[3] ~= token or cur[2] ~= owner then return { 'stale', cur[2], cur[3] }, cur end
   return nil, cur
@@ -94,60 +36,106 @@ end
 `;
 
 /**
- * Guarded transition. After the events: owner, token, from, to, terminal ('1'/'0'), expiresAt
- * ('' = never), then field/value pairs to set.
+ * Claim. ARGV: now, fingerprint, owner, leaseMs, state, attempt, meta, events.
+ * Creates the record if absent (or terminal and expired), else returns it untouched: one round trip
+ * for a replay. A record whose lease expired comes back as 'expired' and is taken over by TAKEOVER
+ * (a rare path, so its events are not sent with every claim).
+ * Replies: { 'created', token } | { 'expired' | 'existing', '', ...fields }.
  */
-export const TRANSITION_SCRIPT = `${FENCE}${EXPIRE}
+export const CLAIM_SCRIPT = `${READ}
 local now = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-local base = 2 + n
-local owner, token, from, to = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
-local terminal, expires_at = ARGV[base + 5], ARGV[base + 6]
-local err, cur = fence_error(owner, token)
-if err then return err end
-if cur[1] ~= from then return { 'state', cur[1] } end
-local fields = { 'state', to, 'updated', now }
-for i = base + 7, #ARGV do
-  table.insert(fields, ARGV[i])
+local fp, owner, lease_ms = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local cur = redis.call('HMGET', KEYS[1], 'st', 'fp', 'ow', 'tk', 'ls', 'ex')
+local token = 1
+if cur[1] then
+  local terminal = cur[1] == 'CONFIRMED' or cur[1] == 'FAILED'
+  if terminal and cur[6] ~= '' and tonumber(cur[6]) <= now then
+    token = tonumber(cur[4]) + 1
+    redis.call('DEL', KEYS[1])
+    redis.call('PERSIST', KEYS[2])
+  elseif (not terminal) and cur[5] ~= '' and tonumber(cur[5]) <= now and cur[2] == fp then
+    return read_record('expired', '')
+  else
+    return read_record('existing', '')
+  end
 end
-if terminal == '1' then
-  table.insert(fields, 'owner') table.insert(fields, '')
-  table.insert(fields, 'lease') table.insert(fields, '')
-  table.insert(fields, 'expires') table.insert(fields, expires_at)
+redis.call('HSET', KEYS[1], 'st', ARGV[5], 'fp', fp, 'ow', owner, 'tk', token, 'ls', now + lease_ms,
+  'ex', '', 'up', now, 'at', ARGV[6], 'meta', ARGV[7])
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[8])
+return { 'created', token }
+`;
+
+/**
+ * Takeover of an expired lease. ARGV: now, fingerprint, owner, leaseMs, expectedToken, events.
+ * Takes the record over (token + 1) only if it is still in flight, expired, with the same fingerprint
+ * and the token the caller saw; otherwise returns it as it is now.
+ * Replies: { 'taken_over', previousOwner, ...fields } | { 'existing' | 'missing', '', ...fields }.
+ */
+export const TAKEOVER_SCRIPT = `${READ}
+local now = tonumber(ARGV[1])
+local cur = redis.call('HMGET', KEYS[1], 'st', 'fp', 'ow', 'tk', 'ls')
+if not cur[1] then return { 'missing' } end
+local terminal = cur[1] == 'CONFIRMED' or cur[1] == 'FAILED'
+if terminal or cur[4] ~= ARGV[5] or cur[2] ~= ARGV[2] or cur[5] == '' or tonumber(cur[5]) > now then
+  return read_record('existing', '')
+end
+redis.call('HSET', KEYS[1], 'ow', ARGV[3], 'tk', tonumber(cur[4]) + 1, 'ls', now + tonumber(ARGV[4]), 'up', now)
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[6])
+return read_record('taken_over', cur[3])
+`;
+
+/**
+ * Guarded transition. ARGV: now, owner, token, from, to, attempt ('' = unchanged), lease ('' = unchanged,
+ * '-' = none), terminal ('1'/'0'), expiresAt ('' = never), out ('' = unchanged), events.
+ */
+export const TRANSITION_SCRIPT = `${FENCE}${READ}
+local now = tonumber(ARGV[1])
+local err, cur = fence_error(ARGV[2], ARGV[3])
+if err then return err end
+if cur[1] ~= ARGV[4] then return { 'state', cur[1] } end
+local fields = { 'st', ARGV[5], 'up', now }
+if ARGV[6] ~= '' then table.insert(fields, 'at') table.insert(fields, ARGV[6]) end
+if ARGV[10] ~= '' then table.insert(fields, 'out') table.insert(fields, ARGV[10]) end
+if ARGV[8] == '1' then
+  table.insert(fields, 'ow') table.insert(fields, '')
+  table.insert(fields, 'ls') table.insert(fields, '')
+  table.insert(fields, 'ex') table.insert(fields, ARGV[9])
 else
-  table.insert(fields, 'expires') table.insert(fields, '')
+  table.insert(fields, 'ex') table.insert(fields, '')
+  if ARGV[7] == '-' then table.insert(fields, 'ls') table.insert(fields, '')
+  elseif ARGV[7] ~= '' then table.insert(fields, 'ls') table.insert(fields, ARGV[7]) end
 end
 redis.call('HSET', KEYS[1], unpack(fields))
-for i = 1, n do
-  redis.call('XADD', KEYS[2], '*', 'e', ARGV[2 + i])
+if ARGV[11] ~= '' then redis.call('XADD', KEYS[2], '*', 'e', ARGV[11]) end
+if ARGV[8] == '1' then
+  if ARGV[9] == '' then
+    redis.call('PERSIST', KEYS[1])
+    redis.call('PERSIST', KEYS[2])
+  else
+    -- Expiry relative to the caller's clock, so logical and Redis expiry agree.
+    local ttl = tonumber(ARGV[9]) - now
+    if ttl < 1 then ttl = 1 end
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
 end
-if terminal == '1' then expire_terminal(expires_at, now) end
-local out = redis.call('HGETALL', KEYS[1])
-table.insert(out, 1, 'ok')
-return out
+return read_record('ok', '')
 `;
 
-/** Guarded lease renewal. ARGV: now, 0, owner, token, leaseExpiresAt. */
-export const RENEW_SCRIPT = `${FENCE}
-local now = tonumber(ARGV[1])
-local err = fence_error(ARGV[3], ARGV[4])
+/** Guarded lease renewal. ARGV: now, owner, token, leaseExpiresAt. */
+export const RENEW_SCRIPT = `${FENCE}${READ}
+local err = fence_error(ARGV[2], ARGV[3])
 if err then return err end
-redis.call('HSET', KEYS[1], 'lease', ARGV[5], 'updated', now)
-local out = redis.call('HGETALL', KEYS[1])
-table.insert(out, 1, 'ok')
-return out
+redis.call('HSET', KEYS[1], 'ls', ARGV[4], 'up', ARGV[1])
+return read_record('ok', '')
 `;
 
-/** Guarded delete of an in-flight record. ARGV: now, n, events..., owner, token, eventsTtlMs. */
+/** Guarded delete of an in-flight record. ARGV: owner, token, events, eventsTtlMs. */
 export const RELEASE_SCRIPT = `${FENCE}
-local n = tonumber(ARGV[2])
-local base = 2 + n
-local err = fence_error(ARGV[base + 1], ARGV[base + 2])
+local err = fence_error(ARGV[1], ARGV[2])
 if err then return err end
 redis.call('DEL', KEYS[1])
-for i = 1, n do
-  redis.call('XADD', KEYS[2], '*', 'e', ARGV[2 + i])
-end
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[base + 3]))
+if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], '*', 'e', ARGV[3]) end
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))
 return { 'ok' }
 `;
