@@ -9,6 +9,7 @@ import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { durableTool } from "@durable-tools/langchain";
 import { tool } from "@langchain/core/tools";
 import { z } from "zod";
+import { median } from "./stats.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 25);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
@@ -47,14 +48,6 @@ async function timeBatch(invoke: Invoke, argsFor: (i: number) => Args): Promise<
   const start = performance.now();
   for (let i = 0; i < CALLS; i++) await invoke(argsFor(i));
   return ((performance.now() - start) * 1000) / CALLS; // µs per call
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;

@@ -24,6 +24,7 @@ import { SqliteLedgerStore } from "@durable-tools/sqlite";
 import { createClient } from "@redis/client";
 import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
+import { median } from "./stats.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1500);
@@ -58,13 +59,6 @@ const work = (args: Args): Invoice => {
 
 // --- helpers -----------------------------------------------------------------------------------
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 const round0 = (x: number) => Math.round(x);
 const round1 = (x: number) => Math.round(x * 10) / 10;
 const round2 = (x: number) => Math.round(x * 100) / 100;

@@ -1,10 +1,5 @@
-import { defineConfig } from "tsdown";
+import { packageBuild } from "../../tsdown.base.mjs";
 
-export default defineConfig({
-  entry: ["src/index.ts", "src/testing/index.ts", "src/testing/race-worker.ts"],
-  format: ["esm", "cjs"],
-  dts: true,
-  clean: true,
-  platform: "node",
-  target: "node20",
+export default packageBuild(["src/index.ts", "src/testing/index.ts"], {
+  "testing/race-worker": "src/testing/race-worker.ts",
 });

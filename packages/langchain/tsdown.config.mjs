@@ -1,10 +1,3 @@
-import { defineConfig } from "tsdown";
+import { packageBuild } from "../../tsdown.base.mjs";
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm", "cjs"],
-  dts: true,
-  clean: true,
-  platform: "node",
-  target: "node20",
-});
+export default packageBuild(["src/index.ts"]);

@@ -420,7 +420,8 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
         ]);
       });
 
-      it("forgets a terminal record after its expiry, with a higher fencing token", async () => {
+      /** A SUBMITTED record confirmed at T0 with this expiry. */
+      const confirmedAtT0 = async (expiresAt: number | null) => {
         const record = await submitted();
         await store.transition({
           key,
@@ -429,9 +430,13 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
           now: T0,
           from: "SUBMITTED",
           path: ["CONFIRMED"],
-          patch: { expiresAt: T0 + 1000 },
+          patch: { expiresAt },
           events: [],
         });
+      };
+
+      it("forgets a terminal record after its expiry, with a higher fencing token", async () => {
+        await confirmedAtT0(T0 + 1000);
         expect((await store.claim(claimRequest(key, { now: T0 + 999 }))).outcome).toBe("existing");
         const reused = await store.claim(claimRequest(key, { now: T0 + 1000, owner: "owner-c" }));
         expect(reused.outcome).toBe("created");
@@ -439,17 +444,7 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
       });
 
       it("keeps a terminal record without expiry forever", async () => {
-        const record = await submitted();
-        await store.transition({
-          key,
-          owner: "owner-a",
-          fencingToken: record.fencingToken,
-          now: T0,
-          from: "SUBMITTED",
-          path: ["CONFIRMED"],
-          patch: { expiresAt: null },
-          events: [],
-        });
+        await confirmedAtT0(null);
         expect((await store.claim(claimRequest(key, { now: T0 + 1e12 }))).outcome).toBe("existing");
       });
     });
