@@ -1,0 +1,156 @@
+import { InvalidConfigurationError, type Ledger } from "@durable-tools/core";
+import type { RunnableConfig } from "@langchain/core/runnables";
+import {
+  BaseCheckpointSaver,
+  type ChannelVersions,
+  type Checkpoint,
+  type CheckpointListOptions,
+  type CheckpointMetadata,
+  type CheckpointTuple,
+  type PendingWrite,
+} from "@langchain/langgraph-checkpoint";
+import { CheckpointConflictError } from "./errors.js";
+
+/** Marks a saver that carries a ledger for `durableStep()` (works across copies of this package). */
+export const DURABLE_LEDGER = Symbol.for("durable-tools.langgraph.ledger");
+
+/** The `configurable` key `durableStep()` reads a ledger from. */
+export const DURABLE_LEDGER_KEY = "durable_ledger";
+
+export interface DurableCheckpointerOptions {
+  /** The checkpointer that stores the checkpoints (MemorySaver, SqliteSaver, ...). */
+  saver: BaseCheckpointSaver;
+  /** The ledger `durableStep()` journals into when a node runs under this checkpointer. */
+  ledger: Ledger;
+  /**
+   * Refuse a root-namespace checkpoint whose parent is not the thread's latest checkpoint. Default true.
+   */
+  optimisticConcurrency?: boolean;
+}
+
+/** Checkpoint sources that branch on purpose from any checkpoint (time travel, `updateState`). */
+const BRANCHING_SOURCES = new Set(["fork", "update"]);
+
+/**
+ * Wraps any checkpointer: delegates storage to it, orders a thread's checkpoint after the task writes
+ * already started for it, refuses a checkpoint built on a stale parent (`CheckpointConflictError`) and
+ * hands its ledger to `durableStep()` in the nodes it runs.
+ */
+export class DurableCheckpointer extends BaseCheckpointSaver {
+  readonly saver: BaseCheckpointSaver;
+  readonly ledger: Ledger;
+  readonly [DURABLE_LEDGER]: Ledger;
+  readonly #optimisticConcurrency: boolean;
+  /** putWrites calls in flight, per thread. */
+  readonly #pendingWrites = new Map<string, Set<Promise<unknown>>>();
+  /** Serialises the check-then-put of each thread (within this process). */
+  readonly #putLocks = new Map<string, Promise<unknown>>();
+
+  constructor(options: DurableCheckpointerOptions) {
+    if (options?.saver === undefined || options.ledger === undefined) {
+      throw new InvalidConfigurationError(
+        "new DurableCheckpointer({ saver, ledger }) needs both a saver (e.g. new MemorySaver()) and a ledger (new Ledger({ store })).",
+      );
+    }
+    super(options.saver.serde);
+    this.saver = options.saver;
+    this.ledger = options.ledger;
+    this[DURABLE_LEDGER] = options.ledger;
+    this.#optimisticConcurrency = options.optimisticConcurrency ?? true;
+  }
+
+  getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    return this.saver.getTuple(config);
+  }
+
+  list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
+    return this.saver.list(config, options);
+  }
+
+  override getNextVersion(current: number | undefined): number {
+    return this.saver.getNextVersion(current);
+  }
+
+  putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void> {
+    const threadId = threadOf(config);
+    const write = this.saver.putWrites(config, writes, taskId, taskPath);
+    if (threadId === undefined) return write;
+    let pending = this.#pendingWrites.get(threadId);
+    if (pending === undefined) {
+      pending = new Set();
+      this.#pendingWrites.set(threadId, pending);
+    }
+    const tracked = write.finally(() => {
+      pending.delete(tracked);
+      if (pending.size === 0 && this.#pendingWrites.get(threadId) === pending) {
+        this.#pendingWrites.delete(threadId);
+      }
+    });
+    pending.add(tracked);
+    return tracked;
+  }
+
+  async put(
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    newVersions: ChannelVersions,
+  ): Promise<RunnableConfig> {
+    const threadId = threadOf(config);
+    if (threadId === undefined) return this.saver.put(config, checkpoint, metadata, newVersions);
+    // (a) write ordering: every task write already started for this thread lands first.
+    const pending = this.#pendingWrites.get(threadId);
+    if (pending !== undefined && pending.size > 0) await Promise.allSettled([...pending]);
+    // (b) optimistic concurrency, check-then-put serialised per thread.
+    return this.#withLock(threadId, async () => {
+      await this.#checkParent(threadId, config, metadata);
+      return this.saver.put(config, checkpoint, metadata, newVersions);
+    });
+  }
+
+  /** Deletes the thread's checkpoints and writes. The ledger's step records are kept (see README). */
+  deleteThread(threadId: string): Promise<void> {
+    return this.saver.deleteThread(threadId);
+  }
+
+  async #checkParent(threadId: string, config: RunnableConfig, metadata: CheckpointMetadata): Promise<void> {
+    if (!this.#optimisticConcurrency) return;
+    const checkpointNs = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
+    // Subgraph namespaces are written by the parent's task; only the root thread is checked.
+    if (checkpointNs !== "") return;
+    if (metadata?.source !== undefined && BRANCHING_SOURCES.has(metadata.source)) return;
+    const parent = config.configurable?.checkpoint_id as string | undefined;
+    const latest = await this.saver.getTuple({ configurable: { thread_id: threadId, checkpoint_ns: "" } });
+    const latestId = latest?.checkpoint.id;
+    if (parent === latestId) return;
+    throw new CheckpointConflictError({
+      threadId,
+      checkpointNs,
+      parentCheckpointId: parent,
+      latestCheckpointId: latestId,
+    });
+  }
+
+  async #withLock<T>(threadId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#putLocks.get(threadId) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const settled = run.catch(() => undefined);
+    this.#putLocks.set(threadId, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.#putLocks.get(threadId) === settled) this.#putLocks.delete(threadId);
+    }
+  }
+}
+
+function threadOf(config: RunnableConfig): string | undefined {
+  const threadId = config.configurable?.thread_id;
+  return threadId === undefined || threadId === null ? undefined : String(threadId);
+}
+
+/** The ledger a checkpointer carries, if it is a `DurableCheckpointer` (of any copy of this package). */
+export function ledgerOfCheckpointer(checkpointer: unknown): Ledger | undefined {
+  if (typeof checkpointer !== "object" || checkpointer === null) return undefined;
+  return (checkpointer as { [DURABLE_LEDGER]?: Ledger })[DURABLE_LEDGER];
+}

@@ -1,0 +1,126 @@
+import { InvalidConfigurationError, type Ledger, sha256Hex } from "@durable-tools/core";
+import { getConfig } from "@langchain/langgraph";
+import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer } from "./durable-checkpointer.js";
+
+/** The ledger tool name every durable step is recorded under. */
+export const DURABLE_STEP_TOOL = "langgraph.durableStep";
+
+export interface DurableStepOptions {
+  /** The ledger to journal into; default: `configurable.durable_ledger`, else the DurableCheckpointer's. */
+  ledger?: Ledger;
+}
+
+/** Where a step sits: the identity LangGraph gives the task it runs in, plus the step's place in it. */
+export interface DurableStepIdentity {
+  threadId: string;
+  checkpointNs: string;
+  taskId: string;
+  name: string;
+  /** 0 for the first call of this name in the task run, 1 for the second, ... */
+  occurrence: number;
+}
+
+/** Same-name call counts of one attempt of one task run. */
+const occurrences = new WeakMap<object, Map<string, Map<string, number>>>();
+
+/**
+ * Runs `fn` once per task step: inside a LangGraph node, the result is journaled under
+ * (thread_id, checkpoint_ns, task id, name, occurrence). When LangGraph runs the same task again (a
+ * resume after `interrupt()`, `invoke(null)` after a node error), a completed step returns its recorded
+ * result and `fn` does not run. A fork from an older checkpoint has new task ids and runs its steps anew.
+ */
+export async function durableStep<T>(
+  name: string,
+  fn: () => T | Promise<T>,
+  options: DurableStepOptions = {},
+): Promise<T> {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new InvalidConfigurationError("durableStep(name, fn) needs a non-empty step name.");
+  }
+  if (typeof fn !== "function") {
+    throw new InvalidConfigurationError(`durableStep("${name}", fn) needs fn to be a function.`);
+  }
+  const config = getConfig();
+  const configurable = (config?.configurable ?? {}) as Record<string, unknown>;
+  const threadId = configurable.thread_id;
+  const taskId = configurable.__pregel_task_id;
+  const scratchpad = configurable.__pregel_scratchpad;
+  if (
+    threadId === undefined ||
+    threadId === null ||
+    typeof taskId !== "string" ||
+    typeof scratchpad !== "object" ||
+    scratchpad === null
+  ) {
+    throw new InvalidConfigurationError(
+      `durableStep("${name}") was called outside a LangGraph node run with a thread: it needs the running task's id and a configurable.thread_id. Call it inside a node of a graph compiled with a checkpointer and invoked with { configurable: { thread_id } }.`,
+    );
+  }
+  const ledger =
+    options.ledger ??
+    asLedger(configurable[DURABLE_LEDGER_KEY]) ??
+    ledgerOfCheckpointer(configurable.__pregel_checkpointer);
+  if (ledger === undefined) {
+    throw new InvalidConfigurationError(
+      `durableStep("${name}") found no ledger: compile the graph with a DurableCheckpointer({ saver, ledger }), pass { configurable: { ${DURABLE_LEDGER_KEY}: ledger } }, or pass durableStep(name, fn, { ledger }).`,
+    );
+  }
+  const identity: DurableStepIdentity = {
+    threadId: String(threadId),
+    checkpointNs: typeof configurable.checkpoint_ns === "string" ? configurable.checkpoint_ns : "",
+    taskId,
+    name,
+    occurrence: nextOccurrence(scratchpad, attemptOf(config), name),
+  };
+  const key = durableStepKey(identity);
+  const { result } = await ledger.execute({
+    tool: DURABLE_STEP_TOOL,
+    key,
+    args: identity,
+    submit: () => fn(),
+  });
+  return result as T;
+}
+
+/** The ledger key of a step (a SHA-256 of its identity, so any thread id or name fits the key rules). */
+export function durableStepKey(identity: DurableStepIdentity): string {
+  return sha256Hex(
+    JSON.stringify([
+      identity.threadId,
+      identity.checkpointNs,
+      identity.taskId,
+      identity.name,
+      identity.occurrence,
+    ]),
+  );
+}
+
+function asLedger(value: unknown): Ledger | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  return typeof (value as { execute?: unknown }).execute === "function" ? (value as Ledger) : undefined;
+}
+
+/**
+ * LangGraph builds a fresh scratchpad each time it prepares a task (so a resumed or re-invoked task
+ * counts from 0), but reuses it across retry attempts; the attempt number tells those apart.
+ */
+function attemptOf(config: ReturnType<typeof getConfig>): string {
+  const info = (config as { executionInfo?: { nodeAttempt?: number } } | undefined)?.executionInfo;
+  return String(info?.nodeAttempt ?? 1);
+}
+
+function nextOccurrence(scratchpad: object, attempt: string, name: string): number {
+  let attempts = occurrences.get(scratchpad);
+  if (attempts === undefined) {
+    attempts = new Map();
+    occurrences.set(scratchpad, attempts);
+  }
+  let counts = attempts.get(attempt);
+  if (counts === undefined) {
+    counts = new Map();
+    attempts.set(attempt, counts);
+  }
+  const occurrence = counts.get(name) ?? 0;
+  counts.set(name, occurrence + 1);
+  return occurrence;
+}

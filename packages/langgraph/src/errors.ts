@@ -1,0 +1,42 @@
+import { DurableToolsError, isDurableToolsError } from "@durable-tools/core";
+
+/** Stable machine-readable codes of this package's errors. */
+export const LangGraphErrorCode = {
+  CHECKPOINT_CONFLICT: "CHECKPOINT_CONFLICT",
+} as const;
+export type LangGraphErrorCode = (typeof LangGraphErrorCode)[keyof typeof LangGraphErrorCode];
+
+/**
+ * A checkpoint was written on top of a parent that is no longer the thread's latest checkpoint: another
+ * run of the same thread moved it on first (two workers resumed the same thread). Nothing was written.
+ */
+export class CheckpointConflictError extends DurableToolsError {
+  readonly threadId: string;
+  readonly checkpointNs: string;
+  /** The parent the refused write was based on (undefined: the writer believed the thread was new). */
+  readonly parentCheckpointId: string | undefined;
+  /** The thread's latest checkpoint when the write was refused. */
+  readonly latestCheckpointId: string | undefined;
+
+  constructor(details: {
+    threadId: string;
+    checkpointNs: string;
+    parentCheckpointId: string | undefined;
+    latestCheckpointId: string | undefined;
+  }) {
+    const parent = details.parentCheckpointId ?? "(none: a new thread)";
+    const latest = details.latestCheckpointId ?? "(none)";
+    super(
+      LangGraphErrorCode.CHECKPOINT_CONFLICT,
+      `Checkpoint write refused for thread "${details.threadId}": it is based on checkpoint ${parent}, but the thread's latest checkpoint is ${latest}. Another run of this thread wrote first. Reload the thread state and run again; to branch from an older checkpoint on purpose, use updateState() or invoke with its checkpoint_id (a fork).`,
+    );
+    this.threadId = details.threadId;
+    this.checkpointNs = details.checkpointNs;
+    this.parentCheckpointId = details.parentCheckpointId;
+    this.latestCheckpointId = details.latestCheckpointId;
+  }
+}
+
+export function isCheckpointConflictError(error: unknown): error is CheckpointConflictError {
+  return isDurableToolsError(error) && error.code === LangGraphErrorCode.CHECKPOINT_CONFLICT;
+}
