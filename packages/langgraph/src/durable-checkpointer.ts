@@ -71,7 +71,12 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     return this.saver.getNextVersion(current);
   }
 
-  putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath?: string): Promise<void> {
+  putWrites(
+    config: RunnableConfig,
+    writes: PendingWrite[],
+    taskId: string,
+    taskPath?: string,
+  ): Promise<void> {
     const threadId = threadOf(config);
     const write = this.saver.putWrites(config, writes, taskId, taskPath);
     if (threadId === undefined) return write;

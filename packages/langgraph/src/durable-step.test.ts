@@ -1,0 +1,238 @@
+import { InvalidConfigurationError, Ledger, MemoryLedgerStore } from "@durable-tools/core";
+import {
+  type BaseCheckpointSaver,
+  Command,
+  END,
+  getConfig,
+  interrupt,
+  MemorySaver,
+  START,
+  StateGraph,
+} from "@langchain/langgraph";
+import { afterEach, describe, expect, it } from "vitest";
+import { DurableCheckpointer } from "./durable-checkpointer.js";
+import { durableStep } from "./durable-step.js";
+import { durable, State, savers, thread } from "./test-support.js";
+
+type Effect = <T>(name: string, fn: () => T) => Promise<T>;
+const stock: Effect = async (_name, fn) => fn();
+const journaled: Effect = (name, fn) => durableStep(name, fn);
+
+/** side effect, then `interrupts` interrupt()s, in one node. */
+function interruptGraph(effect: Effect, interrupts: number, counter: { charges: number }) {
+  return new StateGraph(State)
+    .addNode("charge", async () => {
+      const receipt = await effect("charge", () => `receipt-${++counter.charges}`);
+      const answers: string[] = [];
+      for (let i = 0; i < interrupts; i++) answers.push(interrupt({ question: i }) as string);
+      return { log: [receipt, ...answers] };
+    })
+    .addEdge(START, "charge")
+    .addEdge("charge", END);
+}
+
+/** charge, then throw on the first run only. */
+function throwingGraph(effect: Effect, counter: { charges: number; runs: number }) {
+  return new StateGraph(State)
+    .addNode("charge", async () => {
+      const receipt = await effect("charge", () => `receipt-${++counter.charges}`);
+      if (++counter.runs === 1) throw new Error("downstream hiccup after the charge");
+      return { log: [receipt] };
+    })
+    .addEdge(START, "charge")
+    .addEdge("charge", END);
+}
+
+async function runInterrupts(
+  graph: ReturnType<typeof interruptGraph>,
+  checkpointer: BaseCheckpointSaver,
+  n: number,
+) {
+  const app = graph.compile({ checkpointer });
+  const config = thread(`interrupts-${n}`);
+  let out = await app.invoke({ log: [] }, config);
+  for (let i = 0; i < n; i++) {
+    expect((out as { __interrupt__?: unknown[] }).__interrupt__).toHaveLength(1);
+    out = await app.invoke(new Command({ resume: `answer-${i}` }), config);
+  }
+  return out;
+}
+
+async function runThrowing(graph: ReturnType<typeof throwingGraph>, checkpointer: BaseCheckpointSaver) {
+  const app = graph.compile({ checkpointer });
+  const config = thread("throwing");
+  await expect(app.invoke({ log: [] }, config)).rejects.toThrow("downstream hiccup");
+  return app.invoke(null, config);
+}
+
+describe("stock LangGraph re-runs the side effect (baseline)", () => {
+  it("one interrupt after the side effect: runs twice", async () => {
+    const counter = { charges: 0 };
+    const out = await runInterrupts(interruptGraph(stock, 1, counter), new MemorySaver(), 1);
+    expect(out.log).toEqual(["receipt-2", "answer-0"]);
+    expect(counter.charges).toBe(2);
+  });
+
+  it("two interrupts after the side effect: runs three times", async () => {
+    const counter = { charges: 0 };
+    const out = await runInterrupts(interruptGraph(stock, 2, counter), new MemorySaver(), 2);
+    expect(out.log).toEqual(["receipt-3", "answer-0", "answer-1"]);
+    expect(counter.charges).toBe(3);
+  });
+
+  it("charge, throw, invoke(null): runs twice", async () => {
+    const counter = { charges: 0, runs: 0 };
+    const out = await runThrowing(throwingGraph(stock, counter), new MemorySaver());
+    expect(out.log).toEqual(["receipt-2"]);
+    expect(counter.charges).toBe(2);
+  });
+});
+
+describe.each(savers)("durableStep + DurableCheckpointer over $name", ({ create }) => {
+  let close = () => {};
+  afterEach(() => close());
+  function setup() {
+    const made = create();
+    close = made.close;
+    return durable(made.saver);
+  }
+
+  it("one interrupt after the side effect: runs once, the resume sees the recorded result", async () => {
+    const { checkpointer } = setup();
+    const counter = { charges: 0 };
+    const out = await runInterrupts(interruptGraph(journaled, 1, counter), checkpointer, 1);
+    expect(out.log).toEqual(["receipt-1", "answer-0"]);
+    expect(counter.charges).toBe(1);
+  });
+
+  it("two interrupts after the side effect: runs once", async () => {
+    const { checkpointer } = setup();
+    const counter = { charges: 0 };
+    const out = await runInterrupts(interruptGraph(journaled, 2, counter), checkpointer, 2);
+    expect(out.log).toEqual(["receipt-1", "answer-0", "answer-1"]);
+    expect(counter.charges).toBe(1);
+  });
+
+  it("charge, throw, invoke(null): runs once", async () => {
+    const { checkpointer } = setup();
+    const counter = { charges: 0, runs: 0 };
+    const out = await runThrowing(throwingGraph(journaled, counter), checkpointer);
+    expect(out.log).toEqual(["receipt-1"]);
+    expect(counter.runs).toBe(2);
+    expect(counter.charges).toBe(1);
+  });
+
+  it("two same-name steps in one node are two steps, each run once across a resume", async () => {
+    const { checkpointer } = setup();
+    let charges = 0;
+    const app = new StateGraph(State)
+      .addNode("pay", async () => {
+        const first = await durableStep("charge", () => `charge-${++charges}`);
+        const second = await durableStep("charge", () => `charge-${++charges}`);
+        const ok = interrupt("confirm?") as string;
+        return { log: [first, second, ok] };
+      })
+      .addEdge(START, "pay")
+      .addEdge("pay", END)
+      .compile({ checkpointer });
+    const config = thread("same-name");
+    await app.invoke({ log: [] }, config);
+    const out = await app.invoke(new Command({ resume: "yes" }), config);
+    expect(out.log).toEqual(["charge-1", "charge-2", "yes"]);
+    expect(charges).toBe(2);
+  });
+
+  it("a fork from an older checkpoint gets new task ids and runs its steps again", async () => {
+    const { checkpointer } = setup();
+    let charges = 0;
+    const taskIds: string[] = [];
+    const app = new StateGraph(State)
+      .addNode("prepare", async () => ({ log: ["prepared"] }))
+      .addNode("charge", async () => {
+        taskIds.push(String(getConfig()?.configurable?.__pregel_task_id));
+        return { log: [await durableStep("charge", () => `charge-${++charges}`)] };
+      })
+      .addEdge(START, "prepare")
+      .addEdge("prepare", "charge")
+      .addEdge("charge", END)
+      .compile({ checkpointer });
+    const config = thread("fork");
+    expect((await app.invoke({ log: [] }, config)).log).toEqual(["prepared", "charge-1"]);
+    const history = [];
+    for await (const snapshot of app.getStateHistory(config)) history.push(snapshot);
+    const beforeCharge = history.find((s) => s.next.includes("charge"));
+    expect(beforeCharge).toBeDefined();
+
+    // Replaying from the older checkpoint writes a "fork" checkpoint: new task id, the step runs again.
+    const replayed = await app.invoke(null, beforeCharge?.config);
+    expect(replayed.log).toEqual(["prepared", "charge-2"]);
+    // updateState from the older checkpoint: also a new branch, new task id, runs again.
+    const forked = await app.updateState(beforeCharge?.config ?? config, { log: ["edited"] });
+    const edited = await app.invoke(null, forked);
+    expect(edited.log).toEqual(["prepared", "edited", "charge-3"]);
+
+    expect(charges).toBe(3);
+    expect(new Set(taskIds).size).toBe(3);
+  });
+});
+
+describe("durableStep configuration", () => {
+  it("takes the ledger from configurable.durable_ledger under a stock checkpointer", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    const counter = { charges: 0 };
+    const app = interruptGraph(journaled, 1, counter).compile({ checkpointer: new MemorySaver() });
+    const config = { configurable: { thread_id: "configurable-ledger", durable_ledger: ledger } };
+    await app.invoke({ log: [] }, config);
+    const out = await app.invoke(new Command({ resume: "ok" }), config);
+    expect(out.log).toEqual(["receipt-1", "ok"]);
+    expect(counter.charges).toBe(1);
+  });
+
+  it("takes the ledger from options.ledger", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    const counter = { charges: 0 };
+    const effect: Effect = (name, fn) => durableStep(name, fn, { ledger });
+    const out = await runInterrupts(interruptGraph(effect, 1, counter), new MemorySaver(), 1);
+    expect(out.log).toEqual(["receipt-1", "answer-0"]);
+    expect(counter.charges).toBe(1);
+  });
+
+  it("throws InvalidConfigurationError when no ledger is reachable", async () => {
+    const app = interruptGraph(journaled, 1, { charges: 0 }).compile({ checkpointer: new MemorySaver() });
+    const error = await app.invoke({ log: [] }, thread("no-ledger")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidConfigurationError);
+    expect((error as Error).message).toMatch(/found no ledger: compile the graph with a DurableCheckpointer/);
+  });
+
+  it("throws InvalidConfigurationError outside a graph", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    let ran = false;
+    const error = await durableStep("charge", () => (ran = true), { ledger }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidConfigurationError);
+    expect((error as Error).message).toMatch(/outside a LangGraph node run/);
+    expect(ran).toBe(false);
+  });
+
+  it("re-runs the step on a retry attempt only if it did not complete", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    let charges = 0;
+    let attempts = 0;
+    const app = new StateGraph(State)
+      .addNode(
+        "pay",
+        async () => {
+          const receipt = await durableStep("charge", () => `charge-${++charges}`);
+          if (++attempts === 1) throw new Error("transient after charge");
+          return { log: [receipt] };
+        },
+        { retryPolicy: { maxAttempts: 3, initialInterval: 1, jitter: false, logWarning: false } },
+      )
+      .addEdge(START, "pay")
+      .addEdge("pay", END)
+      .compile({ checkpointer: new DurableCheckpointer({ saver: new MemorySaver(), ledger }) });
+    const out = await app.invoke({ log: [] }, thread("retry"));
+    expect(attempts).toBe(2);
+    expect(charges).toBe(1);
+    expect(out.log).toEqual(["charge-1"]);
+  });
+});
