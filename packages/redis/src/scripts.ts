@@ -42,10 +42,11 @@ end
  * (a rare path, so its events are not sent with every claim).
  * Replies: { 'created', token } | { 'expired' | 'existing', '', ...fields }.
  */
-export const CLAIM_SCRIPT = `${READ}
+export const CLAIM_SCRIPT = `
 local now = tonumber(ARGV[1])
 local fp, owner, lease_ms = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local cur = redis.call('HMGET', KEYS[1], 'st', 'fp', 'ow', 'tk', 'ls', 'ex')
+-- One read of every field: the guard needs six, a replay's answer all of them.
+local cur = redis.call('HMGET', KEYS[1], ${RECORD_FIELDS_LUA})
 local token = 1
 if cur[1] then
   local terminal = cur[1] == 'CONFIRMED' or cur[1] == 'FAILED'
@@ -53,10 +54,12 @@ if cur[1] then
     token = tonumber(cur[4]) + 1
     redis.call('DEL', KEYS[1])
     redis.call('PERSIST', KEYS[2])
-  elseif (not terminal) and cur[5] ~= '' and tonumber(cur[5]) <= now and cur[2] == fp then
-    return read_record('expired', '')
   else
-    return read_record('existing', '')
+    local status = 'existing'
+    if (not terminal) and cur[5] ~= '' and tonumber(cur[5]) <= now and cur[2] == fp then status = 'expired' end
+    table.insert(cur, 1, '')
+    table.insert(cur, 1, status)
+    return cur
   end
 end
 redis.call('HSET', KEYS[1], 'st', ARGV[5], 'fp', fp, 'ow', owner, 'tk', token, 'ls', now + lease_ms,
