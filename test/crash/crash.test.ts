@@ -56,40 +56,22 @@ interface KilledRun {
   signal: NodeJS.Signals | null;
 }
 
-/** Runs the worker until it prints the kill marker, then SIGKILLs it by its PID. */
-function runAndKill(args: WorkerArgs): Promise<KilledRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawnWorker(args);
-    const pid = child.pid as number;
-    let stdout = "";
-    let stderr = "";
-    let killed = false;
-    const timer = setTimeout(() => {
-      process.kill(pid, "SIGKILL");
-      reject(new Error(`worker ${pid} never reached ${args.killPoint}: ${stdout} ${stderr}`));
-    }, CHILD_TIMEOUT_MS);
-    child.stdout?.on("data", (chunk) => {
-      stdout += chunk;
-      if (!killed && stdout.includes(`${KILL_MARKER} ${args.killPoint}\n`)) {
-        killed = true;
-        process.kill(pid, "SIGKILL");
-      }
-    });
-    child.stderr?.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      if (!killed)
-        reject(new Error(`worker ${pid} exited (${code}) before ${args.killPoint}: ${stdout} ${stderr}`));
-      else resolve({ pid, signal });
-    });
-  });
+interface WorkerExit {
+  pid: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
 }
 
-/** Runs the worker to completion and returns the result it printed. */
-function runToEnd(args: WorkerArgs): Promise<WorkerResult> {
+/**
+ * Runs the worker, calling `onStdout` with everything it printed so far (and the child's PID) as
+ * output arrives; resolves when it exits. A worker that outlives CHILD_TIMEOUT_MS is SIGKILLed.
+ */
+function runWorker(
+  args: WorkerArgs,
+  onStdout: (stdout: string, pid: number) => void = () => {},
+): Promise<WorkerExit> {
   return new Promise((resolve, reject) => {
     const child = spawnWorker(args);
     const pid = child.pid as number;
@@ -101,20 +83,44 @@ function runToEnd(args: WorkerArgs): Promise<WorkerResult> {
     }, CHILD_TIMEOUT_MS);
     child.stdout?.on("data", (chunk) => {
       stdout += chunk;
+      onStdout(stdout, pid);
     });
     child.stderr?.on("data", (chunk) => {
       stderr += chunk;
     });
     child.on("error", reject);
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       clearTimeout(timer);
-      const line = stdout.split("\n").find((l) => l.startsWith(`${RESULT_MARKER} `));
-      if (code !== 0 || line === undefined) {
-        return reject(new Error(`worker ${pid} exited with ${code}: ${stdout} ${stderr}`));
-      }
-      resolve(JSON.parse(line.slice(RESULT_MARKER.length + 1)) as WorkerResult);
+      resolve({ pid, code, signal, stdout, stderr });
     });
   });
+}
+
+/** Runs the worker until it prints the kill marker, then SIGKILLs it by its PID. */
+async function runAndKill(args: WorkerArgs): Promise<KilledRun> {
+  let killed = false;
+  const exit = await runWorker(args, (stdout, pid) => {
+    if (!killed && stdout.includes(`${KILL_MARKER} ${args.killPoint}\n`)) {
+      killed = true;
+      process.kill(pid, "SIGKILL");
+    }
+  });
+  if (!killed) {
+    throw new Error(
+      `worker ${exit.pid} exited (${exit.code}) before ${args.killPoint}: ${exit.stdout} ${exit.stderr}`,
+    );
+  }
+  return { pid: exit.pid, signal: exit.signal };
+}
+
+/** Runs the worker to completion and returns the result it printed. */
+async function runToEnd(args: WorkerArgs): Promise<WorkerResult> {
+  const exit = await runWorker(args);
+  const line = exit.stdout.split("\n").find((l) => l.startsWith(`${RESULT_MARKER} `));
+  if (exit.code !== 0 || line === undefined) {
+    throw new Error(`worker ${exit.pid} exited with ${exit.code}: ${exit.stdout} ${exit.stderr}`);
+  }
+  return JSON.parse(line.slice(RESULT_MARKER.length + 1)) as WorkerResult;
 }
 
 function spawnWorker(args: WorkerArgs): ChildProcess {
