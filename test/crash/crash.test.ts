@@ -212,38 +212,51 @@ async function pool<T>(fns: (() => Promise<T>)[], limit: number): Promise<T[]> {
 }
 
 const MODES: Mode[] = ["stock", "durable"];
+type CaseSpec = Omit<Case, "name">;
+const caseName = (c: CaseSpec): string =>
+  `${c.scenario}-${c.killPoint}-${c.durability}-${c.block}-${c.mode}-${c.after.join("-")}`;
+
+/** The cases, one builder per scenario, used both to run them and to look their outcomes up. */
+const afterEffect = (
+  mode: Mode,
+  durability: Durability,
+  after: CaseSpec["after"] = ["resume"],
+): CaseSpec => ({
+  scenario: "after-effect",
+  mode,
+  durability,
+  killPoint: "after-effect",
+  block: "await",
+  after,
+});
+const waitingOnInterrupt = (mode: Mode, durability: Durability): CaseSpec => ({
+  scenario: "interrupt",
+  mode,
+  durability,
+  killPoint: "waiting",
+  block: "await",
+  after: ["resume"],
+});
+const betweenNodes = (mode: Mode, durability: Durability, block: Block): CaseSpec => ({
+  scenario: "between-nodes",
+  mode,
+  durability,
+  killPoint: "ship-start",
+  block,
+  after: ["resume"],
+});
+
 const cases: Case[] = [];
-const add = (c: Omit<Case, "name">): void => {
-  cases.push({
-    ...c,
-    name: `${c.scenario}-${c.killPoint}-${c.durability}-${c.block}-${c.mode}-${c.after.join("-")}`,
-  });
+const add = (c: CaseSpec): void => {
+  cases.push({ ...c, name: caseName(c) });
 };
 for (const mode of MODES) {
   for (const durability of ["async", "sync"] as const) {
-    add({
-      scenario: "after-effect",
-      mode,
-      durability,
-      killPoint: "after-effect",
-      block: "await",
-      after: ["resume"],
-    });
-    for (const block of ["await", "freeze"] as const) {
-      add({ scenario: "between-nodes", mode, durability, killPoint: "ship-start", block, after: ["resume"] });
-    }
+    add(afterEffect(mode, durability));
+    for (const block of ["await", "freeze"] as const) add(betweenNodes(mode, durability, block));
   }
-  for (const durability of ["async", "sync", "exit"] as const) {
-    add({ scenario: "interrupt", mode, durability, killPoint: "waiting", block: "await", after: ["resume"] });
-  }
-  add({
-    scenario: "after-effect",
-    mode,
-    durability: "exit",
-    killPoint: "after-effect",
-    block: "await",
-    after: ["resume", "rerun"],
-  });
+  for (const durability of ["async", "sync", "exit"] as const) add(waitingOnInterrupt(mode, durability));
+  add(afterEffect(mode, "exit", ["resume", "rerun"]));
 }
 
 const outcomes = new Map<string, Outcome>();
@@ -273,17 +286,8 @@ afterAll(() => {
   if (root !== "") rmSync(root, { recursive: true, force: true });
 });
 
-function outcome(c: Omit<Case, "name">): Outcome {
-  const name = cases.find(
-    (k) =>
-      k.scenario === c.scenario &&
-      k.mode === c.mode &&
-      k.durability === c.durability &&
-      k.killPoint === c.killPoint &&
-      k.block === c.block &&
-      k.after.join() === c.after.join(),
-  )?.name;
-  const found = name === undefined ? undefined : outcomes.get(name);
+function outcome(c: CaseSpec): Outcome {
+  const found = outcomes.get(caseName(c));
   if (found === undefined) throw new Error(`no outcome for ${JSON.stringify(c)}`);
   expect(found.signal).toBe("SIGKILL");
   return found;
@@ -297,14 +301,7 @@ describe("SIGKILL right after the side effect, before the node returns; a new pr
     for (const mode of MODES) {
       const count = expected(2, 1)[mode];
       it(`${mode}, durability ${durability}: the resume completes the graph, side effect ran ${count}x`, () => {
-        const o = outcome({
-          scenario: "after-effect",
-          mode,
-          durability,
-          killPoint: "after-effect",
-          block: "await",
-          after: ["resume"],
-        });
+        const o = outcome(afterEffect(mode, durability));
         const [resume] = o.results;
         expect(resume?.error).toBeUndefined();
         if (mode === "durable" && durability === "async" && o.saved.checkpoints < 2) {
@@ -329,14 +326,7 @@ describe("side effect then interrupt(); killed while waiting; a new process resu
     for (const mode of MODES) {
       const count = expected(2, 1)[mode];
       it(`${mode}, durability ${durability}: approved and completed, side effect ran ${count}x`, () => {
-        const o = outcome({
-          scenario: "interrupt",
-          mode,
-          durability,
-          killPoint: "waiting",
-          block: "await",
-          after: ["resume"],
-        });
+        const o = outcome(waitingOnInterrupt(mode, durability));
         // The interrupt was saved before the process started waiting, under every durability.
         expect(o.saved.checkpoints).toBeGreaterThan(0);
         const [resume] = o.results;
@@ -367,14 +357,7 @@ describe("node A charges and returns; killed as node B starts; a new process res
     for (const block of ["await", "freeze"] as const) {
       for (const mode of MODES) {
         it(`${mode}, durability ${durability}, ${block} at the kill: A's charge runs once`, () => {
-          const o = outcome({
-            scenario: "between-nodes",
-            mode,
-            durability,
-            killPoint: "ship-start",
-            block,
-            after: ["resume"],
-          });
+          const o = outcome(betweenNodes(mode, durability, block));
           const [resume] = o.results;
           expect(resume?.error).toBeUndefined();
           expect(resume?.output).toEqual({ order: "order-1", charged: `receipt-${o.runPid}`, shipped: true });
@@ -388,14 +371,7 @@ describe("node A charges and returns; killed as node B starts; a new process res
 describe('durability "exit": SIGKILL mid-run', () => {
   for (const mode of MODES) {
     it(`${mode}: nothing was saved; invoke(null) fails with EmptyInputError; re-running the input charges again`, () => {
-      const o = outcome({
-        scenario: "after-effect",
-        mode,
-        durability: "exit",
-        killPoint: "after-effect",
-        block: "await",
-        after: ["resume", "rerun"],
-      });
+      const o = outcome(afterEffect(mode, "exit", ["resume", "rerun"]));
       expect(o.saved).toEqual({ checkpoints: 0, latestHasCharge: false, pendingWrites: 0 });
       const [resume, rerun] = o.results;
       expect(resume?.error?.name).toBe("EmptyInputError");

@@ -62,6 +62,18 @@ export interface LedgerEvent extends LedgerEventInput {
 export type EventListener = (event: LedgerEventInput) => void;
 
 /**
+ * The event factory of one run (an executor call or an operator's resolve): ids are the run's owner
+ * plus a counter, unique without a random draw per event; `at` and `owner` are filled in.
+ */
+export function eventsOfRun(
+  owner: string,
+  now: () => number,
+): (fields: Omit<LedgerEventInput, "id" | "at" | "owner">) => LedgerEventInput {
+  let count = 0;
+  return (fields) => ({ id: `${owner}#${++count}`, at: now(), owner, ...fields });
+}
+
+/**
  * Delivers events to listeners in order. A listener that throws is reported as a process warning
  * and never breaks the operation that emitted the event.
  */

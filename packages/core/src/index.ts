@@ -33,6 +33,7 @@ export {
 export { Ledger, type LedgerOptions, type Resolution } from "./ledger.js";
 export { MemoryLedgerStore } from "./memory-store.js";
 export type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";
+export { positiveInteger } from "./options.js";
 export {
   Effect,
   isExpired,

@@ -13,6 +13,7 @@ import {
   EventBus,
   type EventListener,
   EventType,
+  eventsOfRun,
   type LedgerEvent,
   type LedgerEventInput,
 } from "./events.js";
@@ -20,6 +21,7 @@ import { fingerprint } from "./fingerprint.js";
 import { type KeySource, type KeySpec, operationKey } from "./keys.js";
 import type { ExecutionResult, OperationSpec } from "./operation.js";
 import { OperationRun } from "./operation-run.js";
+import { positiveInteger } from "./options.js";
 import { type Effect, isLeaseExpired, isTerminal, type OperationRecord, type StoredError } from "./record.js";
 import { type RedactionOptions, Redactor } from "./redaction.js";
 import { RetryPolicy, type RetryPolicyOptions } from "./retry-policy.js";
@@ -67,6 +69,8 @@ export interface LedgerRuntime {
   waitTimeoutMs: number;
   retry: RetryPolicy;
   recordTtlMs: number | null;
+  /** When a record settling now may be forgotten (null: never). */
+  expiresAt: () => number | null;
   maxPayloadBytes: number;
   redactor: Redactor | undefined;
   storeArgs: boolean;
@@ -78,15 +82,6 @@ export interface LedgerRuntime {
   call: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
   /** Appends events that accompany no state change (if configured) and publishes them. */
   report: (events: readonly LedgerEventInput[]) => Promise<void>;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new InvalidConfigurationError(
-      `${name} must be a positive integer number of milliseconds, got ${value}.`,
-    );
-  }
-  return value;
 }
 
 /**
@@ -119,9 +114,11 @@ export class Ledger {
         options.waitTimeoutMs === 0 ? 0 : positiveInteger("waitTimeoutMs", options.waitTimeoutMs ?? 10_000),
       retry: options.retry instanceof RetryPolicy ? options.retry : new RetryPolicy(options.retry),
       recordTtlMs: ttl === null ? null : positiveInteger("recordTtlMs", ttl),
+      expiresAt: () => (runtime.recordTtlMs === null ? null : runtime.now() + runtime.recordTtlMs),
       maxPayloadBytes: positiveInteger(
         "maxPayloadBytes",
         options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+        "bytes",
       ),
       redactor: options.redact ? new Redactor(options.redact) : undefined,
       storeArgs: options.storeArgs ?? true,
@@ -208,7 +205,6 @@ export class Ledger {
     }
     if (!isLeaseExpired(current, rt.now())) throw new OperationInProgressError(current, 0);
     const owner = rt.nextOwner();
-    const base = { key, tool: current.tool, correlationId: current.correlationId ?? randomUUID(), owner };
     const claim = await rt.call("claim", () =>
       this.store.claim({
         key,
@@ -225,18 +221,17 @@ export class Ledger {
     );
     if (claim.outcome !== "taken_over") throw new OperationInProgressError(claim.record, 0);
     const record = claim.record;
-    const event = (
-      type: LedgerEventInput["type"],
-      extra: Partial<LedgerEventInput> = {},
-    ): LedgerEventInput => ({
-      id: randomUUID(),
-      type,
-      ...base,
-      ...(record.tenant === undefined ? {} : { tenant: record.tenant }),
-      attempt: record.attempt,
-      at: rt.now(),
-      ...extra,
-    });
+    const newEvent = eventsOfRun(owner, rt.now);
+    const event = (type: LedgerEventInput["type"], extra: Partial<LedgerEventInput> = {}) =>
+      newEvent({
+        type,
+        key,
+        tool: record.tool,
+        ...(record.tenant === undefined ? {} : { tenant: record.tenant }),
+        correlationId: record.correlationId ?? owner,
+        attempt: record.attempt,
+        ...extra,
+      });
     const resolved = event(EventType.RESOLVED, { data: { status: resolution.status, resolvedBy } });
     const fence = { key, owner, fencingToken: record.fencingToken };
     if (resolution.status === "not_applied") {
@@ -246,13 +241,12 @@ export class Ledger {
       return undefined;
     }
     const to = resolution.status === "applied" ? "CONFIRMED" : "FAILED";
-    const path = record.state === "SUBMITTED" || to === "FAILED" ? [to] : [];
-    if (path.length === 0) {
+    if (to === "CONFIRMED" && record.state !== "SUBMITTED") {
       throw new InvalidConfigurationError(
         `Operation "${key}" is ${record.state}: it was never submitted, so it cannot be confirmed. Resolve it as not_applied.`,
       );
     }
-    const expiresAt = rt.recordTtlMs === null ? null : rt.now() + rt.recordTtlMs;
+    const expiresAt = rt.expiresAt();
     const stored: StoredError | undefined =
       resolution.status === "failed"
         ? {

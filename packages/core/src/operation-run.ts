@@ -12,7 +12,7 @@ import {
   OperationInProgressError,
   RetryExhaustedError,
 } from "./errors.js";
-import { EventType, type LedgerEventInput } from "./events.js";
+import { EventType, eventsOfRun, type LedgerEventInput } from "./events.js";
 import { fingerprint, sha256Hex } from "./fingerprint.js";
 import { operationKey } from "./keys.js";
 import { LeaseKeeper } from "./lease-keeper.js";
@@ -45,7 +45,7 @@ export class OperationRun<A, R> {
   #key = "";
   #fingerprint = "";
   #idempotencyKeyValue: string | undefined;
-  #events = 0;
+  readonly #newEvent: ReturnType<typeof eventsOfRun>;
   #record!: OperationRecord;
   #lease: LeaseKeeper | undefined;
   #previousDelayMs = 0;
@@ -54,6 +54,7 @@ export class OperationRun<A, R> {
     this.#rt = runtime;
     this.#spec = spec;
     this.#owner = runtime.nextOwner();
+    this.#newEvent = eventsOfRun(this.#owner, runtime.now);
     this.#correlationId = spec.correlationId ?? randomUUID();
     this.#startedAt = runtime.now();
   }
@@ -63,16 +64,15 @@ export class OperationRun<A, R> {
     this.#fingerprint = fingerprint(this.#spec.args, { maxBytes: this.#rt.maxPayloadBytes });
     this.#key = operationKey(this.#spec, this.#fingerprint).key;
     const storedArgs = this.#storedArgs();
+    // Without a validate hook the claim goes straight to SUBMITTED: the first submission.
     const initialPath = this.#spec.validate ? [] : [VALIDATED, SUBMITTED];
+    const initialAttempt = initialPath.length > 0 ? 1 : 0;
 
     for (;;) {
       this.#throwIfAborted();
       const now = this.#rt.now();
-      const claimEvent = this.#event(EventType.CLAIMED, {
-        attempt: initialPath.length > 0 ? 1 : 0,
-        to: PENDING,
-      });
-      const created = [claimEvent, ...this.#pathEvents(PENDING, initialPath, initialPath.length > 0 ? 1 : 0)];
+      const claimEvent = this.#event(EventType.CLAIMED, { attempt: initialAttempt, to: PENDING });
+      const created = [claimEvent, ...this.#pathEvents(PENDING, initialPath, initialAttempt)];
       if (storedArgs !== undefined) claimEvent.data = { args: storedArgs };
       const takeoverEvent = this.#event(EventType.TAKEN_OVER);
       const claim = await this.#rt.call("claim", () =>
@@ -85,7 +85,7 @@ export class OperationRun<A, R> {
           now,
           leaseMs: this.#rt.leaseMs,
           initialPath,
-          initialAttempt: initialPath.length > 0 ? 1 : 0,
+          initialAttempt,
           ...(storedArgs === undefined ? {} : { args: storedArgs }),
           correlationId: this.#correlationId,
           events: created,
@@ -264,7 +264,7 @@ export class OperationRun<A, R> {
   ): Promise<ExecutionResult<R>> {
     const encoded = encodeValue(data);
     const finalEffect = effect ?? this.#declaredEffect(data);
-    const patch: RecordPatch = { result: encoded, effect: finalEffect, expiresAt: this.#expiresAt() };
+    const patch: RecordPatch = { result: encoded, effect: finalEffect, expiresAt: this.#rt.expiresAt() };
     if (reason !== undefined) patch.reason = reason;
     const resultForEvents = this.#rt.redactor
       ? encodeValue(this.#rt.redactor.redact("result", data))
@@ -294,7 +294,7 @@ export class OperationRun<A, R> {
     const stored = toStoredError(error);
     await this.#move(
       [FAILED],
-      { error: stored, expiresAt: this.#expiresAt() },
+      { error: stored, expiresAt: this.#rt.expiresAt() },
       { code: stored.code ?? null },
     );
     await this.#rt.report([
@@ -461,27 +461,19 @@ export class OperationRun<A, R> {
     return typeof declared === "function" ? declared(data) : declared;
   }
 
-  #expiresAt(): number | null {
-    return this.#rt.recordTtlMs === null ? null : this.#rt.now() + this.#rt.recordTtlMs;
-  }
-
   #throwIfAborted(): void {
     if (this.#spec.signal?.aborted) throw new AbortedError(this.#spec.signal.reason);
   }
 
   #event(type: LedgerEventInput["type"], extra: Partial<LedgerEventInput> = {}): LedgerEventInput {
-    const event: LedgerEventInput = {
-      // Unique without a random draw per event: the run (its owner id) plus a counter.
-      id: `${this.#owner}#${++this.#events}`,
+    const event = this.#newEvent({
       type,
       key: this.#key,
       tool: this.#spec.tool,
       correlationId: this.#correlationId,
       attempt: this.#record?.attempt ?? 0,
-      at: this.#rt.now(),
-      owner: this.#owner,
       ...extra,
-    };
+    });
     if (this.#spec.tenant !== undefined) event.tenant = this.#spec.tenant;
     return event;
   }

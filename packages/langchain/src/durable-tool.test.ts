@@ -1,6 +1,7 @@
 import { Ledger, MemoryLedgerStore, type OperationRecord } from "@durable-tools/core";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { type StructuredTool, tool } from "@langchain/core/tools";
+import { toJsonSchema } from "@langchain/core/utils/json_schema";
 import { MessagesAnnotation, StateGraph } from "@langchain/langgraph";
 import { ToolNode } from "@langchain/langgraph/prebuilt";
 import { describe, expect, it } from "vitest";
@@ -175,7 +176,10 @@ describe("durableTool from a definition", () => {
     const v3 = make(z3.object({ a: z3.number() }));
     const json = make({ type: "object", properties: { a: { type: "number" } }, required: ["a"] });
     for (const t of [v4, v3, json]) {
-      expect(JSON.stringify(t.schema)).toBeTruthy();
+      const jsonSchema = toJsonSchema(t.schema) as {
+        properties?: Record<string, { type?: string; maxLength?: number }>;
+      };
+      expect(jsonSchema.properties?.idempotency_key).toMatchObject({ type: "string", maxLength: 255 });
       const message = (await t.invoke({
         type: "tool_call",
         id: "c",

@@ -4,6 +4,7 @@ import {
   type ClaimResult,
   codeEvent,
   codeRecord,
+  type Fence,
   InvalidConfigurationError,
   isDurableToolsError,
   isInDoubtCandidate,
@@ -16,6 +17,7 @@ import {
   messageOf,
   newRecord,
   type OperationRecord,
+  positiveInteger,
   type ReadEventsOptions,
   type RecordCodec,
   RecordNotFoundError,
@@ -91,8 +93,8 @@ export class RedisLedgerStore implements LedgerStore {
       ...(options.namespace === undefined ? [] : [options.namespace]),
     ].join(":");
     this.#codec = options.codec;
-    this.#timeoutMs = positive("operationTimeoutMs", options.operationTimeoutMs ?? 2000);
-    this.#releasedEventsTtlMs = positive(
+    this.#timeoutMs = positiveInteger("operationTimeoutMs", options.operationTimeoutMs ?? 2000);
+    this.#releasedEventsTtlMs = positiveInteger(
       "releasedEventsTtlMs",
       options.releasedEventsTtlMs ?? 7 * 24 * 3600 * 1000,
     );
@@ -118,7 +120,8 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
-    const state = request.initialPath.length === 0 ? "PENDING" : assertPath("PENDING", request.initialPath);
+    // The record a create would make (validates the initial path); only its token comes from Redis.
+    const fresh = newRecord(request, 0);
     const args = request.args === undefined ? undefined : this.#encodeValue(request.args, request.key);
     const meta = metaJson({ ...request, args, createdAt: request.now });
     const reply = await this.#run("claim", () =>
@@ -128,7 +131,7 @@ export class RedisLedgerStore implements LedgerStore {
         request.fingerprint,
         request.owner,
         request.leaseMs,
-        state,
+        fresh.state,
         request.initialAttempt,
         meta,
         this.#entry(request.events),
@@ -136,11 +139,7 @@ export class RedisLedgerStore implements LedgerStore {
     );
     const outcome = reply[0] as ClaimResult["outcome"] | "expired";
     if (outcome === "expired") return this.#takeOver(request, reply);
-    if (outcome === "created") {
-      // Everything but the token is what we sent: no need to read it back.
-      const record = newRecord(request, Number(reply[1]) - 1);
-      return { outcome, record: request.args === undefined ? record : { ...record, args: request.args } };
-    }
+    if (outcome === "created") return { outcome, record: { ...fresh, fencingToken: Number(reply[1]) } };
     return { outcome: "existing", record: this.#record(reply, 2, request.key) };
   }
 
@@ -187,11 +186,10 @@ export class RedisLedgerStore implements LedgerStore {
         terminal ? "1" : "0",
         terminal && patch.expiresAt != null ? String(patch.expiresAt) : "",
         outJson({ result, error: patch.error, effect: patch.effect, reason: patch.reason }),
-        request.events.length === 0 ? "" : this.#entry(request.events),
+        this.#entry(request.events),
       ),
     );
-    this.#throwGuard(reply, request);
-    return this.#record(reply, 2, request.key);
+    return this.#guardedRecord(reply, request);
   }
 
   async renewLease(request: RenewLeaseRequest): Promise<OperationRecord> {
@@ -204,8 +202,7 @@ export class RedisLedgerStore implements LedgerStore {
         request.leaseExpiresAt,
       ),
     );
-    this.#throwGuard(reply, request);
-    return this.#record(reply, 2, request.key);
+    return this.#guardedRecord(reply, request);
   }
 
   async release(request: ReleaseRequest): Promise<void> {
@@ -214,7 +211,7 @@ export class RedisLedgerStore implements LedgerStore {
         ...this.#keys(request.key),
         request.owner,
         String(request.fencingToken),
-        request.events.length === 0 ? "" : this.#entry(request.events),
+        this.#entry(request.events),
         this.#releasedEventsTtlMs,
       ),
     );
@@ -291,8 +288,9 @@ export class RedisLedgerStore implements LedgerStore {
     return [`${tagged}:rec`, `${tagged}:ev`];
   }
 
-  /** One stream entry holding a state change's events (at most EVENTS_PER_ENTRY). */
+  /** One stream entry holding a state change's events (at most EVENTS_PER_ENTRY); "" for none. */
   #entry(events: readonly LedgerEventInput[]): string {
+    if (events.length === 0) return "";
     if (events.length > EVENTS_PER_ENTRY) {
       throw new InvalidConfigurationError(
         `A state change can carry at most ${EVENTS_PER_ENTRY} events in the Redis store, got ${events.length}.`,
@@ -309,6 +307,12 @@ export class RedisLedgerStore implements LedgerStore {
     const record = parseRecordFields(reply, offset);
     if (record === undefined) throw new RecordNotFoundError(key);
     return codeRecord(record, this.#codec, "decode");
+  }
+
+  /** The record a guarded script returned, or the typed error its guard reported. */
+  #guardedRecord(reply: readonly (string | null)[], request: Fence & { from?: string }): OperationRecord {
+    this.#throwGuard(reply, request);
+    return this.#record(reply, 2, request.key);
   }
 
   #throwGuard(
@@ -362,13 +366,4 @@ export class RedisLedgerStore implements LedgerStore {
       clearTimeout(timer);
     }
   }
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new InvalidConfigurationError(
-      `${name} must be a positive integer number of milliseconds, got ${value}.`,
-    );
-  }
-  return value;
 }

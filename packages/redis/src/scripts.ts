@@ -64,7 +64,7 @@ if cur[1] then
 end
 redis.call('HSET', KEYS[1], 'st', ARGV[5], 'fp', fp, 'ow', owner, 'tk', token, 'ls', now + lease_ms,
   'ex', '', 'up', now, 'at', ARGV[6], 'meta', ARGV[7])
-redis.call('XADD', KEYS[2], '*', 'e', ARGV[8])
+if ARGV[8] ~= '' then redis.call('XADD', KEYS[2], '*', 'e', ARGV[8]) end
 return { 'created', token }
 `;
 
@@ -83,7 +83,7 @@ if terminal or cur[4] ~= ARGV[5] or cur[2] ~= ARGV[2] or cur[5] == '' or tonumbe
   return read_record('existing', '')
 end
 redis.call('HSET', KEYS[1], 'ow', ARGV[3], 'tk', tonumber(cur[4]) + 1, 'ls', now + tonumber(ARGV[4]), 'up', now)
-redis.call('XADD', KEYS[2], '*', 'e', ARGV[6])
+if ARGV[6] ~= '' then redis.call('XADD', KEYS[2], '*', 'e', ARGV[6]) end
 return read_record('taken_over', cur[3])
 `;
 

@@ -9,16 +9,19 @@ import {
   isStaleOwnerError,
   type JsonValue,
   Ledger,
-  type LedgerEventInput,
   type LedgerStore,
   type RecordCodec,
 } from "@durable-tools/core";
-import { describeLedgerStoreConformance } from "@durable-tools/core/testing";
+import {
+  describeLedgerStoreConformance,
+  claimRequest as sharedClaimRequest,
+  T0,
+  testEvent,
+} from "@durable-tools/core/testing";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { SQLITE_SCHEMA_VERSION, SqliteLedgerStore } from "./index.js";
 
-const T0 = 1_700_000_000_000;
 const dirs = new Map<LedgerStore, string>();
 
 function tempDir(): string {
@@ -63,37 +66,15 @@ function openStore(path: string, options?: Parameters<typeof SqliteLedgerStore.f
   return store;
 }
 
-function event(
-  key: string,
-  type: LedgerEventInput["type"],
-  data?: LedgerEventInput["data"],
-): LedgerEventInput {
-  return {
-    id: `${type}-${Math.random()}`,
-    type,
-    key,
-    tool: "t",
-    attempt: 0,
-    at: T0,
-    ...(data ? { data } : {}),
-  };
-}
-
+/** The conformance kit's claim, straight to SUBMITTED (the executor's claim without a validate hook). */
 function claimRequest(key: string, overrides: Partial<ClaimRequest> = {}): ClaimRequest {
-  return {
-    key,
-    tool: "t",
-    fingerprint: "sha256:aaaa",
-    owner: "owner-a",
-    now: T0,
-    leaseMs: 30_000,
+  return sharedClaimRequest(key, {
     initialPath: ["VALIDATED", "SUBMITTED"],
     initialAttempt: 1,
-    events: [event(key, "claimed")],
-    takeoverEvents: [event(key, "taken_over")],
     ...overrides,
-  };
+  });
 }
+const event = testEvent;
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {

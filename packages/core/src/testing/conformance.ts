@@ -15,14 +15,22 @@ export interface ConformanceOptions {
   concurrency?: number;
 }
 
-const T0 = 1_700_000_000_000;
+/** The clock of the store tests. */
+export const T0 = 1_700_000_000_000;
 const LEASE = 30_000;
 
-function event(key: string, type: LedgerEventInput["type"], at = T0): LedgerEventInput {
-  return { id: randomUUID(), type, key, tool: "conformance", attempt: 0, at };
+/** A minimal event for store tests (data optional). */
+export function testEvent(
+  key: string,
+  type: LedgerEventInput["type"],
+  data?: LedgerEventInput["data"],
+): LedgerEventInput {
+  return { id: randomUUID(), type, key, tool: "conformance", attempt: 0, at: T0, ...(data ? { data } : {}) };
 }
+const event = testEvent;
 
-function claimRequest(key: string, overrides: Partial<ClaimRequest> = {}): ClaimRequest {
+/** A claim of `key` at T0 by owner-a, for store tests. */
+export function claimRequest(key: string, overrides: Partial<ClaimRequest> = {}): ClaimRequest {
   return {
     key,
     tool: "conformance",
