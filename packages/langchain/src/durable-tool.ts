@@ -109,20 +109,21 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     const definition = this.#definition;
     const run = durableRunOptions(config);
     const { args, key } = splitIdempotencyKey(input as A);
-    let operationKey: string | undefined;
+    const ledger = definition.ledger as Ledger;
+    let spec: OperationSpec<A, R> | undefined;
     try {
-      const spec = this.#spec(args, key, run, config, runManager);
-      operationKey = (definition.ledger as Ledger).keyFor(spec).key;
+      spec = this.#spec(args, key, run, config, runManager);
       if (run.dryRun === true || definition.dryRun === true) {
-        return [envelopeContent(await this.#dryRun(args, operationKey)), undefined];
+        return [envelopeContent(await this.#dryRun(args, ledger.keyFor(spec).key)), undefined];
       }
       if (this.sideEffect === "destructive") this.#requireApproval(args, run);
-      const result = await (definition.ledger as Ledger).execute(spec);
+      // The executor computes key and fingerprint itself: nothing is derived twice on this path.
+      const result = await ledger.execute(spec);
       return [envelopeContent(successEnvelope(result)), result.record];
     } catch (error) {
       if (definition.onError === "throw") throw error;
       const record = (error as { record?: OperationRecord }).record;
-      return [envelopeContent(errorEnvelope(error, operationKey)), record];
+      return [envelopeContent(errorEnvelope(error, keyOfFailedCall(error, ledger, spec))), record];
     }
   }
 
@@ -197,6 +198,21 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
         `"${this.name}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [approve("${this.name}", args, approver)].`,
       );
     }
+  }
+}
+
+/** The key an error envelope names: the error's own, else the call's (when its input allows one). */
+function keyOfFailedCall<A, R>(
+  error: unknown,
+  ledger: Ledger,
+  spec: OperationSpec<A, R> | undefined,
+): string | undefined {
+  const own = (error as { key?: unknown } | null)?.key;
+  if (typeof own === "string" || spec === undefined) return typeof own === "string" ? own : undefined;
+  try {
+    return ledger.keyFor(spec).key;
+  } catch {
+    return undefined; // the input itself was invalid (bad key or payload): there is no key to name
   }
 }
 

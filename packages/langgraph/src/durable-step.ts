@@ -20,8 +20,8 @@ export interface DurableStepIdentity {
   occurrence: number;
 }
 
-/** Same-name call counts of one attempt of one task run. */
-const occurrences = new WeakMap<object, Map<string, Map<string, number>>>();
+/** Same-name call counts per task run (its scratchpad), keyed by `<attempt>:<name>`. */
+const occurrences = new WeakMap<object, Map<string, number>>();
 
 /**
  * Runs `fn` once per task step: inside a LangGraph node, the result is journaled under
@@ -110,17 +110,13 @@ function attemptOf(config: ReturnType<typeof getConfig>): string {
 }
 
 function nextOccurrence(scratchpad: object, attempt: string, name: string): number {
-  let attempts = occurrences.get(scratchpad);
-  if (attempts === undefined) {
-    attempts = new Map();
-    occurrences.set(scratchpad, attempts);
-  }
-  let counts = attempts.get(attempt);
+  let counts = occurrences.get(scratchpad);
   if (counts === undefined) {
     counts = new Map();
-    attempts.set(attempt, counts);
+    occurrences.set(scratchpad, counts);
   }
-  const occurrence = counts.get(name) ?? 0;
-  counts.set(name, occurrence + 1);
+  const slot = `${attempt}:${name}`;
+  const occurrence = counts.get(slot) ?? 0;
+  counts.set(slot, occurrence + 1);
   return occurrence;
 }
