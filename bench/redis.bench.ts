@@ -390,27 +390,28 @@ async function main() {
       : undefined;
 
     // --- where a durable-tools call's time goes ---------------------------------------------------
-    // Layer by layer, interleaved: a plain GET; the claim script alone with the exact arguments a replay
-    // sends; RedisLedgerStore.claim() with the exact request; the whole Ledger.execute(). Plus the JS alone:
-    // the same Ledger + RedisLedgerStore on a stand-in client that answers instantly with recorded replies.
+    // Layer by layer, interleaved: a plain GET; the claim's SET NX GET alone with the exact arguments a
+    // replay sends; RedisLedgerStore.claim() with the exact request; the whole Ledger.execute(). Plus the
+    // JS alone: the same Ledger + RedisLedgerStore on a stand-in client that answers instantly with
+    // recorded replies.
     let breakdown: Record<string, unknown> | undefined;
     if (BREAKDOWN) {
-      type ScriptFn = (...a: unknown[]) => Promise<string[]>;
-      const scripted = oursClient as unknown as Record<"dtClaimV2" | "dtTransitionV2", ScriptFn>;
-      const replies: Record<string, string[]> = {};
+      type CommandFn = (...a: unknown[]) => Promise<unknown>;
+      const patched = oursClient as unknown as Record<"set" | "dtTransitionV3", CommandFn>;
+      const replies: Record<string, unknown> = {};
       let claimArgs: unknown[] | undefined;
       let claimRequest: Parameters<RedisLedgerStore["claim"]>[0] | undefined;
-      const realClaimScript = scripted.dtClaimV2;
-      const realTransitionScript = scripted.dtTransitionV2;
+      const realSet = patched.set;
+      const realTransition = patched.dtTransitionV3;
       const realClaim = oursStore.claim;
-      scripted.dtClaimV2 = async (...a) => {
-        const reply = await realClaimScript.apply(oursClient, a);
-        if (reply[0] === "existing") claimArgs ??= a;
-        replies[`claim:${reply[0]}`] ??= reply;
+      patched.set = async (...a) => {
+        const reply = await realSet.apply(oursClient, a);
+        if (reply !== null) claimArgs ??= a;
+        replies[reply === null ? "claim:created" : "claim:existing"] ??= reply;
         return reply;
       };
-      scripted.dtTransitionV2 = async (...a) => {
-        const reply = await realTransitionScript.apply(oursClient, a);
+      patched.dtTransitionV3 = async (...a) => {
+        const reply = (await realTransition.apply(oursClient, a)) as string[];
         replies[`transition:${reply[0]}`] ??= reply;
         return reply;
       };
@@ -420,13 +421,13 @@ async function main() {
       };
       await oursReplay(same);
       await oursNew(fresh());
-      scripted.dtClaimV2 = realClaimScript;
-      scripted.dtTransitionV2 = realTransitionScript;
+      patched.set = realSet;
+      patched.dtTransitionV3 = realTransition;
       oursStore.claim = realClaim;
       const instant = (claimOutcome: string) => ({
         defineCommand() {},
-        dtClaimV2: async () => replies[`claim:${claimOutcome}`],
-        dtTransitionV2: async () => replies["transition:ok"],
+        set: async () => replies[`claim:${claimOutcome}`],
+        dtTransitionV3: async () => replies["transition:ok"],
       });
       const jsOnly = (claimOutcome: string) =>
         new Ledger({
@@ -445,8 +446,8 @@ async function main() {
           },
         ],
         [
-          "replay: claim script alone, same arguments",
-          () => realClaimScript.apply(oursClient, claimArgs ?? []),
+          "replay: the claim's SET NX GET alone, same arguments",
+          () => realSet.apply(oursClient, claimArgs ?? []),
         ],
         [
           "replay: RedisLedgerStore.claim(), same request",
@@ -477,12 +478,11 @@ async function main() {
       const bytes = (values: unknown[] | undefined) =>
         (values ?? []).reduce<number>((sum, v) => sum + Buffer.byteLength(String(v)), 0);
       breakdown = {
-        note: "µs per call, median of 3 interleaved batches. The three replay lines each add one layer to the one before (script alone -> + RedisLedgerStore JS -> + executor); the JS-only lines have no I/O at all",
+        note: "µs per call, median of 3 interleaved batches. The three replay lines each add one layer to the one before (SET NX GET alone -> + RedisLedgerStore JS -> + executor); the JS-only lines have no I/O at all",
         layersUs: Object.fromEntries([...layerUs].map(([label, v]) => [label, round1(median(v))])),
-        replayClaimScript: {
+        replayClaim: {
           argumentBytes: bytes(claimArgs),
-          replyFields: ((replies["claim:existing"]?.length ?? 2) - 2) / 2,
-          replyBytes: bytes(replies["claim:existing"]),
+          replyBytes: bytes([replies["claim:existing"]]),
         },
       };
     }
@@ -760,7 +760,7 @@ async function main() {
         "\nWhere a durable-tools Redis call's time goes (µs per call; the replay lines add one layer each):",
       );
       console.table(breakdown.layersUs);
-      console.log("replay claim script:", breakdown.replayClaimScript);
+      console.log("replay claim (SET NX GET):", breakdown.replayClaim);
     }
     console.log("\nRedis keys after the last round:", keysAfterLastRound);
     console.log("\nTargets:");

@@ -244,3 +244,4 @@ export const isDeadlineExceededError = guard<DeadlineExceededError>(ErrorCode.DE
 export const isAbortedError = guard<AbortedError>(ErrorCode.ABORTED);
 export const isRecordCodecError = guard<RecordCodecError>(ErrorCode.RECORD_CODEC);
 export const isApprovalRequiredError = guard<ApprovalRequiredError>(ErrorCode.APPROVAL_REQUIRED);
+export const isInvalidConfigurationError = guard<InvalidConfigurationError>(ErrorCode.INVALID_CONFIGURATION);

@@ -8,7 +8,10 @@ import type { LedgerStore } from "./store.js";
  * Fast operations finish before the first renewal and cost no extra write.
  */
 export class LeaseKeeper {
-  readonly #controller = new AbortController();
+  // Created when a hook first reads `signal` (most never do; an AbortController is not cheap).
+  #controller: AbortController | undefined;
+  #lostTo: unknown;
+  readonly #parent: AbortSignal | undefined;
   readonly #timer: NodeJS.Timeout;
   #renewing: Promise<void> = Promise.resolve();
   #stopped = false;
@@ -21,10 +24,7 @@ export class LeaseKeeper {
     onLost: (error: unknown) => void,
     parent?: AbortSignal,
   ) {
-    if (parent) {
-      if (parent.aborted) this.#controller.abort(parent.reason);
-      else parent.addEventListener("abort", () => this.#controller.abort(parent.reason), { once: true });
-    }
+    this.#parent = parent;
     const fence = { key: record.key, owner: record.owner ?? "", fencingToken: record.fencingToken };
     this.#timer = setInterval(
       () => {
@@ -35,7 +35,8 @@ export class LeaseKeeper {
             // A transient store error is not a lost lease: the next tick tries again.
             if (this.#stopped || !isStaleOwnerError(error)) return;
             onLost(error);
-            this.#controller.abort(error);
+            this.#lostTo = error;
+            this.#controller?.abort(error);
             this.stop();
           });
       },
@@ -44,7 +45,16 @@ export class LeaseKeeper {
     this.#timer.unref();
   }
 
+  /** Aborted when the lease is lost, or when the caller's own signal aborts. */
   get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = new AbortController();
+      this.#controller = controller;
+      const parent = this.#parent;
+      if (this.#lostTo !== undefined) controller.abort(this.#lostTo);
+      else if (parent?.aborted) controller.abort(parent.reason);
+      else parent?.addEventListener("abort", () => controller.abort(parent.reason), { once: true });
+    }
     return this.#controller.signal;
   }
 

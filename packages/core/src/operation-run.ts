@@ -429,11 +429,21 @@ export class OperationRun<A, R> {
   }
 
   #context(): OperationContext {
+    const run = this;
+    const lease = this.#lease;
+    const callerSignal = this.#spec.signal;
+    let unabortable: AbortSignal | undefined;
+    // Getters: a derived key hash and an AbortSignal per call cost more than most hooks that ignore them.
     return {
       key: this.#key,
-      idempotencyKey: this.#idempotencyKey,
+      get idempotencyKey() {
+        return run.#idempotencyKey;
+      },
       attempt: this.#record.attempt,
-      signal: this.#lease?.signal ?? this.#spec.signal ?? new AbortController().signal,
+      get signal() {
+        unabortable ??= new AbortController().signal;
+        return lease?.signal ?? callerSignal ?? unabortable;
+      },
       correlationId: this.#correlationId,
       record: this.#record,
     };

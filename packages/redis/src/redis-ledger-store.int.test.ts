@@ -1,5 +1,12 @@
-import { aesGcmCodec, generateKey, isRecordCodecError, Ledger } from "@durable-tools/core";
-import { describeLedgerStoreConformance } from "@durable-tools/core/testing";
+import {
+  aesGcmCodec,
+  generateKey,
+  isInvalidConfigurationError,
+  isLedgerUnavailableError,
+  isRecordCodecError,
+  Ledger,
+} from "@durable-tools/core";
+import { claimRequest, describeLedgerStoreConformance, T0, testEvent } from "@durable-tools/core/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
@@ -18,6 +25,17 @@ afterAll(async () => {
 
 describeLedgerStoreConformance("RedisLedgerStore (redis-server)", {
   create: () => new RedisLedgerStore(new Redis(server.port, "127.0.0.1"), { prefix: `conf${++prefixes}` }),
+  destroy: async (store) => {
+    await (store as RedisLedgerStore).client.quit();
+  },
+});
+
+describeLedgerStoreConformance("RedisLedgerStore (redis-server, claims by script as on Redis 6.2)", {
+  create: () =>
+    new RedisLedgerStore(new Redis(server.port, "127.0.0.1"), {
+      prefix: `conf${++prefixes}`,
+      claimWith: "script",
+    }),
   destroy: async (store) => {
     await (store as RedisLedgerStore).client.quit();
   },
@@ -42,7 +60,7 @@ describe("RedisLedgerStore with an AES-256-GCM codec", () => {
       expect((await ledger.execute(spec)).result).toEqual(first.result);
 
       const raw = JSON.stringify([
-        await redis.hgetall("enc:{-/charge/k:c-1}:rec"),
+        await redis.get("enc:{-/charge/k:c-1}:rec"),
         await redis.xrange("enc:{-/charge/k:c-1}:ev", "-", "+"),
       ]);
       expect(raw).not.toContain("4242424242424242");
@@ -52,16 +70,123 @@ describe("RedisLedgerStore with an AES-256-GCM codec", () => {
         args: { card: "4242424242424242" },
       });
 
-      const out = JSON.parse((await redis.hget("enc:{-/charge/k:c-1}:rec", "out")) as string);
+      // Line 11 of the record text is `out` (record-text.ts): flip one bit of the result's ciphertext.
+      const lines = ((await redis.get("enc:{-/charge/k:c-1}:rec")) as string).split("\n");
+      const out = JSON.parse(lines[10] as string);
       const ct = Buffer.from(out.result.ct, "base64");
       ct[0] = (ct[0] as number) ^ 1;
       out.result.ct = ct.toString("base64");
-      await redis.hset("enc:{-/charge/k:c-1}:rec", "out", JSON.stringify(out));
+      lines[10] = JSON.stringify(out);
+      await redis.set("enc:{-/charge/k:c-1}:rec", lines.join("\n"), "KEEPTTL");
       const error = await ledger.execute(spec).catch((e: unknown) => e);
       expect(isRecordCodecError(error)).toBe(true);
       expect(runs).toBe(1);
     } finally {
       await redis.quit();
     }
+  });
+});
+
+describe("RedisLedgerStore record layout", () => {
+  let redis: Redis;
+  let store: RedisLedgerStore;
+  let prefix: string;
+  beforeAll(() => {
+    redis = new Redis(server.port, "127.0.0.1");
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+  const fresh = () => {
+    prefix = `layout${++prefixes}`;
+    store = new RedisLedgerStore(redis, { prefix });
+    return store;
+  };
+  const confirm = (key: string, fencingToken: number, now = T0) =>
+    store.transition({
+      key,
+      owner: "owner-a",
+      fencingToken,
+      now,
+      from: "PENDING",
+      path: ["VALIDATED", "SUBMITTED", "CONFIRMED"],
+      patch: { result: { ok: true } },
+      events: [testEvent(key, "transition")],
+    });
+
+  it("shows a new record's creation events before its first change, with the seq they keep after it", async () => {
+    fresh();
+    const claimed = await store.claim(
+      claimRequest("k1", { events: [testEvent("k1", "claimed"), testEvent("k1", "transition")] }),
+    );
+    const before = await store.readEvents({ key: "k1" });
+    expect(before.map((e) => e.type)).toEqual(["claimed", "transition"]);
+    expect(await redis.exists(`${prefix}:{k1}:ev`)).toBe(0); // still in the record, not yet in the stream
+
+    await confirm("k1", claimed.record.fencingToken);
+    const after = await store.readEvents({ key: "k1" });
+    expect(after.slice(0, 2)).toEqual(before);
+    expect(after.map((e) => e.type)).toEqual(["claimed", "transition", "transition"]);
+    expect((after[2]?.seq ?? 0) > (after[1]?.seq ?? 0)).toBe(true);
+    // One stream entry: the creation events and the change that wrote them.
+    expect(await redis.xlen(`${prefix}:{k1}:ev`)).toBe(1);
+    expect(await store.readEvents({ key: "k1", afterSeq: after[1]?.seq ?? 0 })).toEqual([after[2]]);
+  });
+
+  it("keeps append order when a key is claimed again with a clock behind its stream", async () => {
+    fresh();
+    const first = await store.claim(claimRequest("k2", { now: T0 + 10_000 }));
+    await store.release({
+      key: "k2",
+      owner: "owner-a",
+      fencingToken: first.record.fencingToken,
+      events: [testEvent("k2", "released")],
+    });
+    // The released run's stream ends at Redis' clock (now); the new claim says T0 (2023).
+    const again = await store.claim(claimRequest("k2", { owner: "owner-b" }));
+    expect(again.outcome).toBe("created");
+    const before = await store.readEvents({ key: "k2" });
+    expect(before.map((e) => e.type)).toEqual(["claimed", "released", "claimed"]);
+    await store.appendEvents([testEvent("k2", "waiting")]);
+    const after = await store.readEvents({ key: "k2" });
+    expect(after.slice(0, 3)).toEqual(before);
+    expect(after.map((e) => e.type)).toEqual(["claimed", "released", "claimed", "waiting"]);
+    const seqs = after.map((e) => e.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it("lists every operation's events, including creation events still held by a record", async () => {
+    fresh();
+    await store.claim(claimRequest("a"));
+    const b = await store.claim(claimRequest("b"));
+    await confirm("b", b.record.fencingToken);
+    const all = await store.readEvents();
+    expect(all.map((e) => `${e.key}:${e.type}`).sort()).toEqual(["a:claimed", "b:claimed", "b:transition"]);
+  });
+
+  it("refuses a key that holds something else, and runs no side effect", async () => {
+    fresh();
+    const ledger = new Ledger({ store });
+    await redis.set(`${prefix}:{-/charge/k:x}:rec`, "not a record");
+    let runs = 0;
+    const error = await ledger
+      .execute({ tool: "charge", key: "x", args: {}, submit: () => ++runs })
+      .catch((e: unknown) => e);
+    expect(isLedgerUnavailableError(error)).toBe(true);
+    expect((error as Error).message).toContain("does not hold a durable-tools record");
+    expect(runs).toBe(0);
+    expect(await redis.get(`${prefix}:{-/charge/k:x}:rec`)).toBe("not a record");
+  });
+
+  it("refuses an owner id with a line break and writes nothing", async () => {
+    fresh();
+    const error = await store.claim(claimRequest("k3", { owner: "a\nb" })).catch((e: unknown) => e);
+    expect(isInvalidConfigurationError(error)).toBe(true);
+    expect(await redis.exists(`${prefix}:{k3}:rec`)).toBe(0);
+  });
+
+  it("refuses an unknown claimWith", () => {
+    expect(() => new RedisLedgerStore(redis, { claimWith: "eval" as never })).toThrow(/claimWith must be/);
   });
 });

@@ -7,7 +7,9 @@ import {
   type Fence,
   InvalidConfigurationError,
   isDurableToolsError,
+  isExpired,
   isInDoubtCandidate,
+  isLeaseExpired,
   isTerminal,
   type LedgerEvent,
   type LedgerEventInput,
@@ -27,16 +29,9 @@ import {
   type TransitionRequest,
 } from "@durable-tools/core";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
-import { metaJson, outJson, parseRecordFields } from "./record-hash.js";
-import {
-  CLAIM_SCRIPT,
-  RECORD_FIELDS,
-  RELEASE_SCRIPT,
-  RENEW_SCRIPT,
-  TAKEOVER_SCRIPT,
-  TRANSITION_SCRIPT,
-} from "./scripts.js";
-import { EVENTS_PER_ENTRY, entryValue, eventsOfEntry, streamIdOfSeq } from "./stream-ids.js";
+import { lineSafe, outJson, parseRecordText, recordText } from "./record-text.js";
+import { APPEND_SCRIPT, CLAIM_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, TRANSITION_SCRIPT } from "./scripts.js";
+import { EVENTS_PER_CHANGE, entryValue, eventsOfEntry, pendingEntryId, streamIdOfSeq } from "./stream-ids.js";
 
 export interface RedisLedgerStoreOptions {
   /** Prefix of every key the store writes. Default `dt`. */
@@ -52,6 +47,12 @@ export interface RedisLedgerStoreOptions {
   operationTimeoutMs?: number;
   /** How long the event stream of a released operation is kept. Default 7 days. */
   releasedEventsTtlMs?: number;
+  /**
+   * How a claim reaches Redis. `"native"` (the default): one `SET NX GET`, no script, so a replay costs
+   * what a GET costs; it needs Redis 7+ or Valkey, and the store switches to `"script"` by itself when
+   * the server refuses it (Redis 6.2). `"script"`: one Lua script per claim.
+   */
+  claimWith?: "native" | "script";
 }
 
 type Client = Redis | Cluster;
@@ -59,19 +60,20 @@ type ScriptReply = (string | null)[];
 type Script = (rec: string, ev: string, ...argv: (string | number)[]) => Promise<ScriptReply>;
 
 interface ScriptedClient {
-  dtClaimV2: Script;
-  dtTakeoverV2: Script;
-  dtTransitionV2: Script;
-  dtRenewV2: Script;
-  dtReleaseV2: Script;
+  dtClaimV3: Script;
+  dtTransitionV3: Script;
+  dtRenewV3: Script;
+  dtReleaseV3: Script;
+  dtAppendV3: Script;
 }
 
 /**
- * The ledger on plain Redis 6.2+/7, Valkey or Redis Cluster (no modules). Every state change is one
- * Lua script (EVALSHA after the first call) that applies the guard, writes the record hash and appends
- * the change's events to the operation's stream, atomically: the record and its audit trail (an outbox)
- * commit together. The record and stream of one operation share a hash tag, so each script touches
- * one cluster slot.
+ * The ledger on plain Redis 6.2+/7, Valkey or Redis Cluster (no modules). A claim is one `SET NX GET`;
+ * every other state change is one Lua script (EVALSHA after the first call) that applies the guard,
+ * rewrites the record and appends the change's events to the operation's stream, atomically: the
+ * record and its audit trail (an outbox) commit together. A new record carries its creation events in
+ * itself until the next change writes them to the stream, so they commit with it too. The record and
+ * stream of one operation share a hash tag, so every command touches one cluster slot.
  */
 export class RedisLedgerStore implements LedgerStore {
   readonly client: Client;
@@ -81,6 +83,7 @@ export class RedisLedgerStore implements LedgerStore {
   readonly #timeoutMs: number;
   readonly #releasedEventsTtlMs: number;
   readonly #ownsClient: boolean;
+  #nativeClaim: boolean;
 
   constructor(client: Client, options: RedisLedgerStoreOptions = {}, ownsClient = false) {
     if (typeof (client as { defineCommand?: unknown } | undefined)?.defineCommand !== "function") {
@@ -98,14 +101,21 @@ export class RedisLedgerStore implements LedgerStore {
       "releasedEventsTtlMs",
       options.releasedEventsTtlMs ?? 7 * 24 * 3600 * 1000,
     );
+    const claimWith = options.claimWith ?? "native";
+    if (claimWith !== "native" && claimWith !== "script") {
+      throw new InvalidConfigurationError(
+        `claimWith must be "native" or "script", got ${String(claimWith)}.`,
+      );
+    }
+    this.#nativeClaim = claimWith === "native";
     const define = (name: string, lua: string) => {
       if (!(name in client)) client.defineCommand(name, { numberOfKeys: 2, lua });
     };
-    define("dtClaimV2", CLAIM_SCRIPT);
-    define("dtTakeoverV2", TAKEOVER_SCRIPT);
-    define("dtTransitionV2", TRANSITION_SCRIPT);
-    define("dtRenewV2", RENEW_SCRIPT);
-    define("dtReleaseV2", RELEASE_SCRIPT);
+    define("dtClaimV3", CLAIM_SCRIPT);
+    define("dtTransitionV3", TRANSITION_SCRIPT);
+    define("dtRenewV3", RENEW_SCRIPT);
+    define("dtReleaseV3", RELEASE_SCRIPT);
+    define("dtAppendV3", APPEND_SCRIPT);
     this.#scripts = client as unknown as ScriptedClient;
   }
 
@@ -120,46 +130,67 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
-    // The record a create would make (validates the initial path); only its token comes from Redis.
+    lineSafe("owner id", request.owner);
+    // The record a create makes (validates the initial path); only a replacement's token comes from Redis.
     const fresh = newRecord(request, 0);
-    const args = request.args === undefined ? undefined : this.#encodeValue(request.args, request.key);
-    const meta = metaJson({ ...request, args, createdAt: request.now });
-    const reply = await this.#run("claim", () =>
-      this.#scripts.dtClaimV2(
-        ...this.#keys(request.key),
-        request.now,
-        request.fingerprint,
-        request.owner,
-        request.leaseMs,
-        fresh.state,
-        request.initialAttempt,
-        meta,
-        this.#entry(request.events),
-      ),
-    );
-    const outcome = reply[0] as ClaimResult["outcome"] | "expired";
-    if (outcome === "expired") return this.#takeOver(request, reply);
-    if (outcome === "created") return { outcome, record: { ...fresh, fencingToken: Number(reply[1]) } };
-    return { outcome: "existing", record: this.#record(reply, 2, request.key) };
+    const stored =
+      request.args === undefined ? fresh : { ...fresh, args: this.#encodeValue(request.args, request.key) };
+    const [rec] = this.#keys(request.key);
+    if (this.#nativeClaim) {
+      const text = recordText(stored, this.#entry(request.events));
+      const existing = await this.#run("claim", () => this.#setIfAbsent(rec, text));
+      if (existing === null) return { outcome: "created", record: fresh };
+      if (existing !== undefined) {
+        const { record } = parseRecordText(existing, request.key);
+        if (!this.#claimNeedsScript(record, request)) {
+          return { outcome: "existing", record: codeRecord(record, this.#codec, "decode") };
+        }
+      }
+    }
+    return this.#claimByScript(request, stored);
   }
 
-  /** The second step of a claim that found an expired lease: take it over unless someone was faster. */
-  async #takeOver(request: ClaimRequest, seen: readonly (string | null)[]): Promise<ClaimResult> {
+  /** `SET NX GET`: null when it created the record, the current text when not; undefined on Redis 6.2. */
+  async #setIfAbsent(rec: string, text: string): Promise<string | null | undefined> {
+    try {
+      return await this.client.set(rec, text, "NX", "GET");
+    } catch (error) {
+      // Redis 6.2 knows GET but refuses it with NX: claim by script from now on.
+      if (/syntax error/i.test(messageOf(error))) {
+        this.#nativeClaim = false;
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  /** An expired terminal record is replaced, an expired lease taken over: both need the guard in Redis. */
+  #claimNeedsScript(record: OperationRecord, request: ClaimRequest): boolean {
+    if (isExpired(record, request.now)) return true;
+    return (
+      !isTerminal(record.state) &&
+      isLeaseExpired(record, request.now) &&
+      record.fingerprint === request.fingerprint
+    );
+  }
+
+  async #claimByScript(request: ClaimRequest, stored: OperationRecord): Promise<ClaimResult> {
     const reply = await this.#run("claim", () =>
-      this.#scripts.dtTakeoverV2(
+      this.#scripts.dtClaimV3(
         ...this.#keys(request.key),
         request.now,
         request.fingerprint,
         request.owner,
         request.leaseMs,
-        seen[2 + RECORD_FIELDS.indexOf("tk")] ?? "",
+        recordText(stored, ""),
+        this.#entry(request.events),
         this.#entry(request.takeoverEvents),
       ),
     );
-    if (reply[0] === "missing") return this.claim(request); // released in between: claim afresh
-    const record = this.#record(reply, 2, request.key);
-    if (reply[0] === "taken_over") return { outcome: "taken_over", record, previousOwner: reply[1] || null };
-    return { outcome: "existing", record };
+    const outcome = reply[0] as ClaimResult["outcome"];
+    const record = this.#record(reply[1], request.key);
+    if (outcome === "taken_over") return { outcome, record, previousOwner: reply[2] || null };
+    return { outcome, record };
   }
 
   async transition(request: TransitionRequest): Promise<OperationRecord> {
@@ -174,7 +205,7 @@ export class RedisLedgerStore implements LedgerStore {
           ? "-"
           : String(patch.leaseExpiresAt);
     const reply = await this.#run("transition", () =>
-      this.#scripts.dtTransitionV2(
+      this.#scripts.dtTransitionV3(
         ...this.#keys(request.key),
         request.now,
         request.owner,
@@ -194,7 +225,7 @@ export class RedisLedgerStore implements LedgerStore {
 
   async renewLease(request: RenewLeaseRequest): Promise<OperationRecord> {
     const reply = await this.#run("renewLease", () =>
-      this.#scripts.dtRenewV2(
+      this.#scripts.dtRenewV3(
         ...this.#keys(request.key),
         request.now,
         request.owner,
@@ -207,7 +238,7 @@ export class RedisLedgerStore implements LedgerStore {
 
   async release(request: ReleaseRequest): Promise<void> {
     const reply = await this.#run("release", () =>
-      this.#scripts.dtReleaseV2(
+      this.#scripts.dtReleaseV3(
         ...this.#keys(request.key),
         request.owner,
         String(request.fencingToken),
@@ -219,18 +250,19 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async get(key: string): Promise<OperationRecord | undefined> {
-    const values = await this.#run("get", () => this.client.hmget(this.#keys(key)[0], ...RECORD_FIELDS));
-    return values[0] === null ? undefined : this.#record(values, 0, key);
+    const text = await this.#run("get", () => this.client.get(this.#keys(key)[0]));
+    return text === null ? undefined : this.#record(text, key);
   }
 
   /** Scans every record (on every master of a cluster): meant for worker start-up, not for each call. */
   async listInDoubt(options: ListInDoubtOptions): Promise<OperationRecord[]> {
     const found: OperationRecord[] = [];
     for (const recordKey of await this.#scan(`${this.#prefix}:{*}:rec`)) {
-      const values = await this.#run("listInDoubt", () => this.client.hmget(recordKey, ...RECORD_FIELDS));
-      const record = parseRecordFields(values);
-      if (record && isInDoubtCandidate(record, options.now, options.includeUnfinished ?? false))
-        found.push(record);
+      const key = this.#operationKeyOf(recordKey);
+      const text = await this.#run("listInDoubt", () => this.client.get(recordKey));
+      if (text === null) continue;
+      const { record } = parseRecordText(text, key);
+      if (isInDoubtCandidate(record, options.now, options.includeUnfinished ?? false)) found.push(record);
     }
     found.sort((a, b) => a.updatedAt - b.updatedAt);
     return found
@@ -241,12 +273,11 @@ export class RedisLedgerStore implements LedgerStore {
   async appendEvents(events: readonly LedgerEventInput[]): Promise<void> {
     const byKey = new Map<string, LedgerEventInput[]>();
     for (const event of events) byKey.set(event.key, [...(byKey.get(event.key) ?? []), event]);
-    // One XADD per entry: a pipeline would have to stay within one cluster slot.
     const writes: Promise<unknown>[] = [];
     for (const [key, ofKey] of byKey) {
-      for (let i = 0; i < ofKey.length; i += EVENTS_PER_ENTRY) {
-        const entry = this.#entry(ofKey.slice(i, i + EVENTS_PER_ENTRY));
-        writes.push(this.client.xadd(this.#keys(key)[1], "*", "e", entry));
+      for (let i = 0; i < ofKey.length; i += EVENTS_PER_CHANGE) {
+        const entry = this.#entry(ofKey.slice(i, i + EVENTS_PER_CHANGE));
+        writes.push(this.#scripts.dtAppendV3(...this.#keys(key), entry));
       }
     }
     await this.#run("appendEvents", () => Promise.all(writes));
@@ -258,22 +289,49 @@ export class RedisLedgerStore implements LedgerStore {
    * so it orders events across keys by time but is unique only per key.
    */
   async readEvents(options: ReadEventsOptions = {}): Promise<LedgerEvent[]> {
-    const streams =
-      options.key === undefined ? await this.#scan(`${this.#prefix}:{*}:ev`) : [this.#keys(options.key)[1]];
+    const keys =
+      options.key === undefined
+        ? new Set(
+            [
+              ...(await this.#scan(`${this.#prefix}:{*}:ev`)),
+              ...(await this.#scan(`${this.#prefix}:{*}:rec`)),
+            ].map((redisKey) => this.#operationKeyOf(redisKey)),
+          )
+        : [options.key];
     const after = options.afterSeq;
-    const start = after === undefined ? "-" : streamIdOfSeq(after);
     const events: LedgerEvent[] = [];
-    for (const stream of streams) {
-      const key = stream.slice(this.#prefix.length + 2, -"}:ev".length);
-      const entries = await this.#run("readEvents", () => this.client.xrange(stream, start, "+"));
-      for (const [id, fields] of entries) {
-        for (const event of eventsOfEntry(id, fields, key)) {
-          if (after === undefined || event.seq > after) events.push(codeEvent(event, this.#codec, "decode"));
-        }
+    for (const key of keys) {
+      for (const event of await this.#eventsOf(key, after === undefined ? "-" : streamIdOfSeq(after))) {
+        if (after === undefined || event.seq > after) events.push(codeEvent(event, this.#codec, "decode"));
       }
     }
     if (options.key === undefined) events.sort((a, b) => a.seq - b.seq || a.key.localeCompare(b.key));
     return events.slice(0, options.limit ?? events.length);
+  }
+
+  /**
+   * One operation's events from `start` on: its stream, then the creation events its record still
+   * holds, with the id they will be written under. Read in one MULTI, so a concurrent change cannot
+   * make an entry appear twice or not at all.
+   */
+  async #eventsOf(key: string, start: string): Promise<LedgerEvent[]> {
+    const [rec, ev] = this.#keys(key);
+    const replies = await this.#run("readEvents", () =>
+      this.client.multi().xrange(ev, start, "+").xrevrange(ev, "+", "-", "COUNT", 1).get(rec).exec(),
+    );
+    const [entries, last, text] = (replies ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [[string, string[]][], [string, string[]][], string | null];
+    const events = entries.flatMap(([id, fields]) => eventsOfEntry(id, fields, key));
+    if (text !== null) {
+      const { record, pending } = parseRecordText(text, key);
+      if (pending !== "") {
+        const id = pendingEntryId(record.createdAt, last[0]?.[0]);
+        events.push(...eventsOfEntry(id, ["e", pending], key));
+      }
+    }
+    return events;
   }
 
   async close(): Promise<void> {
@@ -288,12 +346,12 @@ export class RedisLedgerStore implements LedgerStore {
     return [`${tagged}:rec`, `${tagged}:ev`];
   }
 
-  /** One stream entry holding a state change's events (at most EVENTS_PER_ENTRY); "" for none. */
+  /** One stream entry holding a state change's events (at most EVENTS_PER_CHANGE); "" for none. */
   #entry(events: readonly LedgerEventInput[]): string {
     if (events.length === 0) return "";
-    if (events.length > EVENTS_PER_ENTRY) {
+    if (events.length > EVENTS_PER_CHANGE) {
       throw new InvalidConfigurationError(
-        `A state change can carry at most ${EVENTS_PER_ENTRY} events in the Redis store, got ${events.length}.`,
+        `A state change can carry at most ${EVENTS_PER_CHANGE} events in the Redis store, got ${events.length}.`,
       );
     }
     return entryValue(events.map((event) => codeEvent(event, this.#codec, "encode")));
@@ -303,16 +361,20 @@ export class RedisLedgerStore implements LedgerStore {
     return this.#codec === undefined ? value : (this.#codec.encode(value as never, key) as T);
   }
 
-  #record(reply: readonly (string | null)[], offset: number, key: string): OperationRecord {
-    const record = parseRecordFields(reply, offset);
-    if (record === undefined) throw new RecordNotFoundError(key);
-    return codeRecord(record, this.#codec, "decode");
+  #record(text: string | null | undefined, key: string): OperationRecord {
+    if (text === null || text === undefined) throw new RecordNotFoundError(key);
+    return codeRecord(parseRecordText(text, key).record, this.#codec, "decode");
+  }
+
+  /** The operation key a record or stream key belongs to. */
+  #operationKeyOf(redisKey: string): string {
+    return redisKey.slice(this.#prefix.length + 2, redisKey.lastIndexOf("}:"));
   }
 
   /** The record a guarded script returned, or the typed error its guard reported. */
   #guardedRecord(reply: readonly (string | null)[], request: Fence & { from?: string }): OperationRecord {
     this.#throwGuard(reply, request);
-    return this.#record(reply, 2, request.key);
+    return this.#record(reply[1], request.key);
   }
 
   #throwGuard(

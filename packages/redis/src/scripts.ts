@@ -1,144 +1,165 @@
 /*
- * The Lua scripts behind RedisLedgerStore. Each state change is one script: it reads the record hash,
- * checks the guard, writes the record and appends the change's events to the operation's stream,
- * atomically. KEYS are always the record hash and the event stream of ONE operation; they share a
- * hash tag, so the scripts run unchanged on Redis Cluster.
+ * The Lua scripts behind RedisLedgerStore. KEYS are always the record string and the event stream of
+ * ONE operation; they share a hash tag, so the scripts run unchanged on Redis Cluster. A new record is
+ * usually created without a script, by `SET record text NX GET` (see record-text.ts for the text);
+ * every other change is one script that reads the record, checks the guard, rewrites it and appends
+ * the change's events to the stream, atomically. cjson is never used: it would turn [] into {} and
+ * round large numbers; the scripts only touch the record's plain lines.
  *
- * The record hash keeps the guard scalars as fields (st state, fp fingerprint, ow owner, tk fencing
- * token, ls lease expiry, ex expiry, up updated, at attempt) and two opaque JSON strings the scripts
- * never parse: `meta` (key, tool, tenant, args, correlation id, created; written once) and `out`
- * (result or error, effect, reason; written when the record settles). cjson is never used on user
- * data: it would turn [] into {} and round large numbers.
- *
- * A state change's events travel as one pre-serialised JSON array and become one stream entry.
+ * A record created by SET carries its creation events in its last line ("pending"); the first script
+ * that changes the operation writes them to the stream in one entry with its own events (`append`),
+ * under the id rule of `pendingEntryId` in stream-ids.ts, so the stream keeps append order.
  */
 
-/** What every script returns about the record: HMGET of these, in this order. */
-export const RECORD_FIELDS = ["st", "fp", "ow", "tk", "ls", "ex", "up", "at", "meta", "out"] as const;
-const RECORD_FIELDS_LUA = RECORD_FIELDS.map((field) => `'${field}'`).join(", ");
-
-const READ = `
-local function read_record(status, extra)
-  local out = redis.call('HMGET', KEYS[1], ${RECORD_FIELDS_LUA})
-  table.insert(out, 1, extra)
-  table.insert(out, 1, status)
-  return out
+const RECORD = `
+local function parse(s)
+  local f, pos = {}, 1
+  for i = 1, 11 do
+    local nl = string.find(s, '\\n', pos, true)
+    f[i] = string.sub(s, pos, nl - 1)
+    pos = nl + 1
+  end
+  f[12] = string.sub(s, pos)
+  return f
 end
-`;
-
-const FENCE = `
-local function fence_error(owner, token)
-  local cur = redis.call('HMGET', KEYS[1], 'st', 'ow', 'tk')
-  if not cur[1] then return { 'not_found' }, cur end
-  if cur[3] ~= token or cur[2] ~= owner then return { 'stale', cur[2], cur[3] }, cur end
-  return nil, cur
+local function text(f) return table.concat(f, '\\n', 1, 12) end
+-- Appends a change's events (an entry value, or ''), after the creation events the record still holds:
+-- both in one entry then, under the id rule of pendingEntryId (stream-ids.ts). The first try is the
+-- usual case (the stream has nothing at or after <created>-0); XADD refuses an id that is not greater.
+local function append(f, entry)
+  if f[12] == '' then
+    if entry ~= '' then redis.call('XADD', KEYS[2], '*', 'e', entry) end
+    return
+  end
+  local fields = { 'e', f[12] }
+  if entry ~= '' then
+    fields[3] = 'f'
+    fields[4] = entry
+  end
+  local added = redis.pcall('XADD', KEYS[2], f[9] .. '-0', unpack(fields))
+  if type(added) == 'table' and added.err then
+    local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1][1]
+    local ms, n = string.match(last, '^(%d+)-(%d+)$')
+    redis.call('XADD', KEYS[2], ms .. '-' .. (tonumber(n) + 1), unpack(fields))
+  end
+  f[12] = ''
+end
+local function fenced(owner, token)
+  local s = redis.call('GET', KEYS[1])
+  if not s then return nil, { 'not_found' } end
+  local f = parse(s)
+  if f[4] ~= token or f[3] ~= owner then return nil, { 'stale', f[3], f[4] } end
+  return f, nil
 end
 `;
 
 /**
- * Claim. ARGV: now, fingerprint, owner, leaseMs, state, attempt, meta, events.
- * Creates the record if absent (or terminal and expired), else returns it untouched: one round trip
- * for a replay. A record whose lease expired comes back as 'expired' and is taken over by TAKEOVER
- * (a rare path, so its events are not sent with every claim).
- * Replies: { 'created', token } | { 'expired' | 'existing', '', ...fields }.
+ * Claim by script: what Redis 6.2 uses (it cannot combine SET NX with GET), and the rare paths of a
+ * native claim (an expired terminal record to replace, an expired lease to take over).
+ * ARGV: now, fingerprint, owner, leaseMs, new record text, creation events, takeover events.
+ * Replies: { 'created' | 'taken_over' | 'existing', record text, previous owner }.
  */
-export const CLAIM_SCRIPT = `
+export const CLAIM_SCRIPT = `${RECORD}
 local now = tonumber(ARGV[1])
-local fp, owner, lease_ms = ARGV[2], ARGV[3], tonumber(ARGV[4])
--- One read of every field: the guard needs six, a replay's answer all of them.
-local cur = redis.call('HMGET', KEYS[1], ${RECORD_FIELDS_LUA})
+local s = redis.call('GET', KEYS[1])
 local token = 1
-if cur[1] then
-  local terminal = cur[1] == 'CONFIRMED' or cur[1] == 'FAILED'
-  if terminal and cur[6] ~= '' and tonumber(cur[6]) <= now then
-    token = tonumber(cur[4]) + 1
-    redis.call('DEL', KEYS[1])
+if s then
+  local f = parse(s)
+  local terminal = f[1] == 'CONFIRMED' or f[1] == 'FAILED'
+  if terminal and f[6] ~= '' and tonumber(f[6]) <= now then
+    token = tonumber(f[4]) + 1
     redis.call('PERSIST', KEYS[2])
+  elseif (not terminal) and f[5] ~= '' and tonumber(f[5]) <= now and f[2] == ARGV[2] then
+    append(f, ARGV[7])
+    local previous = f[3]
+    f[3] = ARGV[3]
+    f[4] = tostring(tonumber(f[4]) + 1)
+    f[5] = tostring(now + tonumber(ARGV[4]))
+    f[7] = ARGV[1]
+    local out = text(f)
+    redis.call('SET', KEYS[1], out)
+    return { 'taken_over', out, previous }
   else
-    local status = 'existing'
-    if (not terminal) and cur[5] ~= '' and tonumber(cur[5]) <= now and cur[2] == fp then status = 'expired' end
-    table.insert(cur, 1, '')
-    table.insert(cur, 1, status)
-    return cur
+    return { 'existing', s, '' }
   end
 end
-redis.call('HSET', KEYS[1], 'st', ARGV[5], 'fp', fp, 'ow', owner, 'tk', token, 'ls', now + lease_ms,
-  'ex', '', 'up', now, 'at', ARGV[6], 'meta', ARGV[7])
-if ARGV[8] ~= '' then redis.call('XADD', KEYS[2], '*', 'e', ARGV[8]) end
-return { 'created', token }
-`;
-
-/**
- * Takeover of an expired lease. ARGV: now, fingerprint, owner, leaseMs, expectedToken, events.
- * Takes the record over (token + 1) only if it is still in flight, expired, with the same fingerprint
- * and the token the caller saw; otherwise returns it as it is now.
- * Replies: { 'taken_over', previousOwner, ...fields } | { 'existing' | 'missing', '', ...fields }.
- */
-export const TAKEOVER_SCRIPT = `${READ}
-local now = tonumber(ARGV[1])
-local cur = redis.call('HMGET', KEYS[1], 'st', 'fp', 'ow', 'tk', 'ls')
-if not cur[1] then return { 'missing' } end
-local terminal = cur[1] == 'CONFIRMED' or cur[1] == 'FAILED'
-if terminal or cur[4] ~= ARGV[5] or cur[2] ~= ARGV[2] or cur[5] == '' or tonumber(cur[5]) > now then
-  return read_record('existing', '')
-end
-redis.call('HSET', KEYS[1], 'ow', ARGV[3], 'tk', tonumber(cur[4]) + 1, 'ls', now + tonumber(ARGV[4]), 'up', now)
+local f = parse(ARGV[5])
+f[4] = tostring(token)
+f[12] = ''
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[2], '*', 'e', ARGV[6]) end
-return read_record('taken_over', cur[3])
+local out = text(f)
+redis.call('SET', KEYS[1], out)
+return { 'created', out, '' }
 `;
 
 /**
- * Guarded transition. ARGV: now, owner, token, from, to, attempt ('' = unchanged), lease ('' = unchanged,
- * '-' = none), terminal ('1'/'0'), expiresAt ('' = never), out ('' = unchanged), events.
+ * Guarded transition. ARGV: now, owner, token, from, to, attempt ('' = unchanged), lease ('' =
+ * unchanged, '-' = none), terminal ('1'/'0'), expiresAt ('' = never), out ('' = unchanged), events.
+ * Replies: { 'ok', record text } | { 'not_found' } | { 'stale', owner, token } | { 'state', state }.
  */
-export const TRANSITION_SCRIPT = `${FENCE}${READ}
-local now = tonumber(ARGV[1])
-local err, cur = fence_error(ARGV[2], ARGV[3])
+export const TRANSITION_SCRIPT = `${RECORD}
+local f, err = fenced(ARGV[2], ARGV[3])
 if err then return err end
-if cur[1] ~= ARGV[4] then return { 'state', cur[1] } end
-local fields = { 'st', ARGV[5], 'up', now }
-if ARGV[6] ~= '' then table.insert(fields, 'at') table.insert(fields, ARGV[6]) end
-if ARGV[10] ~= '' then table.insert(fields, 'out') table.insert(fields, ARGV[10]) end
+if f[1] ~= ARGV[4] then return { 'state', f[1] } end
+append(f, ARGV[11])
+f[1] = ARGV[5]
+f[7] = ARGV[1]
+if ARGV[6] ~= '' then f[8] = ARGV[6] end
+if ARGV[10] ~= '' then f[11] = ARGV[10] end
 if ARGV[8] == '1' then
-  table.insert(fields, 'ow') table.insert(fields, '')
-  table.insert(fields, 'ls') table.insert(fields, '')
-  table.insert(fields, 'ex') table.insert(fields, ARGV[9])
+  f[3] = ''
+  f[5] = ''
+  f[6] = ARGV[9]
 else
-  table.insert(fields, 'ex') table.insert(fields, '')
-  if ARGV[7] == '-' then table.insert(fields, 'ls') table.insert(fields, '')
-  elseif ARGV[7] ~= '' then table.insert(fields, 'ls') table.insert(fields, ARGV[7]) end
+  f[6] = ''
+  if ARGV[7] == '-' then f[5] = '' elseif ARGV[7] ~= '' then f[5] = ARGV[7] end
 end
-redis.call('HSET', KEYS[1], unpack(fields))
-if ARGV[11] ~= '' then redis.call('XADD', KEYS[2], '*', 'e', ARGV[11]) end
-if ARGV[8] == '1' then
-  if ARGV[9] == '' then
-    redis.call('PERSIST', KEYS[1])
-    redis.call('PERSIST', KEYS[2])
-  else
-    -- Expiry relative to the caller's clock, so logical and Redis expiry agree.
-    local ttl = tonumber(ARGV[9]) - now
-    if ttl < 1 then ttl = 1 end
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    redis.call('PEXPIRE', KEYS[2], ttl)
-  end
+local out = text(f)
+if ARGV[8] == '1' and ARGV[9] ~= '' then
+  -- Expiry relative to the caller's clock, so logical and Redis expiry agree.
+  local ttl = tonumber(ARGV[9]) - tonumber(ARGV[1])
+  if ttl < 1 then ttl = 1 end
+  redis.call('SET', KEYS[1], out, 'PX', ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+else
+  redis.call('SET', KEYS[1], out)
+  if ARGV[8] == '1' then redis.call('PERSIST', KEYS[2]) end
 end
-return read_record('ok', '')
+return { 'ok', out }
 `;
 
-/** Guarded lease renewal. ARGV: now, owner, token, leaseExpiresAt. */
-export const RENEW_SCRIPT = `${FENCE}${READ}
-local err = fence_error(ARGV[2], ARGV[3])
+/** Guarded lease renewal. ARGV: now, owner, token, leaseExpiresAt. Replies as TRANSITION. */
+export const RENEW_SCRIPT = `${RECORD}
+local f, err = fenced(ARGV[2], ARGV[3])
 if err then return err end
-redis.call('HSET', KEYS[1], 'ls', ARGV[4], 'up', ARGV[1])
-return read_record('ok', '')
+f[5] = ARGV[4]
+f[7] = ARGV[1]
+local out = text(f)
+redis.call('SET', KEYS[1], out, 'KEEPTTL')
+return { 'ok', out }
 `;
 
 /** Guarded delete of an in-flight record. ARGV: owner, token, events, eventsTtlMs. */
-export const RELEASE_SCRIPT = `${FENCE}
-local err = fence_error(ARGV[1], ARGV[2])
+export const RELEASE_SCRIPT = `${RECORD}
+local f, err = fenced(ARGV[1], ARGV[2])
 if err then return err end
+append(f, ARGV[3])
 redis.call('DEL', KEYS[1])
-if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], '*', 'e', ARGV[3]) end
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))
 return { 'ok' }
+`;
+
+/** Events that accompany no state change. ARGV: one entry value. Writes pending creation events first. */
+export const APPEND_SCRIPT = `${RECORD}
+local s = redis.call('GET', KEYS[1])
+if s then
+  local f = parse(s)
+  if f[12] ~= '' then
+    append(f, ARGV[1])
+    redis.call('SET', KEYS[1], text(f), 'KEEPTTL')
+    return 1
+  end
+end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[1])
+return 1
 `;

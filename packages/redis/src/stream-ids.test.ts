@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EVENTS_PER_ENTRY, entrySeq, entryValue, eventsOfEntry, streamIdOfSeq } from "./stream-ids.js";
+import {
+  EVENTS_PER_CHANGE,
+  entrySeq,
+  entryValue,
+  eventsOfEntry,
+  pendingEntryId,
+  streamIdOfSeq,
+} from "./stream-ids.js";
 
 const owner = fc.constantFrom("host:1:abcd/1", "host:1:abcd/2", "w#1");
 const event = fc.record(
@@ -26,7 +33,7 @@ const event = fc.record(
 describe("stream entries", () => {
   it("restore every event exactly as given, whatever fields they share (property)", () => {
     fc.assert(
-      fc.property(fc.array(event, { minLength: 1, maxLength: EVENTS_PER_ENTRY }), (events) => {
+      fc.property(fc.array(event, { minLength: 1, maxLength: EVENTS_PER_CHANGE }), (events) => {
         const given = events.map((e) => ({ ...e, key: "k" }));
         const restored = eventsOfEntry("1700000000123-7", ["e", entryValue(given as never)], "k");
         // JSON is the storage format: compare against the JSON round trip of what was given (-0 becomes 0).
@@ -55,9 +62,9 @@ describe("stream entries", () => {
   it("maps a seq back to the entry that holds it", () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1_700_000_000_000, max: 3_900_000_000_000 }) /* until 2093 */,
+        fc.integer({ min: 1_700_000_000_000, max: 2_800_000_000_000 }) /* until 2058 */,
         fc.nat(999),
-        fc.nat(3),
+        fc.nat(2 * EVENTS_PER_CHANGE - 1),
         (ms, n, i) => {
           const seq = entrySeq(`${ms}-${n}`) + i;
           expect(Number.isSafeInteger(seq)).toBe(true);
@@ -65,5 +72,30 @@ describe("stream entries", () => {
         },
       ),
     );
+  });
+
+  it("restores an entry holding creation events and the next change's events in order, seq consecutive (property)", () => {
+    const change = fc.array(event, { minLength: 1, maxLength: EVENTS_PER_CHANGE });
+    fc.assert(
+      fc.property(change, change, (created, next) => {
+        const withKey = (events: typeof created) => events.map((e) => ({ ...e, key: "k" }));
+        const fields = ["e", entryValue(withKey(created) as never), "f", entryValue(withKey(next) as never)];
+        const restored = eventsOfEntry("1700000000123-7", fields, "k");
+        expect(restored.map(({ seq: _seq, ...rest }) => rest)).toEqual(
+          JSON.parse(JSON.stringify([...withKey(created), ...withKey(next)])),
+        );
+        const base = entrySeq("1700000000123-7");
+        expect(restored.map((e) => e.seq)).toEqual(restored.map((_, i) => base + i));
+        // The next possible entry id starts above every seq of this one.
+        expect(entrySeq("1700000000123-8")).toBeGreaterThan(base + restored.length - 1);
+      }),
+    );
+  });
+
+  it("puts a pending creation entry at <created>-0, or just after a stream entry that is not older", () => {
+    expect(pendingEntryId(1_800_000_000_000, undefined)).toBe("1800000000000-0");
+    expect(pendingEntryId(1_800_000_000_000, "1799999999999-5")).toBe("1800000000000-0");
+    expect(pendingEntryId(1_800_000_000_000, "1800000000000-0")).toBe("1800000000000-1");
+    expect(pendingEntryId(1_800_000_000_000, "1800000000007-3")).toBe("1800000000007-4");
   });
 });

@@ -1,24 +1,27 @@
 import type { LedgerEvent, LedgerEventInput } from "@durable-tools/core";
 
 /*
- * Events live in one Redis stream per operation, one entry per state change holding a JSON array of
- * up to EVENTS_PER_ENTRY events (without their key: the stream names it). An entry id is `<ms>-<n>`;
- * an event's `seq` is ((ms - EPOCH) * 1000 + n) * EVENTS_PER_ENTRY + its index in the entry: a safe
- * integer (until about 2090) that increases strictly within a stream (Redis never issues a smaller
- * id, even if the clock goes back) and orders events of different streams by time.
+ * Events live in one Redis stream per operation, one entry per state change holding the change's
+ * events (at most EVENTS_PER_CHANGE, without their key: the stream names it) in field `e`. The first
+ * change after a record was created also carries the creation events the record held: those in `e`,
+ * its own in `f`. An entry id is `<ms>-<n>`; an event's `seq` is ((ms - EPOCH) * 1000 + n) *
+ * SEQ_PER_ENTRY + its index in the entry: a safe integer (until about 2059) that increases strictly
+ * within a stream (Redis never issues a smaller id, even if the clock goes back) and orders events of
+ * different streams by time.
  */
-export const EVENTS_PER_ENTRY = 4;
+export const EVENTS_PER_CHANGE = 4;
+const SEQ_PER_ENTRY = 2 * EVENTS_PER_CHANGE;
 const EPOCH_MS = 1_700_000_000_000;
 const PER_MS = 1000;
 
 export function entrySeq(id: string): number {
   const [ms, n] = id.split("-");
-  return ((Number(ms) - EPOCH_MS) * PER_MS + Number(n)) * EVENTS_PER_ENTRY;
+  return ((Number(ms) - EPOCH_MS) * PER_MS + Number(n)) * SEQ_PER_ENTRY;
 }
 
 /** The id of the stream entry that holds the event with this seq. */
 export function streamIdOfSeq(seq: number): string {
-  const entry = Math.floor(seq / EVENTS_PER_ENTRY);
+  const entry = Math.floor(seq / SEQ_PER_ENTRY);
   return `${Math.floor(entry / PER_MS) + EPOCH_MS}-${entry % PER_MS}`;
 }
 
@@ -29,46 +32,68 @@ type StoredEvent = Record<string, unknown>;
 
 /**
  * One stream entry's value: `{ c, e }`, the events (without their shared key) with the fields they all
- * share factored into `c`, and ids of the form `<owner>#<n>` shortened to `#<n>`. It keeps the claim
- * script's arguments small (they travel with every claim, replays included); reading restores every
- * event exactly as it was given.
+ * share factored into `c`, and ids of the form `<owner>#<n>` shortened to `#<n>`. It keeps the stored
+ * entries small; reading restores every event exactly as it was given. (Built without `delete` or
+ * regular expressions: it runs on every claim, replays included.)
  */
 export function entryValue(events: readonly LedgerEventInput[]): string {
-  const stored = events.map(({ key: _key, ...rest }) => ({ ...rest }) as StoredEvent);
+  const all = events as unknown as readonly StoredEvent[];
   const common: Common = {};
   for (const field of COMMON) {
-    const first = stored[0]?.[field];
-    if (
-      first === undefined ||
-      !stored.every((event) => Object.hasOwn(event, field) && event[field] === first)
-    )
-      continue;
-    common[field] = first;
-    for (const event of stored) delete event[field];
+    const first = all[0]?.[field];
+    if (first !== undefined && all.every((event) => event[field] === first && Object.hasOwn(event, field))) {
+      common[field] = first;
+    }
   }
   const owner = common.owner;
-  if (typeof owner === "string" && stored.every((event) => isOwnedId(event.id, owner))) {
-    common.ids = 1;
-    for (const event of stored) event.id = (event.id as string).slice(owner.length);
-  }
+  const shortIds = typeof owner === "string" && all.every((event) => isOwnedId(event.id, owner));
+  if (shortIds) common.ids = 1;
+  const stored = all.map((event) => {
+    const rest: StoredEvent = {};
+    for (const field in event) {
+      if (field === "key" || Object.hasOwn(common, field)) continue;
+      rest[field] =
+        field === "id" && shortIds ? (event.id as string).slice((owner as string).length) : event[field];
+    }
+    return rest;
+  });
   return JSON.stringify({ c: common, e: stored });
 }
 
 function isOwnedId(id: unknown, owner: string): boolean {
-  return typeof id === "string" && id.startsWith(`${owner}#`) && /^#\d+$/.test(id.slice(owner.length));
+  if (typeof id !== "string" || !id.startsWith(owner) || id.length < owner.length + 2) return false;
+  if (id.charCodeAt(owner.length) !== 35 /* # */) return false;
+  for (let i = owner.length + 1; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 /** The events of one stream entry ([field, value, ...]) with their seq, key and shared fields restored. */
 export function eventsOfEntry(id: string, fields: readonly string[], key: string): LedgerEvent[] {
   const base = entrySeq(id);
-  const { c: common, e: events } = JSON.parse(fields[fields.indexOf("e") + 1] ?? '{"c":{},"e":[]}') as {
-    c: Common;
-    e: StoredEvent[];
-  };
-  const { ids, ...shared } = common;
-  return events.map((event, index) => {
-    const restored: StoredEvent = { ...event, ...shared, key, seq: base + index };
-    if (ids === 1) restored.id = `${shared.owner as string}${event.id as string}`;
-    return restored as unknown as LedgerEvent;
-  });
+  const events: LedgerEvent[] = [];
+  for (let i = 1; i < fields.length; i += 2) {
+    const { c: common, e: stored } = JSON.parse(fields[i] as string) as { c: Common; e: StoredEvent[] };
+    const { ids, ...shared } = common;
+    for (const event of stored) {
+      const restored: StoredEvent = { ...event, ...shared, key, seq: base + events.length };
+      if (ids === 1) restored.id = `${shared.owner as string}${event.id as string}`;
+      events.push(restored as unknown as LedgerEvent);
+    }
+  }
+  return events;
+}
+
+/**
+ * The id a record's pending creation entry takes when it is written to the stream: `<created>-0`, or
+ * just after the stream's last entry when that is not older (a released earlier run of the same key,
+ * or a clock behind Redis'). The scripts that write it (FLUSH in scripts.ts) apply the same rule, so a
+ * reader that shows the entry before it is written gives its events the seq they will keep.
+ */
+export function pendingEntryId(createdAt: number, lastId: string | undefined): string {
+  if (lastId === undefined) return `${createdAt}-0`;
+  const [ms, n] = lastId.split("-").map(Number) as [number, number];
+  return ms >= createdAt ? `${ms}-${n + 1}` : `${createdAt}-0`;
 }

@@ -1,0 +1,146 @@
+import {
+  type Effect,
+  InvalidConfigurationError,
+  type JsonValue,
+  LedgerUnavailableError,
+  type OperationRecord,
+  type OperationState,
+  type StoredError,
+} from "@durable-tools/core";
+
+/*
+ * An operation's record is one Redis string of twelve lines, so that a claim can be a native
+ * `SET key text NX GET` (one round trip, no script: a replay costs what a GET costs) and the scripts
+ * can read the guard fields without a JSON parser:
+ *
+ *   state, fingerprint, owner, fencing token, lease expiry, expiry, updated, attempt, created,
+ *   meta (JSON: tool, tenant, args, correlation id; written once),
+ *   out (JSON: result or error, effect, reason; written when the record settles),
+ *   pending (the creation events, written to the stream by the next change of this operation)
+ *
+ * Empty lines mean "none". JSON.stringify never writes a raw line break, and the other lines are
+ * checked (`lineSafe`), so the text always splits into exactly twelve lines.
+ */
+
+export const RECORD_LINES = 12;
+
+interface Meta {
+  tool: string;
+  tenant?: string;
+  args?: JsonValue;
+  corr?: string;
+}
+
+interface Out {
+  result?: JsonValue;
+  error?: StoredError;
+  effect?: Effect;
+  reason?: string;
+}
+
+const text = (value: number | string | null | undefined): string =>
+  value === null || value === undefined ? "" : String(value);
+
+/** The text of a record, with `pending` holding the stream entry of its creation events ("" for none). */
+export function recordText(record: OperationRecord, pending: string): string {
+  const meta: Meta = { tool: record.tool };
+  if (record.tenant !== undefined) meta.tenant = record.tenant;
+  if (record.args !== undefined) meta.args = record.args;
+  if (record.correlationId !== undefined) meta.corr = record.correlationId;
+  return [
+    record.state,
+    record.fingerprint,
+    text(record.owner),
+    record.fencingToken,
+    text(record.leaseExpiresAt),
+    text(record.expiresAt),
+    record.updatedAt,
+    record.attempt,
+    record.createdAt,
+    JSON.stringify(meta),
+    outJson(record),
+    pending,
+  ].join("\n");
+}
+
+/** The `out` line for a patch, or "" when the patch settles nothing. */
+export function outJson(patch: Out): string {
+  const out: Out = {};
+  if (patch.result !== undefined) out.result = patch.result;
+  if (patch.error !== undefined) out.error = patch.error;
+  if (patch.effect !== undefined) out.effect = patch.effect;
+  if (patch.reason !== undefined) out.reason = patch.reason;
+  return out.result === undefined &&
+    out.error === undefined &&
+    out.effect === undefined &&
+    out.reason === undefined
+    ? ""
+    : JSON.stringify(out);
+}
+
+/** Refuses a value that would break the line layout (an owner id is the only caller-chosen one). */
+export function lineSafe(what: string, value: string): string {
+  if (value.includes("\n")) {
+    throw new InvalidConfigurationError(
+      `The Redis ledger cannot store a ${what} with a line break: ${JSON.stringify(value)}.`,
+    );
+  }
+  return value;
+}
+
+const optionalNumber = (value: string): number | null => (value === "" ? null : Number(value));
+
+/** The lines of a record text; a value of another shape is not ours (an older layout, another app). */
+export function recordLines(value: string, key: string): string[] {
+  const lines = value.split("\n");
+  if (lines.length !== RECORD_LINES) {
+    throw new LedgerUnavailableError(
+      `The Redis ledger key of operation ${key} does not hold a durable-tools record (an older layout, or another application's key under the same prefix).`,
+    );
+  }
+  return lines;
+}
+
+/** The record a record text describes, and its pending creation entry. */
+export function parseRecordText(value: string, key: string): { record: OperationRecord; pending: string } {
+  const [state, fp, owner, token, lease, expires, updated, attempt, created, meta, out, pending] =
+    recordLines(value, key) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+  const m = JSON.parse(meta) as Meta;
+  const record: OperationRecord = {
+    key,
+    tool: m.tool,
+    fingerprint: fp,
+    state: state as OperationState,
+    attempt: Number(attempt),
+    owner: owner === "" ? null : owner,
+    fencingToken: Number(token),
+    leaseExpiresAt: optionalNumber(lease),
+    createdAt: Number(created),
+    updatedAt: Number(updated),
+    expiresAt: optionalNumber(expires),
+  };
+  if (m.tenant !== undefined) record.tenant = m.tenant;
+  if (m.args !== undefined) record.args = m.args;
+  if (m.corr !== undefined) record.correlationId = m.corr;
+  if (out !== "") {
+    const o = JSON.parse(out) as Out;
+    if (o.result !== undefined) record.result = o.result;
+    if (o.error !== undefined) record.error = o.error;
+    if (o.effect !== undefined) record.effect = o.effect;
+    if (o.reason !== undefined) record.reason = o.reason;
+  }
+  return { record, pending };
+}
