@@ -10,6 +10,7 @@ import {
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
 import { CheckpointConflictError } from "./errors.js";
+import { latestCheckpointId } from "./latest-checkpoint.js";
 
 /** Marks a saver that carries a ledger for `durableStep()` (works across copies of this package). */
 export const DURABLE_LEDGER = Symbol.for("durable-tools.langgraph.ledger");
@@ -125,8 +126,7 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     if (checkpointNs !== "") return;
     if (metadata?.source !== undefined && BRANCHING_SOURCES.has(metadata.source)) return;
     const parent = config.configurable?.checkpoint_id as string | undefined;
-    const latest = await this.saver.getTuple({ configurable: { thread_id: threadId, checkpoint_ns: "" } });
-    const latestId = latest?.checkpoint.id;
+    const latestId = await latestCheckpointId(this.saver, threadId);
     if (parent === latestId) return;
     throw new CheckpointConflictError({
       threadId,

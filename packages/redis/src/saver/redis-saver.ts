@@ -146,6 +146,17 @@ export class RedisSaver extends BaseCheckpointSaver {
     return threadKeys(this.#prefix, threadId);
   }
 
+  /**
+   * The id of the newest checkpoint of a thread's namespace, without loading it (one ZREVRANGEBYLEX):
+   * what `DurableCheckpointer` compares a new checkpoint's parent with on every `put`.
+   */
+  async latestCheckpointId(threadId: string, checkpointNs = ""): Promise<string | undefined> {
+    const [, idx] = this.threadKeys(threadId);
+    const bounds = namespaceBounds(checkpointNs);
+    const [member] = await this.client.zrevrangebylex(idx, bounds.max, bounds.min, "LIMIT", 0, 1);
+    return member === undefined ? undefined : parseCheckpointMember(member).checkpointId;
+  }
+
   override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const threadId = config.configurable?.thread_id as string | undefined;
     if (threadId === undefined || threadId === null) return undefined;
