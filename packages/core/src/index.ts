@@ -67,5 +67,12 @@ export type {
   RenewLeaseRequest,
   TransitionRequest,
 } from "./store.js";
-export { applyTransition, assertFence, decideClaim, isInDoubtCandidate, newRecord } from "./store-rules.js";
+export {
+  applyTransition,
+  assertFence,
+  assertKeyPrefix,
+  decideClaim,
+  isInDoubtCandidate,
+  newRecord,
+} from "./store-rules.js";
 export { decodeValue, encodeValue, type JsonValue } from "./value-codec.js";

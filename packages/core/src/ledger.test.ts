@@ -681,3 +681,37 @@ describe("Ledger: records and redaction", () => {
     expect(() => new Ledger({} as LedgerOptions)).toThrow("needs a store");
   });
 });
+
+describe("Ledger: deleting a scope", () => {
+  it("deletes the operations under a key prefix, so their keys run again", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    let runs = 0;
+    const run = (key: string) => ledger.execute({ tool: "step", key, args: {}, submit: () => ++runs });
+    await run("thread-1:a");
+    await run("thread-1:b");
+    await run("thread-2:a");
+    const prefix = ledger.keyFor({ tool: "step", key: "thread-1:", args: {} }).key;
+    expect(await ledger.deleteByKeyPrefix(prefix)).toBe(2);
+    await run("thread-1:a");
+    await run("thread-2:a");
+    expect(runs).toBe(4); // thread-1:a ran again; thread-2:a replayed
+  });
+
+  it("refuses a store that cannot delete by prefix, and an empty prefix", async () => {
+    const memory = new MemoryLedgerStore();
+    const withoutDelete: LedgerStore = {
+      claim: (r) => memory.claim(r),
+      transition: (r) => memory.transition(r),
+      renewLease: (r) => memory.renewLease(r),
+      release: (r) => memory.release(r),
+      get: (k) => memory.get(k),
+      listInDoubt: (o) => memory.listInDoubt(o),
+      appendEvents: (e) => memory.appendEvents(e),
+      readEvents: (o) => memory.readEvents(o),
+    };
+    expect(() => new Ledger({ store: withoutDelete }).deleteByKeyPrefix("-/step/k:x")).toThrow(
+      /cannot delete operations by key prefix/,
+    );
+    expect(() => new Ledger({ store: memory }).deleteByKeyPrefix("")).toThrow(/non-empty key prefix/);
+  });
+});

@@ -26,6 +26,7 @@ import { type Effect, isLeaseExpired, isTerminal, type OperationRecord, type Sto
 import { type RedactionOptions, Redactor } from "./redaction.js";
 import { RetryPolicy, type RetryPolicyOptions } from "./retry-policy.js";
 import type { LedgerStore, ReadEventsOptions } from "./store.js";
+import { assertKeyPrefix } from "./store-rules.js";
 import { encodeValue, type JsonValue } from "./value-codec.js";
 
 export interface LedgerOptions {
@@ -172,6 +173,22 @@ export class Ledger {
 
   get(key: string): Promise<OperationRecord | undefined> {
     return this.#runtime.call("get", () => this.store.get(key));
+  }
+
+  /**
+   * Deletes every operation (record and events) whose full ledger key starts with `keyPrefix`, in
+   * flight or not; returns how many. For deleting a scope such as a LangGraph thread's journal.
+   */
+  deleteByKeyPrefix(keyPrefix: string): Promise<number> {
+    const { store } = this;
+    if (typeof store.deleteByKeyPrefix !== "function") {
+      throw new InvalidConfigurationError(
+        `${store.constructor.name} cannot delete operations by key prefix (LedgerStore.deleteByKeyPrefix); MemoryLedgerStore, SqliteLedgerStore and RedisLedgerStore can.`,
+      );
+    }
+    assertKeyPrefix(keyPrefix);
+    const deleteScope = store.deleteByKeyPrefix.bind(store);
+    return this.#runtime.call("deleteByKeyPrefix", () => deleteScope(keyPrefix));
   }
 
   /** Operations nobody is working on that may or may not have happened (and, optionally, abandoned ones). */

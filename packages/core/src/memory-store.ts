@@ -10,7 +10,13 @@ import type {
   RenewLeaseRequest,
   TransitionRequest,
 } from "./store.js";
-import { applyTransition, assertFence, decideClaim, isInDoubtCandidate } from "./store-rules.js";
+import {
+  applyTransition,
+  assertFence,
+  assertKeyPrefix,
+  decideClaim,
+  isInDoubtCandidate,
+} from "./store-rules.js";
 
 /**
  * An in-process ledger: for tests, single-process agents and as the reference implementation of
@@ -69,6 +75,16 @@ export class MemoryLedgerStore implements LedgerStore {
       (event) => event.seq > afterSeq && (options.key === undefined || event.key === options.key),
     );
     return matching.slice(0, options.limit ?? matching.length);
+  }
+
+  async deleteByKeyPrefix(keyPrefix: string): Promise<number> {
+    assertKeyPrefix(keyPrefix);
+    const doomed = new Set([...this.#records.keys()].filter((key) => key.startsWith(keyPrefix)));
+    for (const event of this.#events) if (event.key.startsWith(keyPrefix)) doomed.add(event.key);
+    for (const key of doomed) this.#records.delete(key);
+    const kept = this.#events.filter((event) => !doomed.has(event.key));
+    this.#events.splice(0, this.#events.length, ...kept);
+    return doomed.size;
   }
 
   #put(record: OperationRecord): OperationRecord {

@@ -1,4 +1,4 @@
-import { RecordNotFoundError, StaleOwnerError } from "./errors.js";
+import { InvalidConfigurationError, RecordNotFoundError, StaleOwnerError } from "./errors.js";
 import { isExpired, isLeaseExpired, isTerminal, type OperationRecord, OperationState } from "./record.js";
 import { assertPath } from "./state-machine.js";
 import type { ClaimRequest, ClaimResult, Fence, RecordPatch, TransitionRequest } from "./store.js";
@@ -99,4 +99,14 @@ export function isInDoubtCandidate(
 ): boolean {
   if (isTerminal(record.state) || !isLeaseExpired(record, now)) return false;
   return record.state === OperationState.SUBMITTED || includeUnfinished;
+}
+
+/** The prefix a scope delete takes: never empty (that would delete the whole ledger). */
+export function assertKeyPrefix(keyPrefix: unknown): string {
+  if (typeof keyPrefix !== "string" || keyPrefix.length === 0) {
+    throw new InvalidConfigurationError(
+      `deleteByKeyPrefix needs a non-empty key prefix, got ${JSON.stringify(keyPrefix)}: an empty one would delete every operation.`,
+    );
+  }
+  return keyPrefix;
 }

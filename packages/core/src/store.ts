@@ -109,5 +109,11 @@ export interface LedgerStore {
    * orders events by when they were appended, and a distributed store may give two keys the same seq.
    */
   readEvents(options?: ReadEventsOptions): Promise<LedgerEvent[]>;
+  /**
+   * Deletes every operation whose key starts with `keyPrefix` (its record and its events), in flight
+   * or not, and returns how many operations it removed. For deleting a whole scope (a LangGraph
+   * thread's journal), not for the hot path. Optional: a store without it cannot delete scopes.
+   */
+  deleteByKeyPrefix?(keyPrefix: string): Promise<number>;
   close?(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { durableStep } from "./durable-step.js";
 import { CheckpointConflictError, isCheckpointConflictError } from "./errors.js";
+import { threadJournalKeyPrefix } from "./journal-keys.js";
 import { durable, State, savers, thread } from "./test-support.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -146,12 +147,35 @@ describe.each(savers)("DurableCheckpointer over $name", ({ create }) => {
     expect(charges).toBe(1);
   });
 
-  it("deleteThread deletes the thread's checkpoints", async () => {
-    const { checkpointer } = setup();
-    const app = threeStepGraph().compile({ checkpointer });
+  it("deleteThread deletes the thread's checkpoints and its journal, in every namespace, and only its own", async () => {
+    const { checkpointer, ledger } = setup();
+    let charges = 0;
+    const child = new StateGraph(State)
+      .addNode("inner", async () => ({ log: [await durableStep("inner", () => `inner-${++charges}`)] }))
+      .addEdge(START, "inner")
+      .addEdge("inner", END)
+      .compile();
+    const app = new StateGraph(State)
+      .addNode("charge", async () => ({ log: [await durableStep("charge", () => `charge-${++charges}`)] }))
+      .addNode("child", child)
+      .addEdge(START, "charge")
+      .addEdge("charge", "child")
+      .addEdge("child", END)
+      .compile({ checkpointer });
     await app.invoke({ log: [] }, thread("doomed"));
+    await app.invoke({ log: [] }, thread("kept"));
+    expect(charges).toBe(4);
+    const journal = async (threadId: string) =>
+      (await ledger.readEvents()).filter(
+        (e) => e.type === "claimed" && e.key.startsWith(threadJournalKeyPrefix(ledger, threadId)),
+      ).length;
+    expect(await journal("doomed")).toBe(2);
+
     await checkpointer.deleteThread("doomed");
     expect(await checkpointer.getTuple(thread("doomed"))).toBeUndefined();
+    expect(await journal("doomed")).toBe(0);
+    expect(await journal("kept")).toBe(2);
+    expect((await checkpointer.getTuple(thread("kept")))?.checkpoint.id).toBeDefined();
   });
 });
 

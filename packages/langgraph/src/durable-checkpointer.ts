@@ -10,6 +10,7 @@ import {
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
 import { CheckpointConflictError } from "./errors.js";
+import { threadJournalKeyPrefix } from "./journal-keys.js";
 import { latestCheckpointId } from "./latest-checkpoint.js";
 
 /** Marks a saver that carries a ledger for `durableStep()` (works across copies of this package). */
@@ -114,9 +115,14 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     });
   }
 
-  /** Deletes the thread's checkpoints and writes. The ledger's step records are kept (see README). */
-  deleteThread(threadId: string): Promise<void> {
-    return this.saver.deleteThread(threadId);
+  /**
+   * Deletes the thread's checkpoints and writes, then its journal: every `durableStep` record of the
+   * thread, in any namespace. (Records of `durableTool` calls are the tools' own, kept until they
+   * expire: deleting them could let a later thread with the same id repeat a real side effect.)
+   */
+  async deleteThread(threadId: string): Promise<void> {
+    await this.saver.deleteThread(threadId);
+    await this.ledger.deleteByKeyPrefix(threadJournalKeyPrefix(this.ledger, threadId));
   }
 
   async #checkParent(threadId: string, config: RunnableConfig, metadata: CheckpointMetadata): Promise<void> {

@@ -1,23 +1,11 @@
-import { InvalidConfigurationError, type Ledger, sha256Hex } from "@durable-tools/core";
+import { InvalidConfigurationError, type Ledger } from "@durable-tools/core";
 import { getConfig } from "@langchain/langgraph";
 import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer } from "./durable-checkpointer.js";
-
-/** The ledger tool name every durable step is recorded under. */
-export const DURABLE_STEP_TOOL = "langgraph.durableStep";
+import { DURABLE_STEP_TOOL, type DurableStepIdentity, durableStepKey } from "./journal-keys.js";
 
 export interface DurableStepOptions {
   /** The ledger to journal into; default: `configurable.durable_ledger`, else the DurableCheckpointer's. */
   ledger?: Ledger;
-}
-
-/** Where a step sits: the identity LangGraph gives the task it runs in, plus the step's place in it. */
-export interface DurableStepIdentity {
-  threadId: string;
-  checkpointNs: string;
-  taskId: string;
-  name: string;
-  /** 0 for the first call of this name in the task run, 1 for the second, ... */
-  occurrence: number;
 }
 
 /** Same-name call counts per task run (its scratchpad), keyed by `<attempt>:<name>`. */
@@ -80,19 +68,6 @@ export async function durableStep<T>(
     submit: () => fn(),
   });
   return result as T;
-}
-
-/** The ledger key of a step (a SHA-256 of its identity, so any thread id or name fits the key rules). */
-export function durableStepKey(identity: DurableStepIdentity): string {
-  return sha256Hex(
-    JSON.stringify([
-      identity.threadId,
-      identity.checkpointNs,
-      identity.taskId,
-      identity.name,
-      identity.occurrence,
-    ]),
-  );
 }
 
 function asLedger(value: unknown): Ledger | undefined {

@@ -5,11 +5,11 @@ export {
   type DurableCheckpointerOptions,
   ledgerOfCheckpointer,
 } from "./durable-checkpointer.js";
+export { type DurableStepOptions, durableStep } from "./durable-step.js";
+export { CheckpointConflictError, isCheckpointConflictError, LangGraphErrorCode } from "./errors.js";
 export {
   DURABLE_STEP_TOOL,
   type DurableStepIdentity,
-  type DurableStepOptions,
-  durableStep,
   durableStepKey,
-} from "./durable-step.js";
-export { CheckpointConflictError, isCheckpointConflictError, LangGraphErrorCode } from "./errors.js";
+  threadJournalKeyPrefix,
+} from "./journal-keys.js";

@@ -3,7 +3,6 @@ import type { RunnableConfig } from "@langchain/core/runnables";
 import { END, START, StateGraph } from "@langchain/langgraph";
 import {
   BaseCheckpointSaver,
-  type ChannelVersions,
   type Checkpoint,
   type CheckpointListOptions,
   type CheckpointMetadata,
@@ -26,13 +25,8 @@ class OpaqueSaver extends BaseCheckpointSaver {
   list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
     return this.inner.list(config, options);
   }
-  put(
-    config: RunnableConfig,
-    cp: Checkpoint,
-    md: CheckpointMetadata,
-    v: ChannelVersions,
-  ): Promise<RunnableConfig> {
-    return this.inner.put(config, cp, md, v);
+  put(config: RunnableConfig, cp: Checkpoint, md: CheckpointMetadata): Promise<RunnableConfig> {
+    return this.inner.put(config, cp, md);
   }
   putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
     return this.inner.putWrites(config, writes, taskId);

@@ -1,4 +1,5 @@
 import {
+  assertKeyPrefix,
   assertPath,
   type ClaimRequest,
   type ClaimResult,
@@ -270,6 +271,17 @@ export class RedisLedgerStore implements LedgerStore {
       .map((record) => codeRecord(record, this.#codec, "decode"));
   }
 
+  async deleteByKeyPrefix(keyPrefix: string): Promise<number> {
+    assertKeyPrefix(keyPrefix);
+    const redisKeys = await this.#scan(`${globEscape(this.#prefix)}:{${globEscape(keyPrefix)}*`);
+    const doomed = redisKeys.filter((redisKey) => this.#operationKeyOf(redisKey).startsWith(keyPrefix));
+    // One DEL per key: a multi-key DEL would have to stay within one cluster slot.
+    await this.#run("deleteByKeyPrefix", () =>
+      Promise.all(doomed.map((redisKey) => this.client.del(redisKey))),
+    );
+    return new Set(doomed.map((redisKey) => this.#operationKeyOf(redisKey))).size;
+  }
+
   async appendEvents(events: readonly LedgerEventInput[]): Promise<void> {
     const byKey = new Map<string, LedgerEventInput[]>();
     for (const event of events) byKey.set(event.key, [...(byKey.get(event.key) ?? []), event]);
@@ -428,4 +440,9 @@ export class RedisLedgerStore implements LedgerStore {
       clearTimeout(timer);
     }
   }
+}
+
+/** `value` matched literally by a SCAN pattern. */
+function globEscape(value: string): string {
+  return value.replace(/[\\*?[\]]/g, (char) => `\\${char}`);
 }

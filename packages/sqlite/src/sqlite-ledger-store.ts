@@ -1,6 +1,7 @@
 import {
   applyTransition,
   assertFence,
+  assertKeyPrefix,
   type ClaimRequest,
   type ClaimResult,
   codeEvent,
@@ -78,6 +79,9 @@ interface Statements {
   insertEvent: Database.Statement<[string, string]>;
   readAllEvents: Database.Statement<[number, number], EventRow>;
   readKeyEvents: Database.Statement<[string, number, number], EventRow>;
+  keysWithPrefix: Database.Statement<[string, string, string, string], string>;
+  deleteRecordsWithPrefix: Database.Statement<[string, string]>;
+  deleteEventsWithPrefix: Database.Statement<[string, string]>;
 }
 
 interface RecordRow {
@@ -205,6 +209,18 @@ export class SqliteLedgerStore implements LedgerStore {
 
   async get(key: string): Promise<OperationRecord | undefined> {
     return this.#run("get", () => this.#read(key));
+  }
+
+  async deleteByKeyPrefix(keyPrefix: string): Promise<number> {
+    assertKeyPrefix(keyPrefix);
+    return this.#run("deleteByKeyPrefix", () =>
+      this.#write(() => {
+        const count = this.#stmts.keysWithPrefix.all(keyPrefix, keyPrefix, keyPrefix, keyPrefix).length;
+        this.#stmts.deleteRecordsWithPrefix.run(keyPrefix, keyPrefix);
+        this.#stmts.deleteEventsWithPrefix.run(keyPrefix, keyPrefix);
+        return count;
+      }),
+    );
   }
 
   async listInDoubt(options: ListInDoubtOptions): Promise<OperationRecord[]> {
@@ -388,5 +404,18 @@ function prepare(db: Database.Database, p: string): Statements {
         `SELECT seq, event FROM ${events} WHERE key = ? AND seq > ? ORDER BY seq LIMIT ?`,
       )
       .safeIntegers(false),
+    // substr() compares the prefix literally (LIKE would treat % and _ as wildcards).
+    keysWithPrefix: db
+      .prepare<[string, string, string, string], string>(
+        `SELECT key FROM ${records} WHERE substr(key, 1, length(?)) = ?
+         UNION SELECT key FROM ${events} WHERE substr(key, 1, length(?)) = ?`,
+      )
+      .pluck(),
+    deleteRecordsWithPrefix: db.prepare<[string, string]>(
+      `DELETE FROM ${records} WHERE substr(key, 1, length(?)) = ?`,
+    ),
+    deleteEventsWithPrefix: db.prepare<[string, string]>(
+      `DELETE FROM ${events} WHERE substr(key, 1, length(?)) = ?`,
+    ),
   };
 }

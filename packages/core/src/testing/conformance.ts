@@ -540,6 +540,51 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
       });
     });
 
+    describe("deleteByKeyPrefix", () => {
+      it("deletes every operation under a prefix, records and events, and nothing else", async () => {
+        if (store.deleteByKeyPrefix === undefined) return; // optional: this store cannot delete scopes
+        // Characters SQL LIKE and Redis glob patterns treat specially must match literally.
+        const scope = `${key}/s%_*?[x]/`;
+        const inFlight = `${scope}1`;
+        const confirmed = `${scope}2`;
+        const eventsOnly = `${scope}3`;
+        const lookalike = `${key}/s%_*?[y]/1`; // differs inside the special characters
+        const outside = `${key}/t/1`;
+        for (const k of [inFlight, confirmed, lookalike, outside]) await store.claim(claimRequest(k));
+        const { fencingToken } = (await store.get(confirmed)) as OperationRecord;
+        await store.transition({
+          key: confirmed,
+          owner: "owner-a",
+          fencingToken,
+          now: T0,
+          from: "PENDING",
+          path: ["VALIDATED", "SUBMITTED", "CONFIRMED"],
+          patch: { result: 1 },
+          events: [event(confirmed, "transition")],
+        });
+        await store.appendEvents([event(eventsOnly, "waiting"), event(outside, "waiting")]);
+
+        expect(await store.deleteByKeyPrefix(scope)).toBe(3);
+        for (const k of [inFlight, confirmed, eventsOnly]) {
+          expect(await store.get(k)).toBeUndefined();
+          expect(await store.readEvents({ key: k })).toEqual([]);
+        }
+        expect((await store.get(lookalike))?.state).toBe("PENDING");
+        expect((await store.get(outside))?.state).toBe("PENDING");
+        expect((await store.readEvents({ key: outside })).map((e) => e.type)).toEqual(["claimed", "waiting"]);
+        // The key can be used again, and a second delete finds nothing.
+        expect((await store.claim(claimRequest(inFlight))).outcome).toBe("created");
+        expect(await store.deleteByKeyPrefix(`${scope}2`)).toBe(0);
+      });
+
+      it("refuses an empty prefix and deletes nothing", async () => {
+        if (store.deleteByKeyPrefix === undefined) return; // optional: this store cannot delete scopes
+        await store.claim(claimRequest(key));
+        await expect(store.deleteByKeyPrefix("")).rejects.toThrow(/non-empty key prefix/);
+        expect((await store.get(key))?.state).toBe("PENDING");
+      });
+    });
+
     it("hands out records that cannot change stored state (copies or frozen)", async () => {
       const claim = await store.claim(claimRequest(key, { args: { nested: { a: 1 } } }));
       const tamper = (record: OperationRecord) => {

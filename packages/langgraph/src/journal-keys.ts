@@ -1,0 +1,44 @@
+import { KeySource, type Ledger, namespacedKey, sha256Hex } from "@durable-tools/core";
+
+/*
+ * How durable steps are keyed in the ledger. A step's key starts with a hash of its thread, so a
+ * thread's whole journal is one key prefix.
+ */
+
+/** The ledger tool name every durable step is recorded under. */
+export const DURABLE_STEP_TOOL = "langgraph.durableStep";
+
+/** Where a step sits: the identity LangGraph gives the task it runs in, plus the step's place in it. */
+export interface DurableStepIdentity {
+  threadId: string;
+  checkpointNs: string;
+  taskId: string;
+  name: string;
+  /** 0 for the first call of this name in the task run, 1 for the second, ... */
+  occurrence: number;
+}
+
+/**
+ * The ledger key of a step: `<thread hash>:<identity hash>` (SHA-256s, so any thread id or name fits
+ * the key rules). The thread part makes a thread's whole journal one key prefix, so
+ * `DurableCheckpointer.deleteThread` can delete it.
+ */
+export function durableStepKey(identity: DurableStepIdentity): string {
+  return `${threadJournalPrefix(identity.threadId)}${sha256Hex(
+    JSON.stringify([identity.checkpointNs, identity.taskId, identity.name, identity.occurrence]),
+  )}`;
+}
+
+/** The key prefix every durable step of a thread shares (before the ledger's tenant and tool namespace). */
+export function threadJournalPrefix(threadId: string): string {
+  return `${sha256Hex(JSON.stringify(threadId)).slice(0, 32)}:`;
+}
+
+/** The full ledger key prefix of a thread's journal in `ledger`. */
+export function threadJournalKeyPrefix(ledger: Ledger, threadId: string): string {
+  return namespacedKey(
+    { tenant: ledger.tenant, tool: DURABLE_STEP_TOOL },
+    KeySource.EXPLICIT,
+    threadJournalPrefix(threadId),
+  );
+}
