@@ -26,7 +26,7 @@ import {
   OperationState,
   type StoredError,
 } from "./record.js";
-import type { RetryDecision } from "./retry-policy.js";
+import type { RetryDecision, RetryPolicy } from "./retry-policy.js";
 import { sleep } from "./retry-policy.js";
 import type { RecordPatch } from "./store.js";
 import { decodeValue, encodeValue, type JsonValue } from "./value-codec.js";
@@ -39,6 +39,7 @@ const MAX_POLL_MS = 100;
 export class OperationRun<A, R> {
   readonly #rt: LedgerRuntime;
   readonly #spec: OperationSpec<A, R>;
+  readonly #retry: RetryPolicy;
   readonly #owner: string;
   readonly #correlationId: string;
   readonly #startedAt: number;
@@ -53,6 +54,7 @@ export class OperationRun<A, R> {
   constructor(runtime: LedgerRuntime, spec: OperationSpec<A, R>) {
     this.#rt = runtime;
     this.#spec = spec;
+    this.#retry = spec.retry ?? runtime.retry;
     this.#owner = runtime.nextOwner();
     this.#newEvent = eventsOfRun(this.#owner, runtime.now);
     this.#correlationId = spec.correlationId ?? randomUUID();
@@ -129,7 +131,7 @@ export class OperationRun<A, R> {
           await validate(this.#spec.args, this.#context());
           break;
         } catch (error) {
-          const classification = this.#rt.retry.classify(error);
+          const classification = this.#retry.classify(error);
           if (!classification.retryable) return this.#fail(error);
           const decision = this.#decide(error, tries);
           if (!decision.retry) return this.#giveUpNotApplied(error, decision);
@@ -160,7 +162,7 @@ export class OperationRun<A, R> {
       try {
         outcome = await this.#spec.submit(this.#spec.args, this.#context());
       } catch (error) {
-        const classification = this.#rt.retry.classify(error);
+        const classification = this.#retry.classify(error);
         if (classification.outcome === "unknown") {
           return this.#resolveInDoubt(
             error,
@@ -183,7 +185,7 @@ export class OperationRun<A, R> {
         try {
           data = await this.#spec.confirm(data, this.#context());
         } catch (error) {
-          const classification = this.#rt.retry.classify(error);
+          const classification = this.#retry.classify(error);
           if (classification.retryable || classification.outcome === "unknown") {
             return this.#resolveInDoubt(
               error,
@@ -213,7 +215,7 @@ export class OperationRun<A, R> {
           return this.#giveUpNotApplied(cause ?? new Error(detail), {
             retry: false,
             why: "max_attempts",
-            classification: this.#rt.retry.classify(cause),
+            classification: this.#retry.classify(cause),
           });
         }
         return this.#resubmit();
@@ -242,9 +244,9 @@ export class OperationRun<A, R> {
   }
 
   async #resubmit(): Promise<ExecutionResult<R>> {
-    const delayMs = this.#rt.retry.backoff(this.#record.attempt, this.#previousDelayMs);
+    const delayMs = this.#retry.backoff(this.#record.attempt, this.#previousDelayMs);
     await this.#scheduleRetry(
-      { retry: true, delayMs, classification: this.#rt.retry.classify(undefined) },
+      { retry: true, delayMs, classification: this.#retry.classify(undefined) },
       undefined,
     );
     await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
@@ -252,7 +254,7 @@ export class OperationRun<A, R> {
   }
 
   #mayResubmit(): boolean {
-    const { maxAttempts, deadlineMs } = this.#rt.retry.options;
+    const { maxAttempts, deadlineMs } = this.#retry.options;
     if (this.#record.attempt >= maxAttempts) return false;
     return deadlineMs === undefined || this.#rt.now() - this.#startedAt < deadlineMs;
   }
@@ -319,7 +321,7 @@ export class OperationRun<A, R> {
     this.#rt.publish(events);
     if (decision.why === "max_attempts") throw new RetryExhaustedError(this.#record.attempt, error);
     if (decision.why === "deadline") {
-      throw new DeadlineExceededError(this.#rt.retry.options.deadlineMs ?? 0, error);
+      throw new DeadlineExceededError(this.#retry.options.deadlineMs ?? 0, error);
     }
     throw error;
   }
@@ -407,7 +409,7 @@ export class OperationRun<A, R> {
   }
 
   #decide(error: unknown, attempt: number): RetryDecision {
-    return this.#rt.retry.decide(error, {
+    return this.#retry.decide(error, {
       attempt,
       startedAt: this.#startedAt,
       previousDelayMs: this.#previousDelayMs,

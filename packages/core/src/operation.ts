@@ -1,5 +1,6 @@
 import type { EffectResult } from "./effect-result.js";
 import type { Effect, OperationRecord } from "./record.js";
+import type { RetryPolicy } from "./retry-policy.js";
 
 /** What every hook receives. Pass `idempotencyKey` to the downstream system. */
 export interface OperationContext {
@@ -46,6 +47,8 @@ export interface OperationSpec<A, R> {
   dedupesDownstream?: boolean;
   /** The effect a successful submit has; `withEffect()` from `submit` overrides it. Default `created`. */
   effect?: Effect | ((result: R) => Effect);
+  /** This call's retry policy and error classification, instead of the ledger's. */
+  retry?: RetryPolicy;
 }
 
 export interface ExecutionResult<R> {

@@ -235,4 +235,56 @@ describe("durableStep configuration", () => {
     expect(charges).toBe(1);
     expect(out.log).toEqual(["charge-1"]);
   });
+
+  it("does not journal a step that threw: the node's retry runs it again and sees its own error", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    let tries = 0;
+    const seen: unknown[] = [];
+    const app = new StateGraph(State)
+      .addNode(
+        "pay",
+        async () => {
+          try {
+            return { log: [await durableStep("charge", () => (++tries === 1 ? fail() : `charge-${tries}`))] };
+          } catch (error) {
+            seen.push(error);
+            throw error;
+          }
+        },
+        { retryPolicy: { maxAttempts: 3, initialInterval: 1, jitter: false, logWarning: false } },
+      )
+      .addEdge(START, "pay")
+      .addEdge("pay", END)
+      .compile({ checkpointer: new DurableCheckpointer({ saver: new MemorySaver(), ledger }) });
+    const out = await app.invoke({ log: [] }, thread("step-throws"));
+    expect(tries).toBe(2);
+    expect(out.log).toEqual(["charge-2"]);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBe(lastFailure); // the step's own error, not a ledger wrapper
+    const records = (await ledger.readEvents()).filter((e) => e.type === "released" || e.type === "failed");
+    expect(records.map((e) => e.type)).toEqual(["failed", "released"]);
+  });
+
+  it("does not journal a step that threw: invoke(null) after the node error runs it again", async () => {
+    const { checkpointer } = durable(new MemorySaver());
+    let tries = 0;
+    const app = new StateGraph(State)
+      .addNode("pay", async () => ({
+        log: [await durableStep("charge", () => (++tries === 1 ? fail() : `charge-${tries}`))],
+      }))
+      .addEdge(START, "pay")
+      .addEdge("pay", END)
+      .compile({ checkpointer });
+    const first = await app.invoke({ log: [] }, thread("step-throws-2")).catch((e: unknown) => e);
+    expect(first).toBe(lastFailure);
+    const out = await app.invoke(null, thread("step-throws-2"));
+    expect(tries).toBe(2);
+    expect(out.log).toEqual(["charge-2"]);
+  });
 });
+
+let lastFailure: Error | undefined;
+function fail(): never {
+  lastFailure = new Error("card network down");
+  throw lastFailure;
+}

@@ -1,4 +1,9 @@
-import { InvalidConfigurationError, type Ledger } from "@durable-tools/core";
+import {
+  InvalidConfigurationError,
+  isRetryExhaustedError,
+  type Ledger,
+  RetryPolicy,
+} from "@durable-tools/core";
 import { getConfig } from "@langchain/langgraph";
 import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer } from "./durable-checkpointer.js";
 import { DURABLE_STEP_TOOL, type DurableStepIdentity, durableStepKey } from "./journal-keys.js";
@@ -61,14 +66,40 @@ export async function durableStep<T>(
     occurrence: nextOccurrence(scratchpad, attemptOf(config), name),
   };
   const key = durableStepKey(identity);
-  const { result } = await ledger.execute({
-    tool: DURABLE_STEP_TOOL,
-    key,
-    args: identity,
-    submit: () => fn(),
-  });
-  return result as T;
+  let thrown: { error: unknown } | undefined;
+  try {
+    const { result } = await ledger.execute({
+      tool: DURABLE_STEP_TOOL,
+      key,
+      args: identity,
+      retry: STEP_FAILURES_ARE_NOT_JOURNALED,
+      submit: async () => {
+        try {
+          return await fn();
+        } catch (error) {
+          thrown = { error };
+          throw error;
+        }
+      },
+    });
+    return result as T;
+  } catch (error) {
+    // The step did not complete: its key was released, so the node's next run (a LangGraph retry,
+    // `invoke(null)` after the error) runs it again. The node sees the step's own error.
+    if (thrown !== undefined && isRetryExhaustedError(error) && error.cause === thrown.error)
+      throw thrown.error;
+    throw error;
+  }
 }
+
+/**
+ * A step that throws is not recorded: it did not complete, and retrying it is the node's business
+ * (LangGraph's retryPolicy, or a re-invoke). So the ledger tries it once and frees its key.
+ */
+const STEP_FAILURES_ARE_NOT_JOURNALED = new RetryPolicy({
+  maxAttempts: 1,
+  classify: () => ({ retryable: true, outcome: "not_applied", reason: "a durableStep that threw" }),
+});
 
 function asLedger(value: unknown): Ledger | undefined {
   if (typeof value !== "object" || value === null) return undefined;
