@@ -9,6 +9,7 @@ import {
   type CheckpointTuple,
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
+import { CheckpointLineage } from "./checkpoint-lineage.js";
 import { CheckpointConflictError } from "./errors.js";
 import { threadJournalKeyPrefix } from "./journal-keys.js";
 import { latestCheckpointId } from "./latest-checkpoint.js";
@@ -42,6 +43,8 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   readonly saver: BaseCheckpointSaver;
   readonly ledger: Ledger;
   readonly [DURABLE_LEDGER]: Ledger;
+  /** Which checkpoint each checkpoint was built on, as seen by this process (see checkpoint-lineage.ts). */
+  readonly lineage = new CheckpointLineage();
   readonly #optimisticConcurrency: boolean;
   /** putWrites calls in flight, per thread. */
   readonly #pendingWrites = new Map<string, Set<Promise<unknown>>>();
@@ -61,8 +64,21 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     this.#optimisticConcurrency = options.optimisticConcurrency ?? true;
   }
 
-  getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
-    return this.saver.getTuple(config);
+  async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const tuple = await this.saver.getTuple(config);
+    const threadId = threadOf(config);
+    if (tuple !== undefined && threadId !== undefined) {
+      this.lineage.learn(
+        threadId,
+        (tuple.config.configurable?.checkpoint_ns as string | undefined) ?? "",
+        tuple.checkpoint.id,
+        {
+          parentId: (tuple.parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
+          source: tuple.metadata?.source,
+        },
+      );
+    }
+    return tuple;
   }
 
   list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
@@ -105,6 +121,16 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   ): Promise<RunnableConfig> {
     const threadId = threadOf(config);
     if (threadId === undefined) return this.saver.put(config, checkpoint, metadata, newVersions);
+    // Learned before any await: the tasks of this checkpoint may already be running (durability "async").
+    this.lineage.learn(
+      threadId,
+      (config.configurable?.checkpoint_ns as string | undefined) ?? "",
+      checkpoint.id,
+      {
+        parentId: (config.configurable?.checkpoint_id as string | undefined) ?? null,
+        source: metadata?.source,
+      },
+    );
     // (a) write ordering: every task write already started for this thread lands first.
     const pending = this.#pendingWrites.get(threadId);
     if (pending !== undefined && pending.size > 0) await Promise.allSettled([...pending]);
@@ -164,4 +190,10 @@ function threadOf(config: RunnableConfig): string | undefined {
 export function ledgerOfCheckpointer(checkpointer: unknown): Ledger | undefined {
   if (typeof checkpointer !== "object" || checkpointer === null) return undefined;
   return (checkpointer as { [DURABLE_LEDGER]?: Ledger })[DURABLE_LEDGER];
+}
+
+/** The checkpoint lineage a checkpointer keeps, if it is a `DurableCheckpointer`. */
+export function lineageOfCheckpointer(checkpointer: unknown): CheckpointLineage | undefined {
+  const lineage = (checkpointer as { lineage?: unknown } | null | undefined)?.lineage;
+  return lineage instanceof CheckpointLineage ? lineage : undefined;
 }

@@ -288,3 +288,57 @@ function fail(): never {
   lastFailure = new Error("card network down");
   throw lastFailure;
 }
+
+describe("durableStep under durability async, when the task's checkpoint was lost", () => {
+  /** A MemorySaver whose put of one checkpoint never lands (the process "dies" before it does). */
+  class LosingSaver extends MemorySaver {
+    lose: ((metadata: { step?: number; source?: string }) => boolean) | undefined;
+    override put(...args: Parameters<MemorySaver["put"]>): ReturnType<MemorySaver["put"]> {
+      if (this.lose?.(args[2] as { step?: number; source?: string })) return new Promise(() => {});
+      return super.put(...args);
+    }
+  }
+
+  it("a new process resumes from the parent, LangGraph names the task anew, and the step still runs once", async () => {
+    const store = new MemoryLedgerStore();
+    const saver = new LosingSaver();
+    let charges = 0;
+    const taskIds: string[] = [];
+    const controller = new AbortController();
+    const build = () =>
+      new StateGraph(State)
+        .addNode("pay", async () => {
+          taskIds.push(getConfig()?.configurable?.__pregel_task_id as string);
+          const receipt = await durableStep("charge", () => `charge-${++charges}`);
+          if (taskIds.length === 1) {
+            controller.abort(); // the first "process" dies right after the step
+            await new Promise(() => {});
+          }
+          return { log: [receipt] };
+        })
+        .addEdge(START, "pay")
+        .addEdge("pay", END)
+        .compile({
+          // A fresh DurableCheckpointer per "process": nothing remembered in memory.
+          checkpointer: new DurableCheckpointer({ saver, ledger: new Ledger({ store }) }),
+        });
+
+    // Run 1: the input checkpoint lands, the one that schedules `pay` (step 0) never does.
+    saver.lose = (metadata) => metadata.step === 0;
+    const first = build()
+      .invoke({ log: [] }, { ...thread("lost-checkpoint"), durability: "async", signal: controller.signal })
+      .catch((e: unknown) => e);
+    expect(await first).toBeInstanceOf(Error);
+    expect(charges).toBe(1);
+    const latest = await saver.getTuple(thread("lost-checkpoint"));
+    expect(latest?.metadata?.step).toBe(-1); // only the input checkpoint was saved
+
+    // Run 2, "a new process": resumes from the input checkpoint.
+    saver.lose = undefined;
+    const out = await build().invoke(null, { ...thread("lost-checkpoint"), durability: "async" });
+    expect(out.log).toEqual(["charge-1"]);
+    expect(charges).toBe(1);
+    expect(taskIds).toHaveLength(2);
+    expect(taskIds[1]).not.toBe(taskIds[0]); // LangGraph's task id changed; the journal key did not
+  });
+});

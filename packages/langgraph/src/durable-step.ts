@@ -5,7 +5,7 @@ import {
   RetryPolicy,
 } from "@durable-tools/core";
 import { getConfig } from "@langchain/langgraph";
-import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer } from "./durable-checkpointer.js";
+import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer, lineageOfCheckpointer } from "./durable-checkpointer.js";
 import { DURABLE_STEP_TOOL, type DurableStepIdentity, durableStepKey } from "./journal-keys.js";
 
 export interface DurableStepOptions {
@@ -58,12 +58,13 @@ export async function durableStep<T>(
       `durableStep("${name}") found no ledger: compile the graph with a DurableCheckpointer({ saver, ledger }), pass { configurable: { ${DURABLE_LEDGER_KEY}: ledger } }, or pass durableStep(name, fn, { ledger }).`,
     );
   }
+  const taskNs = typeof configurable.checkpoint_ns === "string" ? configurable.checkpoint_ns : "";
+  const occurrence = nextOccurrence(scratchpad, attemptOf(config), name);
   const identity: DurableStepIdentity = {
     threadId: String(threadId),
-    checkpointNs: typeof configurable.checkpoint_ns === "string" ? configurable.checkpoint_ns : "",
-    taskId,
+    ...(await taskIdentity(config, String(threadId), taskNs, taskId)),
     name,
-    occurrence: nextOccurrence(scratchpad, attemptOf(config), name),
+    occurrence,
   };
   const key = durableStepKey(identity);
   let thrown: { error: unknown } | undefined;
@@ -100,6 +101,51 @@ const STEP_FAILURES_ARE_NOT_JOURNALED = new RetryPolicy({
   maxAttempts: 1,
   classify: () => ({ retryable: true, outcome: "not_applied", reason: "a durableStep that threw" }),
 });
+
+/** How long a step waits for LangGraph to hand its task's checkpoint to the DurableCheckpointer. */
+const LINEAGE_WAIT_MS = 10_000;
+
+/**
+ * The task a step runs in, named by what a crash under durability "async" cannot change: the
+ * checkpoint the task's checkpoint was built on, the step and the task's path. LangGraph's task id
+ * is derived from the task's own checkpoint, which "async" writes in the background: a process killed
+ * before it landed resumes from the parent and schedules the same task under a new id. Without a
+ * DurableCheckpointer to ask, or under "exit" (whose checkpoints are written only at the end), the
+ * task id.
+ */
+async function taskIdentity(
+  config: ReturnType<typeof getConfig>,
+  threadId: string,
+  taskNs: string,
+  taskId: string,
+): Promise<Pick<DurableStepIdentity, "checkpointNs" | "task">> {
+  const configurable = (config?.configurable ?? {}) as Record<string, unknown>;
+  // A node runs in its own namespace (`...|<node>:<task id>`); its task belongs to the checkpoint of
+  // the namespace above.
+  const checkpointNs = taskNs.slice(0, Math.max(0, taskNs.lastIndexOf("|")));
+  const checkpointId = (configurable.checkpoint_map as Record<string, unknown> | undefined)?.[checkpointNs];
+  const metadata = (config?.metadata ?? {}) as Record<string, unknown>;
+  const lineage = lineageOfCheckpointer(configurable.__pregel_checkpointer);
+  const durability = (config as { durability?: unknown } | undefined)?.durability;
+  if (
+    lineage === undefined ||
+    durability === "exit" ||
+    typeof checkpointId !== "string" ||
+    typeof metadata.langgraph_step !== "number" ||
+    !Array.isArray(metadata.langgraph_path)
+  ) {
+    return { checkpointNs: taskNs, task: `id:${taskId}` };
+  }
+  const origin = await lineage.originOf(threadId, checkpointNs, checkpointId, LINEAGE_WAIT_MS);
+  const path = JSON.stringify(metadata.langgraph_path);
+  // Only a "loop" checkpoint is re-created the same way after a crash. A fork or an update branches
+  // from its parent on purpose (its tasks must run anew), and is named by its own id.
+  if (origin.source !== "loop") return { checkpointNs, task: `at:${checkpointId}|path:${path}` };
+  return {
+    checkpointNs,
+    task: `after:${origin.parentId ?? "-"}|step:${metadata.langgraph_step}|path:${path}`,
+  };
+}
 
 function asLedger(value: unknown): Ledger | undefined {
   if (typeof value !== "object" || value === null) return undefined;

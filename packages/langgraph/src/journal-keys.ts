@@ -12,7 +12,12 @@ export const DURABLE_STEP_TOOL = "langgraph.durableStep";
 export interface DurableStepIdentity {
   threadId: string;
   checkpointNs: string;
-  taskId: string;
+  /**
+   * The task: `after:<parent checkpoint id>|step:<n>|path:<task path>` when the DurableCheckpointer
+   * knows which checkpoint the task's checkpoint was built on (stable across a crash under durability
+   * "async", see checkpoint-lineage.ts), else `id:<LangGraph task id>`.
+   */
+  task: string;
   name: string;
   /** 0 for the first call of this name in the task run, 1 for the second, ... */
   occurrence: number;
@@ -25,7 +30,7 @@ export interface DurableStepIdentity {
  */
 export function durableStepKey(identity: DurableStepIdentity): string {
   return `${threadJournalPrefix(identity.threadId)}${sha256Hex(
-    JSON.stringify([identity.checkpointNs, identity.taskId, identity.name, identity.occurrence]),
+    JSON.stringify([identity.checkpointNs, identity.task, identity.name, identity.occurrence]),
   )}`;
 }
 

@@ -1,0 +1,41 @@
+import { isLedgerUnavailableError } from "@durable-tools/core";
+import { describe, expect, it } from "vitest";
+import { CheckpointLineage } from "./checkpoint-lineage.js";
+
+describe("CheckpointLineage", () => {
+  it("answers what it learned, per thread and namespace", async () => {
+    const lineage = new CheckpointLineage();
+    lineage.learn("t", "", "c1", { parentId: "c0", source: "loop" });
+    lineage.learn("t", "sub:1", "c1", { parentId: null, source: "input" });
+    expect(await lineage.originOf("t", "", "c1", 0)).toEqual({ parentId: "c0", source: "loop" });
+    expect(await lineage.originOf("t", "sub:1", "c1", 0)).toEqual({ parentId: null, source: "input" });
+  });
+
+  it("waits for a checkpoint LangGraph has not handed over yet", async () => {
+    const lineage = new CheckpointLineage();
+    const waiting = lineage.originOf("t", "", "c2", 5_000);
+    const second = lineage.originOf("t", "", "c2", 5_000);
+    lineage.learn("t", "", "c2", { parentId: "c1", source: "loop" });
+    expect(await waiting).toEqual({ parentId: "c1", source: "loop" });
+    expect(await second).toEqual({ parentId: "c1", source: "loop" });
+  });
+
+  it("fails closed when the checkpoint never comes", async () => {
+    const lineage = new CheckpointLineage();
+    const error = await lineage.originOf("t", "", "never", 20).catch((e: unknown) => e);
+    expect(isLedgerUnavailableError(error)).toBe(true);
+    expect((error as Error).message).toMatch(
+      /checkpoint never of thread t was not handed to the DurableCheckpointer within 20 ms/,
+    );
+    // A late arrival after the timeout is still learned for later callers.
+    lineage.learn("t", "", "never", { parentId: "p", source: "loop" });
+    expect(await lineage.originOf("t", "", "never", 0)).toEqual({ parentId: "p", source: "loop" });
+  });
+
+  it("forgets the oldest checkpoints beyond its bound", async () => {
+    const lineage = new CheckpointLineage();
+    for (let i = 0; i <= 10_000; i++) lineage.learn("t", "", `c${i}`, { parentId: null, source: "loop" });
+    expect(await lineage.originOf("t", "", "c10000", 0)).toEqual({ parentId: null, source: "loop" });
+    await expect(lineage.originOf("t", "", "c0", 10)).rejects.toThrow(/was not handed/);
+  });
+});
