@@ -24,6 +24,7 @@ export {
 export { fingerprint, hmacSha256Hex, sha256Hex } from "./fingerprint.js";
 export {
   deriveKey,
+  downstreamIdempotencyKey,
   type KeyNamespace,
   KeySource,
   MAX_KEY_LENGTH,
@@ -45,6 +46,7 @@ export {
   type StoredError,
 } from "./record.js";
 export { codeEvent, codeRecord, type RecordCodec } from "./record-codec.js";
+export { type ReconcileHook, type RecoveredOperation, reconcileOperation } from "./recovery.js";
 export { type RedactionOptions, Redactor } from "./redaction.js";
 export {
   defaultRetryPolicy,

@@ -96,3 +96,8 @@ export function operationKey(spec: KeySpec, argsFingerprint: string): { key: str
     source: KeySource.DERIVED,
   };
 }
+
+/** The idempotency key sent downstream for a ledger key (Stripe-style `Idempotency-Key`): `dt_` + 40 hex. */
+export function downstreamIdempotencyKey(ledgerKey: string): string {
+  return `dt_${sha256Hex(ledgerKey).slice(0, 40)}`;
+}

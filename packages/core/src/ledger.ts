@@ -171,6 +171,11 @@ export class Ledger {
     return fingerprint(args, { maxBytes: this.#runtime.maxPayloadBytes });
   }
 
+  /** The ledger's clock (epoch ms): what leases and expiries are compared with. */
+  now(): number {
+    return this.#runtime.now();
+  }
+
   get(key: string): Promise<OperationRecord | undefined> {
     return this.#runtime.call("get", () => this.store.get(key));
   }

@@ -13,8 +13,8 @@ import {
   RetryExhaustedError,
 } from "./errors.js";
 import { EventType, eventsOfRun, type LedgerEventInput } from "./events.js";
-import { fingerprint, sha256Hex } from "./fingerprint.js";
-import { operationKey } from "./keys.js";
+import { fingerprint } from "./fingerprint.js";
+import { downstreamIdempotencyKey, operationKey } from "./keys.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import type { LedgerRuntime } from "./ledger.js";
 import type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";
@@ -90,6 +90,7 @@ export class OperationRun<A, R> {
           initialAttempt,
           ...(storedArgs === undefined ? {} : { args: storedArgs }),
           correlationId: this.#correlationId,
+          ...(this.#spec.scope === undefined ? {} : { scope: this.#spec.scope }),
           events: created,
           takeoverEvents: [takeoverEvent],
         }),
@@ -457,7 +458,7 @@ export class OperationRun<A, R> {
 
   /** The key sent downstream, derived from the ledger key (computed only when a hook or result needs it). */
   get #idempotencyKey(): string {
-    this.#idempotencyKeyValue ??= `dt_${sha256Hex(this.#key).slice(0, 40)}`;
+    this.#idempotencyKeyValue ??= downstreamIdempotencyKey(this.#key);
     return this.#idempotencyKeyValue;
   }
 

@@ -31,7 +31,10 @@ export interface OperationSpec<A, R> {
   key?: string;
   /** A business key the tool derived from its arguments (an invoice number). */
   businessKey?: string;
-  /** Scope of a key derived from the arguments when neither key is given (e.g. a LangGraph thread id). */
+  /**
+   * What the operation belongs to (e.g. a LangGraph thread id): the scope of a key derived from the
+   * arguments when neither key is given, and stored on the record so recovery can group by it.
+   */
   scope?: string;
   correlationId?: string;
   signal?: AbortSignal;

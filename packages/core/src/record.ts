@@ -56,6 +56,8 @@ export interface OperationRecord {
   /** Arguments as stored for audit and reconcile (sensitive paths redacted). */
   args?: JsonValue;
   correlationId?: string;
+  /** What the operation belongs to, e.g. its LangGraph thread: lets recovery group operations by thread. */
+  scope?: string;
   createdAt: number;
   updatedAt: number;
   /** When a terminal record may be forgotten; independent of the lease. Null: keep forever. */

@@ -27,6 +27,7 @@ export function newRecord(request: ClaimRequest, previousToken: number): Operati
   if (request.tenant !== undefined) record.tenant = request.tenant;
   if (request.args !== undefined) record.args = request.args;
   if (request.correlationId !== undefined) record.correlationId = request.correlationId;
+  if (request.scope !== undefined) record.scope = request.scope;
   return record;
 }
 

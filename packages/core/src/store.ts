@@ -17,6 +17,8 @@ export interface ClaimRequest {
   initialAttempt: number;
   args?: JsonValue;
   correlationId?: string;
+  /** Stored on a new record (e.g. the LangGraph thread it belongs to). */
+  scope?: string;
   /** Appended in the same atomic write when a new record is created. */
   events: readonly LedgerEventInput[];
   /** Appended in the same atomic write when an expired lease is taken over. */

@@ -341,3 +341,27 @@ describe("wrapping an existing LangChain tool", () => {
     expect(downstream.invoices).toHaveLength(2);
   });
 });
+
+describe("recovery hooks", () => {
+  it("exposes its reconcile hook and stores the thread it ran in as the record's scope", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    const reconcile = () => ({ status: "not_applied" as const });
+    const charge = durableTool({
+      name: "charge",
+      description: "Charge a card",
+      schema: z.object({ cents: z.number() }),
+      sideEffect: "write",
+      ledger,
+      submit: ({ cents }) => ({ charged: cents }),
+      reconcile,
+    });
+    expect(charge.reconcile).toBe(reconcile);
+    const message = (await charge.invoke(
+      { type: "tool_call", id: "call-1", name: "charge", args: { cents: 5 } },
+      thread("thread-9"),
+    )) as ToolMessage;
+    const record = message.artifact as OperationRecord;
+    expect(record.scope).toBe("thread-9");
+    expect((await ledger.get(record.key))?.scope).toBe("thread-9");
+  });
+});

@@ -101,6 +101,11 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     this.#definition = definition;
   }
 
+  /** The tool's reconcile hook, if it has one (what `recoverThreads` asks about operations in doubt). */
+  get reconcile(): DurableToolOptions<A, R>["reconcile"] {
+    return this.#definition.reconcile;
+  }
+
   protected override async _call(
     input: unknown,
     runManager?: CallbackManagerForToolRun,

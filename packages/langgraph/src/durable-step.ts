@@ -72,6 +72,7 @@ export async function durableStep<T>(
     const { result } = await ledger.execute({
       tool: DURABLE_STEP_TOOL,
       key,
+      scope: identity.threadId,
       args: identity,
       retry: STEP_FAILURES_ARE_NOT_JOURNALED,
       submit: async () => {

@@ -13,3 +13,9 @@ export {
   durableStepKey,
   threadJournalKeyPrefix,
 } from "./journal-keys.js";
+export {
+  type RecoverThreadsOptions,
+  type RecoveryReport,
+  recoverThreads,
+  type ThreadRecovery,
+} from "./recovery.js";

@@ -29,6 +29,7 @@ interface Meta {
   tenant?: string;
   args?: JsonValue;
   corr?: string;
+  scope?: string;
 }
 
 interface Out {
@@ -47,6 +48,7 @@ export function recordText(record: OperationRecord, pending: string): string {
   if (record.tenant !== undefined) meta.tenant = record.tenant;
   if (record.args !== undefined) meta.args = record.args;
   if (record.correlationId !== undefined) meta.corr = record.correlationId;
+  if (record.scope !== undefined) meta.scope = record.scope;
   return [
     record.state,
     record.fingerprint,
@@ -135,6 +137,7 @@ export function parseRecordText(value: string, key: string): { record: Operation
   if (m.tenant !== undefined) record.tenant = m.tenant;
   if (m.args !== undefined) record.args = m.args;
   if (m.corr !== undefined) record.correlationId = m.corr;
+  if (m.scope !== undefined) record.scope = m.scope;
   if (out !== "") {
     const o = JSON.parse(out) as Out;
     if (o.result !== undefined) record.result = o.result;

@@ -77,7 +77,7 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
     describe("claim", () => {
       it("creates a PENDING record with fencing token 1 and a lease", async () => {
         const claim = await store.claim(
-          claimRequest(key, { args: { a: 1 }, correlationId: "c-1", tenant: "acme" }),
+          claimRequest(key, { args: { a: 1 }, correlationId: "c-1", tenant: "acme", scope: "thread-7" }),
         );
         expect(claim.outcome).toBe("created");
         expect(claim.record).toEqual({
@@ -92,6 +92,7 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
           leaseExpiresAt: T0 + LEASE,
           args: { a: 1 },
           correlationId: "c-1",
+          scope: "thread-7",
           createdAt: T0,
           updatedAt: T0,
           expiresAt: null,
