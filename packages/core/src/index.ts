@@ -31,6 +31,7 @@ export {
   namespacedKey,
   validateKey,
 } from "./keys.js";
+export { LeaseKeeper } from "./lease-keeper.js";
 export { Ledger, type LedgerOptions, type Resolution } from "./ledger.js";
 export { MemoryLedgerStore } from "./memory-store.js";
 export type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";

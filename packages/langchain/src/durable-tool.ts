@@ -67,6 +67,11 @@ const WOULD: Record<string, Plan["effect"]> = {
   deleted: "would_delete",
 };
 
+/** What `durableTool()` returns: a LangChain tool, with its reconcile hook when it has one (for recovery). */
+export type DurableStructuredTool<A = Record<string, unknown>, R = unknown> = StructuredTool & {
+  readonly reconcile?: DurableToolOptions<A, R>["reconcile"];
+};
+
 /**
  * A LangChain tool whose side effect runs at most once per key under a ledger. Its ToolMessage
  * content is the effect envelope (JSON); its artifact is the operation record.
@@ -267,21 +272,21 @@ class ReadTool<A, R> extends StructuredTool {
  */
 export function durableTool<A = Record<string, unknown>, R = unknown>(
   definition: DurableToolDefinition<A, R>,
-): StructuredTool;
+): DurableStructuredTool<A, R>;
 export function durableTool<A = Record<string, unknown>, R = unknown>(
   tool: StructuredToolInterface,
   options: DurableToolOptions<A, R>,
-): StructuredTool;
+): DurableStructuredTool<A, R>;
 export function durableTool<A, R>(
   toolOrDefinition: DurableToolDefinition<A, R> | StructuredToolInterface,
   options?: DurableToolOptions<A, R>,
-): StructuredTool {
+): DurableStructuredTool<A, R> {
   if (options === undefined) {
     const definition = toolOrDefinition as DurableToolDefinition<A, R>;
     return definition.sideEffect === "read" ? new ReadTool(definition) : new DurableTool(definition);
   }
   const inner = toolOrDefinition as StructuredToolInterface;
-  if (options.sideEffect === "read") return inner as StructuredTool;
+  if (options.sideEffect === "read") return inner as DurableStructuredTool<A, R>;
   return new DurableTool<A, R>(
     {
       ...options,

@@ -1,4 +1,5 @@
 export {
+  type DurableStructuredTool,
   DurableTool,
   type DurableToolDefinition,
   type DurableToolOptions,

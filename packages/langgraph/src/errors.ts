@@ -3,6 +3,7 @@ import { DurableToolsError, isDurableToolsError } from "@durable-tools/core";
 /** Stable machine-readable codes of this package's errors. */
 export const LangGraphErrorCode = {
   CHECKPOINT_CONFLICT: "CHECKPOINT_CONFLICT",
+  THREAD_BUSY: "THREAD_BUSY",
 } as const;
 export type LangGraphErrorCode = (typeof LangGraphErrorCode)[keyof typeof LangGraphErrorCode];
 
@@ -39,4 +40,27 @@ export class CheckpointConflictError extends DurableToolsError {
 
 export function isCheckpointConflictError(error: unknown): error is CheckpointConflictError {
   return isDurableToolsError(error) && error.code === LangGraphErrorCode.CHECKPOINT_CONFLICT;
+}
+
+/** Another worker held the thread's lease for longer than the caller was willing to wait. */
+export class ThreadBusyError extends DurableToolsError {
+  readonly threadId: string;
+  /** Who holds the lease. */
+  readonly holder: string | null;
+  readonly waitedMs: number;
+
+  constructor(threadId: string, holder: string | null, waitedMs: number) {
+    super(
+      LangGraphErrorCode.THREAD_BUSY,
+      `Thread "${threadId}" is being run by ${holder ?? "another worker"}; waited ${waitedMs} ms for its lease. Try again later, or raise waitMs.`,
+      { retryable: true },
+    );
+    this.threadId = threadId;
+    this.holder = holder;
+    this.waitedMs = waitedMs;
+  }
+}
+
+export function isThreadBusyError(error: unknown): error is ThreadBusyError {
+  return isDurableToolsError(error) && error.code === LangGraphErrorCode.THREAD_BUSY;
 }

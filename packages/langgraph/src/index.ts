@@ -6,7 +6,13 @@ export {
   ledgerOfCheckpointer,
 } from "./durable-checkpointer.js";
 export { type DurableStepOptions, durableStep } from "./durable-step.js";
-export { CheckpointConflictError, isCheckpointConflictError, LangGraphErrorCode } from "./errors.js";
+export {
+  CheckpointConflictError,
+  isCheckpointConflictError,
+  isThreadBusyError,
+  LangGraphErrorCode,
+  ThreadBusyError,
+} from "./errors.js";
 export {
   DURABLE_STEP_TOOL,
   type DurableStepIdentity,
@@ -19,3 +25,4 @@ export {
   recoverThreads,
   type ThreadRecovery,
 } from "./recovery.js";
+export { THREAD_LEASE_TOOL, type ThreadLeaseOptions, withThreadLease } from "./thread-lease.js";
