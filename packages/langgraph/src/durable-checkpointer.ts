@@ -131,12 +131,39 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
         source: metadata?.source,
       },
     );
+    const parent = config.configurable?.checkpoint_id as string | undefined;
+    const pending = [...(this.#pendingWrites.get(threadId) ?? [])];
+    const compareAndSet = this.#needsParentCheck(config, metadata) ? putIfLatestOf(this.saver) : undefined;
+    if (compareAndSet !== undefined) {
+      // A saver that checks the parent in the write itself (RedisSaver): atomic across processes, no
+      // read first, and no lock. The put goes out beside the task writes still in flight; it is
+      // acknowledged only once they have landed too (write ordering as the caller sees it).
+      const putting = compareAndSet(config, checkpoint, metadata, newVersions, parent);
+      await Promise.allSettled(pending);
+      const outcome = await putting;
+      if (outcome.ok) return outcome.config;
+      throw new CheckpointConflictError({
+        threadId,
+        checkpointNs: "",
+        parentCheckpointId: parent,
+        latestCheckpointId: outcome.latestCheckpointId,
+      });
+    }
     // (a) write ordering: every task write already started for this thread lands first.
-    const pending = this.#pendingWrites.get(threadId);
-    if (pending !== undefined && pending.size > 0) await Promise.allSettled([...pending]);
+    if (pending.length > 0) await Promise.allSettled(pending);
     // (b) optimistic concurrency, check-then-put serialised per thread.
     return this.#withLock(threadId, async () => {
-      await this.#checkParent(threadId, config, metadata);
+      if (this.#needsParentCheck(config, metadata)) {
+        const latestId = await latestCheckpointId(this.saver, threadId);
+        if (parent !== latestId) {
+          throw new CheckpointConflictError({
+            threadId,
+            checkpointNs: "",
+            parentCheckpointId: parent,
+            latestCheckpointId: latestId,
+          });
+        }
+      }
       return this.saver.put(config, checkpoint, metadata, newVersions);
     });
   }
@@ -151,21 +178,12 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     await this.ledger.deleteByKeyPrefix(threadJournalKeyPrefix(this.ledger, threadId));
   }
 
-  async #checkParent(threadId: string, config: RunnableConfig, metadata: CheckpointMetadata): Promise<void> {
-    if (!this.#optimisticConcurrency) return;
-    const checkpointNs = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
+  /** Root-namespace checkpoints that continue the thread are checked; branches and subgraphs are not. */
+  #needsParentCheck(config: RunnableConfig, metadata: CheckpointMetadata): boolean {
+    if (!this.#optimisticConcurrency) return false;
     // Subgraph namespaces are written by the parent's task; only the root thread is checked.
-    if (checkpointNs !== "") return;
-    if (metadata?.source !== undefined && BRANCHING_SOURCES.has(metadata.source)) return;
-    const parent = config.configurable?.checkpoint_id as string | undefined;
-    const latestId = await latestCheckpointId(this.saver, threadId);
-    if (parent === latestId) return;
-    throw new CheckpointConflictError({
-      threadId,
-      checkpointNs,
-      parentCheckpointId: parent,
-      latestCheckpointId: latestId,
-    });
+    if (((config.configurable?.checkpoint_ns as string | undefined) ?? "") !== "") return false;
+    return metadata?.source === undefined || !BRANCHING_SOURCES.has(metadata.source);
   }
 
   async #withLock<T>(threadId: string, fn: () => Promise<T>): Promise<T> {
@@ -196,4 +214,18 @@ export function ledgerOfCheckpointer(checkpointer: unknown): Ledger | undefined 
 export function lineageOfCheckpointer(checkpointer: unknown): CheckpointLineage | undefined {
   const lineage = (checkpointer as { lineage?: unknown } | null | undefined)?.lineage;
   return lineage instanceof CheckpointLineage ? lineage : undefined;
+}
+
+/** A saver's compare-and-set put (our RedisSaver has one), bound to it. */
+type PutIfLatest = (
+  config: RunnableConfig,
+  checkpoint: Checkpoint,
+  metadata: CheckpointMetadata,
+  newVersions: ChannelVersions,
+  expectedLatestId: string | undefined,
+) => Promise<{ ok: true; config: RunnableConfig } | { ok: false; latestCheckpointId: string | undefined }>;
+
+function putIfLatestOf(saver: BaseCheckpointSaver): PutIfLatest | undefined {
+  const method = (saver as { putIfLatest?: PutIfLatest }).putIfLatest;
+  return typeof method === "function" ? method.bind(saver) : undefined;
 }

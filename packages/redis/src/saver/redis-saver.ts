@@ -39,7 +39,12 @@ import {
   encodeCheckpointRecord,
   encodeWrite,
 } from "./saver-records.js";
-import { GET_CHECKPOINT_SCRIPT, PUT_CHECKPOINT_SCRIPT, PUT_WRITES_SCRIPT } from "./saver-scripts.js";
+import {
+  GET_CHECKPOINT_SCRIPT,
+  PUT_CHECKPOINT_IF_LATEST_SCRIPT,
+  PUT_CHECKPOINT_SCRIPT,
+  PUT_WRITES_SCRIPT,
+} from "./saver-scripts.js";
 
 /** LangGraph's RunnableConfig, taken from the saver contract (no direct `@langchain/core` import). */
 type RunnableConfig = Parameters<BaseCheckpointSaver["getTuple"]>[0];
@@ -62,6 +67,7 @@ type ScriptArg = string | number | Buffer;
 
 interface ScriptedCommands<R> {
   dtCpPutV1(...args: ScriptArg[]): R;
+  dtCpPutIfLatestV1(...args: ScriptArg[]): R;
   dtCpWritesV1(...args: ScriptArg[]): R;
   dtCpGetV1Buffer(...args: ScriptArg[]): R;
 }
@@ -125,6 +131,7 @@ export class RedisSaver extends BaseCheckpointSaver {
       if (!(name in client)) client.defineCommand(name, { numberOfKeys: 5, lua });
     };
     define("dtCpPutV1", PUT_CHECKPOINT_SCRIPT);
+    define("dtCpPutIfLatestV1", PUT_CHECKPOINT_IF_LATEST_SCRIPT);
     define("dtCpWritesV1", PUT_WRITES_SCRIPT);
     define("dtCpGetV1", GET_CHECKPOINT_SCRIPT);
     this.#scripts = client as unknown as ScriptedClient;
@@ -216,10 +223,70 @@ export class RedisSaver extends BaseCheckpointSaver {
     metadata: CheckpointMetadata,
     newVersions: ChannelVersions,
   ): Promise<RunnableConfig> {
-    if (config.configurable === undefined) {
-      throw new Error('RedisSaver.put: the config has no "configurable" field (it needs a thread_id).');
+    const { threadId, ns, member, record, blobs } = await this.#checkpointWrite(
+      "put",
+      config,
+      checkpoint,
+      metadata,
+      newVersions,
+    );
+    await this.#scripts.dtCpPutV1(...this.threadKeys(threadId), this.#ttlMs, member, record, ...blobs);
+    return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
+  }
+
+  /**
+   * `put`, only if the newest checkpoint of the namespace is still `expectedLatestId` (undefined: the
+   * namespace has none yet), checked and written in one script: a compare-and-set, atomic across
+   * processes. `DurableCheckpointer` uses it for its stale-parent check, without a read first.
+   */
+  async putIfLatest(
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    newVersions: ChannelVersions,
+    expectedLatestId: string | undefined,
+  ): Promise<{ ok: true; config: RunnableConfig } | { ok: false; latestCheckpointId: string | undefined }> {
+    const { threadId, ns, member, record, blobs } = await this.#checkpointWrite(
+      "putIfLatest",
+      config,
+      checkpoint,
+      metadata,
+      newVersions,
+    );
+    const bounds = namespaceBounds(ns);
+    const expected = expectedLatestId === undefined ? "" : checkpointMember(ns, expectedLatestId);
+    const reply = (await this.#scripts.dtCpPutIfLatestV1(
+      ...this.threadKeys(threadId),
+      this.#ttlMs,
+      member,
+      record,
+      bounds.min,
+      bounds.max,
+      expected,
+      ...blobs,
+    )) as string[];
+    if (reply[0] === "conflict") {
+      const latest = reply[1] ? parseCheckpointMember(reply[1]).checkpointId : undefined;
+      return { ok: false, latestCheckpointId: latest };
     }
-    const threadId = requireId("put", "thread_id", config.configurable.thread_id);
+    return {
+      ok: true,
+      config: { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } },
+    };
+  }
+
+  /** What a checkpoint write sends: the record (without channel values) and the blobs of `newVersions`. */
+  async #checkpointWrite(
+    what: string,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    newVersions: ChannelVersions,
+  ): Promise<{ threadId: string; ns: string; member: string; record: Buffer; blobs: (string | Buffer)[] }> {
+    if (config.configurable === undefined) {
+      throw new Error(`RedisSaver.${what}: the config has no "configurable" field (it needs a thread_id).`);
+    }
+    const threadId = requireId(what, "thread_id", config.configurable.thread_id);
     const ns = (config.configurable.checkpoint_ns as string | undefined) ?? "";
     const parent = (config.configurable.checkpoint_id as string | undefined) || null;
     const { channel_values: values, ...withoutValues } = checkpoint;
@@ -244,14 +311,7 @@ export class RedisSaver extends BaseCheckpointSaver {
       checkpointBytes,
       metadataBytes,
     );
-    await this.#scripts.dtCpPutV1(
-      ...this.threadKeys(threadId),
-      this.#ttlMs,
-      checkpointMember(ns, checkpoint.id),
-      record,
-      ...blobs.flat(),
-    );
-    return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
+    return { threadId, ns, member: checkpointMember(ns, checkpoint.id), record, blobs: blobs.flat() };
   }
 
   override async putWrites(

@@ -18,18 +18,37 @@ local function refresh_ttl()
 end
 `;
 
+const WRITE_CHECKPOINT = `${REFRESH_TTL}
+local function write_checkpoint(first_blob)
+  for i = first_blob, #ARGV, 2 do
+    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  end
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('ZADD', KEYS[2], 0, ARGV[2])
+  refresh_ttl()
+end
+`;
+
 /**
  * put: the checkpoint record, its index entry and the blobs of its new channel versions, atomically.
  * ARGV: ttl, member (<ns>:<id>), record, then blob field/value pairs.
  */
-export const PUT_CHECKPOINT_SCRIPT = `${REFRESH_TTL}
-for i = 4, #ARGV, 2 do
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-redis.call('ZADD', KEYS[2], 0, ARGV[2])
-refresh_ttl()
+export const PUT_CHECKPOINT_SCRIPT = `${WRITE_CHECKPOINT}
+write_checkpoint(4)
 return 1
+`;
+
+/**
+ * put if the namespace's latest checkpoint is the expected one (compare-and-set: two workers resuming
+ * one thread cannot both write on the same parent). ARGV: ttl, member, record, the namespace's
+ * ZRANGEBYLEX min and max, the expected latest member ('' = none), then blob field/value pairs.
+ * Replies: { 'ok' } | { 'conflict', latest member or '' }.
+ */
+export const PUT_CHECKPOINT_IF_LATEST_SCRIPT = `${WRITE_CHECKPOINT}
+local latest = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[5], ARGV[4], 'LIMIT', 0, 1)[1] or ''
+if latest ~= ARGV[6] then return { 'conflict', latest } end
+write_checkpoint(7)
+return { 'ok' }
 `;
 
 /**
