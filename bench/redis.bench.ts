@@ -9,10 +9,9 @@
  * Env: BENCH_ROUNDS (15), BENCH_CALLS (1500), BENCH_WARMUP (2), BENCH_TRIALS (5),
  * BENCH_BREAKDOWN=0 skips the layer-by-layer time breakdown of a durable-tools call.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { IdempotencyConfig, makeIdempotent } from "@aws-lambda-powertools/idempotency";
@@ -25,6 +24,7 @@ import { createClient } from "@redis/client";
 import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
 import { median } from "./stats.js";
+import { versionOf } from "./versions.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1500);
@@ -62,29 +62,6 @@ const work = (args: Args): Invoice => {
 const round0 = (x: number) => Math.round(x);
 const round1 = (x: number) => Math.round(x * 10) / 10;
 const round2 = (x: number) => Math.round(x * 100) / 100;
-const requireHere = createRequire(import.meta.url);
-/** A package's version: its package.json, found by walking up from its entry point (not every package exports it). */
-function versionOf(pkg: string): string {
-  try {
-    let dir = dirname(requireHere.resolve(pkg));
-    for (;;) {
-      try {
-        const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
-          name?: string;
-          version?: string;
-        };
-        if (manifest.name === pkg && manifest.version) return manifest.version;
-      } catch {
-        // no package.json here
-      }
-      const parent = dirname(dir);
-      if (parent === dir) return "unknown";
-      dir = parent;
-    }
-  } catch {
-    return "unknown";
-  }
-}
 
 type Invoke = (args: Args) => Promise<unknown>;
 type Kind = "newKey" | "replay";
