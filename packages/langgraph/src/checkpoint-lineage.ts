@@ -37,6 +37,11 @@ export class CheckpointLineage {
     for (const wake of waiting) wake(origin);
   }
 
+  /** The origin of a checkpoint if it is known now. */
+  peek(threadId: string, checkpointNs: string, checkpointId: string): CheckpointOrigin | undefined {
+    return this.#origins.get(slotOf(threadId, checkpointNs, checkpointId));
+  }
+
   /**
    * The origin of a checkpoint, waiting up to `waitMs` for LangGraph to hand it to the checkpointer
    * (under "async" the `put` of the checkpoint a task runs in may come after the task started).

@@ -3,11 +3,13 @@ import {
   type BaseCheckpointSaver,
   Command,
   END,
+  entrypoint,
   getConfig,
   interrupt,
   MemorySaver,
   START,
   StateGraph,
+  task,
 } from "@langchain/langgraph";
 import { afterEach, describe, expect, it } from "vitest";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
@@ -341,4 +343,27 @@ describe("durableStep under durability async, when the task's checkpoint was los
     expect(taskIds).toHaveLength(2);
     expect(taskIds[1]).not.toBe(taskIds[0]); // LangGraph's task id changed; the journal key did not
   });
+});
+
+describe("durableStep in the functional API", () => {
+  for (const durability of ["async", "sync"] as const) {
+    it(`journals a step inside a task() across an interrupt resume (durability ${durability})`, async () => {
+      const { checkpointer } = durable(new MemorySaver());
+      let charges = 0;
+      const charge = task("charge", async (order: string) =>
+        durableStep("charge", () => `charge-${order}-${++charges}`),
+      );
+      const checkout = entrypoint({ name: "checkout", checkpointer }, async (order: string) => {
+        const receipt = await charge(order);
+        const approved = interrupt({ receipt }) as string;
+        return { receipt, approved };
+      });
+      const config = { configurable: { thread_id: `functional-${durability}` }, durability };
+      const first = await checkout.invoke("o1", config);
+      expect(first).toMatchObject({ __interrupt__: [{ value: { receipt: "charge-o1-1" } }] });
+      const out = await checkout.invoke(new Command({ resume: "yes" }), config);
+      expect(out).toEqual({ receipt: "charge-o1-1", approved: "yes" });
+      expect(charges).toBe(1);
+    });
+  }
 });

@@ -121,10 +121,16 @@ async function taskIdentity(
   taskId: string,
 ): Promise<Pick<DurableStepIdentity, "checkpointNs" | "task">> {
   const configurable = (config?.configurable ?? {}) as Record<string, unknown>;
+  const checkpointMap = (configurable.checkpoint_map ?? {}) as Record<string, unknown>;
   // A node runs in its own namespace (`...|<node>:<task id>`); its task belongs to the checkpoint of
-  // the namespace above.
-  const checkpointNs = taskNs.slice(0, Math.max(0, taskNs.lastIndexOf("|")));
-  const checkpointId = (configurable.checkpoint_map as Record<string, unknown> | undefined)?.[checkpointNs];
+  // the namespace above. A functional-API task called from an entrypoint (or a node) sits one level
+  // deeper, in a namespace that maps to the same checkpoint as its caller's: climb to where that
+  // checkpoint was written.
+  let checkpointNs = parentNamespace(taskNs);
+  const checkpointId = checkpointMap[checkpointNs];
+  while (checkpointNs !== "" && checkpointMap[parentNamespace(checkpointNs)] === checkpointId) {
+    checkpointNs = parentNamespace(checkpointNs);
+  }
   const metadata = (config?.metadata ?? {}) as Record<string, unknown>;
   const lineage = lineageOfCheckpointer(configurable.__pregel_checkpointer);
   const durability = (config as { durability?: unknown } | undefined)?.durability;
@@ -137,7 +143,14 @@ async function taskIdentity(
   ) {
     return { checkpointNs: taskNs, task: `id:${taskId}` };
   }
-  const origin = await lineage.originOf(threadId, checkpointNs, checkpointId, LINEAGE_WAIT_MS);
+  // Under "sync" LangGraph has handed the checkpoint over before its tasks run: one we have not seen
+  // is not in that namespace, and "sync" has no crash gap to close, so the task id will do. Under
+  // "async" the hand-over may still be on its way.
+  const origin =
+    durability === "sync"
+      ? lineage.peek(threadId, checkpointNs, checkpointId)
+      : await lineage.originOf(threadId, checkpointNs, checkpointId, LINEAGE_WAIT_MS);
+  if (origin === undefined) return { checkpointNs: taskNs, task: `id:${taskId}` };
   const path = JSON.stringify(metadata.langgraph_path);
   // Only a "loop" checkpoint is re-created the same way after a crash. A fork or an update branches
   // from its parent on purpose (its tasks must run anew), and is named by its own id.
@@ -146,6 +159,10 @@ async function taskIdentity(
     checkpointNs,
     task: `after:${origin.parentId ?? "-"}|step:${metadata.langgraph_step}|path:${path}`,
   };
+}
+
+function parentNamespace(ns: string): string {
+  return ns.slice(0, Math.max(0, ns.lastIndexOf("|")));
 }
 
 function asLedger(value: unknown): Ledger | undefined {
