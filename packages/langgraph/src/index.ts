@@ -5,6 +5,7 @@ export {
   type DurableCheckpointerOptions,
   ledgerOfCheckpointer,
 } from "./durable-checkpointer.js";
+export { type DurableNodeOptions, durableNode } from "./durable-node.js";
 export { type DurableStepOptions, durableStep } from "./durable-step.js";
 export {
   CheckpointConflictError,
