@@ -1,6 +1,6 @@
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
-import { AIMessage, HumanMessage } from "@langchain/core/messages";
-import { END, MemorySaver, MessagesAnnotation, START, StateGraph } from "@langchain/langgraph";
+import { AIMessage, type BaseMessage, HumanMessage } from "@langchain/core/messages";
+import { Command, END, MemorySaver, MessagesAnnotation, Send, START, StateGraph } from "@langchain/langgraph";
 import { describe, expect, it } from "vitest";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { durableNode } from "./durable-node.js";
@@ -62,5 +62,50 @@ describe("durableNode", () => {
     expect(AIMessage.isInstance(receipt)).toBe(true); // revived by the checkpointer's serializer
     expect(receipt?.content).toBe("receipt-1");
     expect(notified?.content).toBe("notified");
+  });
+
+  it("keeps a Command output a Command (with its Sends), on the first run and when replayed", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    let decisions = 0;
+    let attempts = 0;
+    const visited: string[] = [];
+    const app = new StateGraph(MessagesAnnotation)
+      .addNode(
+        "decide",
+        async (state: typeof MessagesAnnotation.State, config) => {
+          const result = await durableNode(async () => {
+            decisions++;
+            return new Command({
+              update: { messages: [new AIMessage({ content: "routing", id: "routing" })] },
+              goto: ["approve", new Send("audit", { messages: [new AIMessage("audit me")] })],
+            });
+          })(state, config);
+          // The node fails after its output was recorded: its retry must replay the same Command.
+          if (++attempts === 1) throw new Error("transient after deciding");
+          return result;
+        },
+        {
+          ends: ["approve", "audit"],
+          retryPolicy: { maxAttempts: 2, initialInterval: 1, jitter: false, logWarning: false },
+        },
+      )
+      .addNode("approve", async () => {
+        visited.push("approve");
+        return {};
+      })
+      .addNode("audit", async () => {
+        visited.push("audit");
+        return {};
+      })
+      .addEdge(START, "decide")
+      .compile({ checkpointer: new DurableCheckpointer({ saver: new MemorySaver(), ledger }) });
+    const out = await app.invoke(
+      { messages: [new HumanMessage("go")] },
+      { configurable: { thread_id: "command" } },
+    );
+    expect(attempts).toBe(2);
+    expect(decisions).toBe(1);
+    expect(visited.sort()).toEqual(["approve", "audit"]);
+    expect(out.messages.map((m: BaseMessage) => m.content)).toEqual(["go", "routing"]);
   });
 });

@@ -1,4 +1,4 @@
-import type { LangGraphRunnableConfig } from "@langchain/langgraph";
+import { Command, isCommand, type LangGraphRunnableConfig, Send } from "@langchain/langgraph";
 import { JsonPlusSerializer, type SerializerProtocol } from "@langchain/langgraph-checkpoint";
 import { type DurableStepOptions, durableStep } from "./durable-step.js";
 
@@ -36,13 +36,61 @@ export function durableNode<S, U>(
     const stored = await durableStep<StoredOutput>(
       name,
       async () => {
-        const [type, bytes] = await serde.dumpsTyped(await fn(state, config));
+        const [type, bytes] = await serde.dumpsTyped(toStorable(await fn(state, config)));
         return { type, data: Buffer.from(bytes).toString("base64") };
       },
       options,
     );
-    return (await serde.loadsTyped(stored.type, Buffer.from(stored.data, "base64"))) as U;
+    return fromStorable(await serde.loadsTyped(stored.type, Buffer.from(stored.data, "base64"))) as U;
   };
+}
+
+/*
+ * The checkpoint serializer keeps messages and plain data, but turns a Command (and the Sends in its
+ * goto) into plain objects. A node's Command output is stored as a tagged description and rebuilt.
+ */
+const COMMAND_TAG = "__durable_tools_command__";
+
+interface StoredCommand {
+  [COMMAND_TAG]: true;
+  update?: Record<string, unknown> | [string, unknown][];
+  resume?: unknown;
+  graph?: string;
+  goto?: (string | { node: string; args: unknown })[];
+}
+
+function toStorable(output: unknown): unknown {
+  if (!isCommand(output)) return output;
+  const command = output as Command;
+  const stored: StoredCommand = { [COMMAND_TAG]: true };
+  if (command.update !== undefined) stored.update = command.update as StoredCommand["update"];
+  if (command.resume !== undefined) stored.resume = command.resume;
+  if (command.graph !== undefined) stored.graph = command.graph;
+  const goto = Array.isArray(command.goto) ? command.goto : command.goto === undefined ? [] : [command.goto];
+  if (goto.length > 0) {
+    stored.goto = goto.map((target) =>
+      typeof target === "string" ? target : { node: (target as Send).node, args: (target as Send).args },
+    );
+  }
+  return stored;
+}
+
+function fromStorable(value: unknown): unknown {
+  if (typeof value !== "object" || value === null || (value as StoredCommand)[COMMAND_TAG] !== true)
+    return value;
+  const stored = value as StoredCommand;
+  return new Command({
+    ...(stored.update === undefined ? {} : { update: stored.update }),
+    ...(stored.resume === undefined ? {} : { resume: stored.resume }),
+    ...(stored.graph === undefined ? {} : { graph: stored.graph }),
+    ...(stored.goto === undefined
+      ? {}
+      : {
+          goto: stored.goto.map((target) =>
+            typeof target === "string" ? target : new Send(target.node, target.args),
+          ),
+        }),
+  });
 }
 
 const fallbackSerde = new JsonPlusSerializer();
