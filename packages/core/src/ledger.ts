@@ -171,6 +171,11 @@ export class Ledger {
     return fingerprint(args, { maxBytes: this.#runtime.maxPayloadBytes });
   }
 
+  /** A fresh owner id of this worker (`<worker id>/<n>`), for a lease taken outside `execute()`. */
+  newOwner(): string {
+    return this.#runtime.nextOwner();
+  }
+
   /** The ledger's clock (epoch ms): what leases and expiries are compared with. */
   now(): number {
     return this.#runtime.now();

@@ -46,6 +46,8 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   /** Which checkpoint each checkpoint was built on, as seen by this process (see checkpoint-lineage.ts). */
   readonly lineage = new CheckpointLineage();
   readonly #optimisticConcurrency: boolean;
+  /** The saver's compare-and-set put, if it has one (RedisSaver). */
+  readonly #putIfLatest: PutIfLatest | undefined;
   /** putWrites calls in flight, per thread. */
   readonly #pendingWrites = new Map<string, Set<Promise<unknown>>>();
   /** Serialises the check-then-put of each thread (within this process). */
@@ -62,21 +64,14 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     this.ledger = options.ledger;
     this[DURABLE_LEDGER] = options.ledger;
     this.#optimisticConcurrency = options.optimisticConcurrency ?? true;
+    this.#putIfLatest = putIfLatestOf(options.saver);
   }
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const tuple = await this.saver.getTuple(config);
     const threadId = threadOf(config);
     if (tuple !== undefined && threadId !== undefined) {
-      this.lineage.learn(
-        threadId,
-        (tuple.config.configurable?.checkpoint_ns as string | undefined) ?? "",
-        tuple.checkpoint.id,
-        {
-          parentId: (tuple.parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
-          source: tuple.metadata?.source,
-        },
-      );
+      this.#learn(threadId, tuple.config, tuple.checkpoint.id, tuple.parentConfig, tuple.metadata);
     }
     return tuple;
   }
@@ -122,47 +117,27 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     const threadId = threadOf(config);
     if (threadId === undefined) return this.saver.put(config, checkpoint, metadata, newVersions);
     // Learned before any await: the tasks of this checkpoint may already be running (durability "async").
-    this.lineage.learn(
-      threadId,
-      (config.configurable?.checkpoint_ns as string | undefined) ?? "",
-      checkpoint.id,
-      {
-        parentId: (config.configurable?.checkpoint_id as string | undefined) ?? null,
-        source: metadata?.source,
-      },
-    );
+    this.#learn(threadId, config, checkpoint.id, config, metadata);
     const parent = config.configurable?.checkpoint_id as string | undefined;
     const pending = [...(this.#pendingWrites.get(threadId) ?? [])];
-    const compareAndSet = this.#needsParentCheck(config, metadata) ? putIfLatestOf(this.saver) : undefined;
-    if (compareAndSet !== undefined) {
+    const checkParent = this.#needsParentCheck(config, metadata);
+    if (checkParent && this.#putIfLatest !== undefined) {
       // A saver that checks the parent in the write itself (RedisSaver): atomic across processes, no
       // read first, and no lock. The put goes out beside the task writes still in flight; it is
       // acknowledged only once they have landed too (write ordering as the caller sees it).
-      const putting = compareAndSet(config, checkpoint, metadata, newVersions, parent);
+      const putting = this.#putIfLatest(config, checkpoint, metadata, newVersions, parent);
       await Promise.allSettled(pending);
       const outcome = await putting;
-      if (outcome.ok) return outcome.config;
-      throw new CheckpointConflictError({
-        threadId,
-        checkpointNs: "",
-        parentCheckpointId: parent,
-        latestCheckpointId: outcome.latestCheckpointId,
-      });
+      if (!outcome.ok) throw conflict(threadId, parent, outcome.latestCheckpointId);
+      return outcome.config;
     }
     // (a) write ordering: every task write already started for this thread lands first.
     if (pending.length > 0) await Promise.allSettled(pending);
     // (b) optimistic concurrency, check-then-put serialised per thread.
     return this.#withLock(threadId, async () => {
-      if (this.#needsParentCheck(config, metadata)) {
+      if (checkParent) {
         const latestId = await latestCheckpointId(this.saver, threadId);
-        if (parent !== latestId) {
-          throw new CheckpointConflictError({
-            threadId,
-            checkpointNs: "",
-            parentCheckpointId: parent,
-            latestCheckpointId: latestId,
-          });
-        }
+        if (parent !== latestId) throw conflict(threadId, parent, latestId);
       }
       return this.saver.put(config, checkpoint, metadata, newVersions);
     });
@@ -176,6 +151,25 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   async deleteThread(threadId: string): Promise<void> {
     await this.saver.deleteThread(threadId);
     await this.ledger.deleteByKeyPrefix(threadJournalKeyPrefix(this.ledger, threadId));
+  }
+
+  /** Records which checkpoint `checkpointId` (in `config`'s namespace) was built on, and why it was written. */
+  #learn(
+    threadId: string,
+    config: RunnableConfig,
+    checkpointId: string,
+    parentConfig: RunnableConfig | undefined,
+    metadata: CheckpointMetadata | undefined,
+  ): void {
+    this.lineage.learn(
+      threadId,
+      (config.configurable?.checkpoint_ns as string | undefined) ?? "",
+      checkpointId,
+      {
+        parentId: (parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
+        source: metadata?.source,
+      },
+    );
   }
 
   /** Root-namespace checkpoints that continue the thread are checked; branches and subgraphs are not. */
@@ -224,6 +218,19 @@ type PutIfLatest = (
   newVersions: ChannelVersions,
   expectedLatestId: string | undefined,
 ) => Promise<{ ok: true; config: RunnableConfig } | { ok: false; latestCheckpointId: string | undefined }>;
+
+function conflict(
+  threadId: string,
+  parent: string | undefined,
+  latest: string | undefined,
+): CheckpointConflictError {
+  return new CheckpointConflictError({
+    threadId,
+    checkpointNs: "",
+    parentCheckpointId: parent,
+    latestCheckpointId: latest,
+  });
+}
 
 function putIfLatestOf(saver: BaseCheckpointSaver): PutIfLatest | undefined {
   const method = (saver as { putIfLatest?: PutIfLatest }).putIfLatest;

@@ -67,7 +67,6 @@ export async function durableStep<T>(
     occurrence,
   };
   const key = durableStepKey(identity);
-  let thrown: { error: unknown } | undefined;
   try {
     const { result } = await ledger.execute({
       tool: DURABLE_STEP_TOOL,
@@ -75,21 +74,14 @@ export async function durableStep<T>(
       scope: identity.threadId,
       args: identity,
       retry: STEP_FAILURES_ARE_NOT_JOURNALED,
-      submit: async () => {
-        try {
-          return await fn();
-        } catch (error) {
-          thrown = { error };
-          throw error;
-        }
-      },
+      submit: () => fn(),
     });
     return result as T;
   } catch (error) {
     // The step did not complete: its key was released, so the node's next run (a LangGraph retry,
-    // `invoke(null)` after the error) runs it again. The node sees the step's own error.
-    if (thrown !== undefined && isRetryExhaustedError(error) && error.cause === thrown.error)
-      throw thrown.error;
+    // `invoke(null)` after the error) runs it again. With one attempt allowed, the ledger reports
+    // fn's error as the cause of RetryExhaustedError: the node sees fn's own error.
+    if (isRetryExhaustedError(error) && error.attempts === 1) throw error.cause;
     throw error;
   }
 }

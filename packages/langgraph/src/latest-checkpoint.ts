@@ -3,13 +3,9 @@ import { type BaseCheckpointSaver, MemorySaver } from "@langchain/langgraph-chec
 /*
  * DurableCheckpointer compares every root checkpoint's parent with the thread's latest checkpoint id.
  * `getTuple` would load the whole latest checkpoint (channel values, pending writes) to learn one id,
- * on every `put`; the savers we know answer the id alone.
+ * on every `put`; the savers we know answer the id alone. (Our RedisSaver is never asked: it checks
+ * the parent inside its write, `putIfLatest`.)
  */
-
-/** A saver that can name its latest checkpoint without loading it (our RedisSaver does). */
-interface LatestIdSaver {
-  latestCheckpointId(threadId: string, checkpointNs: string): Promise<string | undefined>;
-}
 
 /** `@langchain/langgraph-checkpoint-sqlite`'s SqliteSaver, as far as this file uses it. */
 interface SqliteSaverLike {
@@ -20,10 +16,6 @@ interface SqliteSaverLike {
 const LATEST_SQL =
   "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? ORDER BY checkpoint_id DESC LIMIT 1";
 const sqliteStatements = new WeakMap<object, { get(...params: unknown[]): unknown }>();
-
-function hasLatestId(saver: BaseCheckpointSaver): saver is BaseCheckpointSaver & LatestIdSaver {
-  return typeof (saver as Partial<LatestIdSaver>).latestCheckpointId === "function";
-}
 
 function isSqliteSaver(saver: BaseCheckpointSaver): saver is BaseCheckpointSaver & SqliteSaverLike {
   const candidate = saver as Partial<SqliteSaverLike>;
@@ -40,7 +32,6 @@ export async function latestCheckpointId(
   threadId: string,
   checkpointNs = "",
 ): Promise<string | undefined> {
-  if (hasLatestId(saver)) return saver.latestCheckpointId(threadId, checkpointNs);
   if (saver instanceof MemorySaver) {
     // MemorySaver's own choice of the latest: the greatest id in default string order.
     let latest: string | undefined;

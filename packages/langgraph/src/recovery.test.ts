@@ -57,7 +57,13 @@ describe("recoverThreads", () => {
     const emailKey = await abandon("send_email", "mail-1", { to: "a@b.c" }, "PENDING", "t1");
     const chargeKey = await abandon("charge", "ch-1", { card: "4242" }, "SUBMITTED", "t2");
     const stepIdentity = { threadId: "t3", checkpointNs: "", task: "id:x", name: "ship", occurrence: 0 };
-    const stepKey = await abandon(DURABLE_STEP_TOOL, durableStepKey(stepIdentity), stepIdentity, "SUBMITTED");
+    const stepKey = await abandon(
+      DURABLE_STEP_TOOL,
+      durableStepKey(stepIdentity),
+      stepIdentity,
+      "SUBMITTED",
+      "t3", // durableStep stores its thread as the scope
+    );
     const loneKey = await abandon("audit", "a-1", {}, "PENDING");
     advance(LEASE + 1); // every owner above is gone...
     const busyKey = await abandon("charge", "ch-live", { card: "1111" }, "SUBMITTED", "t4"); // ...but this one

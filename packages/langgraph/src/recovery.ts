@@ -1,13 +1,10 @@
 import {
-  decodeValue,
   type Ledger,
   type OperationContext,
-  type OperationRecord,
   type ReconcileHook,
   type RecoveredOperation,
   reconcileOperation,
 } from "@durable-tools/core";
-import { DURABLE_STEP_TOOL } from "./journal-keys.js";
 
 /** A tool's own reconcile hook, whatever its argument type (recovery passes the arguments it stored). */
 type ToolReconcile = (args: never, ctx: OperationContext) => ReturnType<ReconcileHook>;
@@ -63,7 +60,8 @@ export async function recoverThreads(options: RecoverThreadsOptions): Promise<Re
   const unscoped: RecoveredOperation[] = [];
   for (const record of records) {
     const recovered = await reconcileOperation(ledger, record.key, hooks.get(record.tool));
-    const threadId = threadOf(record);
+    // durableTool and durableStep store the thread they ran in as the record's scope.
+    const threadId = record.scope;
     if (threadId === undefined) unscoped.push(recovered);
     else threads.set(threadId, [...(threads.get(threadId) ?? []), recovered]);
   }
@@ -82,12 +80,4 @@ export async function recoverThreads(options: RecoverThreadsOptions): Promise<Re
     report.threads.push(thread);
   }
   return report;
-}
-
-/** The thread an operation belongs to: its scope, or for a durable step the thread in its identity. */
-function threadOf(record: OperationRecord): string | undefined {
-  if (record.scope !== undefined) return record.scope;
-  if (record.tool !== DURABLE_STEP_TOOL || record.args === undefined) return undefined;
-  const identity = decodeValue(record.args) as { threadId?: unknown };
-  return typeof identity.threadId === "string" ? identity.threadId : undefined;
 }

@@ -1,5 +1,3 @@
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import {
   InvalidConfigurationError,
   isStaleOwnerError,
@@ -8,6 +6,7 @@ import {
   type Ledger,
   namespacedKey,
   positiveInteger,
+  sleep,
 } from "@durable-tools/core";
 import { ThreadBusyError } from "./errors.js";
 import { threadJournalPrefix } from "./journal-keys.js";
@@ -60,7 +59,7 @@ export async function withThreadLease<T>(
     KeySource.EXPLICIT,
     `${threadJournalPrefix(threadId)}lease`,
   );
-  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const owner = ledger.newOwner();
   const startedAt = ledger.now();
   let pollMs = 10;
   for (;;) {
@@ -106,19 +105,4 @@ export async function withThreadLease<T>(
     await sleep(Math.max(1, Math.min(pollMs, waitMs - waited, leaseLeft + 1)), options.signal);
     pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener("abort", aborted);
-      resolve();
-    }
-    function aborted() {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    }
-    signal?.addEventListener("abort", aborted, { once: true });
-  });
 }

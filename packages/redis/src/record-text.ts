@@ -92,34 +92,37 @@ export function lineSafe(what: string, value: string): string {
 
 const optionalNumber = (value: string): number | null => (value === "" ? null : Number(value));
 
+/** The twelve lines of a record text, in order. */
+type RecordLines = [
+  state: string,
+  fingerprint: string,
+  owner: string,
+  fencingToken: string,
+  leaseExpiresAt: string,
+  expiresAt: string,
+  updatedAt: string,
+  attempt: string,
+  createdAt: string,
+  meta: string,
+  out: string,
+  pending: string,
+];
+
 /** The lines of a record text; a value of another shape is not ours (an older layout, another app). */
-export function recordLines(value: string, key: string): string[] {
+export function recordLines(value: string, key: string): RecordLines {
   const lines = value.split("\n");
   if (lines.length !== RECORD_LINES) {
     throw new LedgerUnavailableError(
       `The Redis ledger key of operation ${key} does not hold a durable-tools record (an older layout, or another application's key under the same prefix).`,
     );
   }
-  return lines;
+  return lines as RecordLines;
 }
 
 /** The record a record text describes, and its pending creation entry. */
 export function parseRecordText(value: string, key: string): { record: OperationRecord; pending: string } {
   const [state, fp, owner, token, lease, expires, updated, attempt, created, meta, out, pending] =
-    recordLines(value, key) as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
+    recordLines(value, key);
   const m = JSON.parse(meta) as Meta;
   const record: OperationRecord = {
     key,

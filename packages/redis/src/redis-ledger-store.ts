@@ -5,12 +5,11 @@ import {
   type ClaimResult,
   codeEvent,
   codeRecord,
+  decideClaim,
   type Fence,
   InvalidConfigurationError,
   isDurableToolsError,
-  isExpired,
   isInDoubtCandidate,
-  isLeaseExpired,
   isTerminal,
   type LedgerEvent,
   type LedgerEventInput,
@@ -30,6 +29,7 @@ import {
   type TransitionRequest,
 } from "@durable-tools/core";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { defineScripts } from "./define-scripts.js";
 import { lineSafe, outJson, parseRecordText, recordText } from "./record-text.js";
 import { APPEND_SCRIPT, CLAIM_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, TRANSITION_SCRIPT } from "./scripts.js";
 import { EVENTS_PER_CHANGE, entryValue, eventsOfEntry, pendingEntryId, streamIdOfSeq } from "./stream-ids.js";
@@ -109,15 +109,13 @@ export class RedisLedgerStore implements LedgerStore {
       );
     }
     this.#nativeClaim = claimWith === "native";
-    const define = (name: string, lua: string) => {
-      if (!(name in client)) client.defineCommand(name, { numberOfKeys: 2, lua });
-    };
-    define("dtClaimV3", CLAIM_SCRIPT);
-    define("dtTransitionV3", TRANSITION_SCRIPT);
-    define("dtRenewV3", RENEW_SCRIPT);
-    define("dtReleaseV3", RELEASE_SCRIPT);
-    define("dtAppendV3", APPEND_SCRIPT);
-    this.#scripts = client as unknown as ScriptedClient;
+    this.#scripts = defineScripts<ScriptedClient>(client, 2, {
+      dtClaimV3: CLAIM_SCRIPT,
+      dtTransitionV3: TRANSITION_SCRIPT,
+      dtRenewV3: RENEW_SCRIPT,
+      dtReleaseV3: RELEASE_SCRIPT,
+      dtAppendV3: APPEND_SCRIPT,
+    });
   }
 
   /** Connects to `redis://` / `rediss://` and owns the connection (`close()` quits it). */
@@ -142,8 +140,10 @@ export class RedisLedgerStore implements LedgerStore {
       const existing = await this.#run("claim", () => this.#setIfAbsent(rec, text));
       if (existing === null) return { outcome: "created", record: fresh };
       if (existing !== undefined) {
+        // The store rules decide; replacing an expired record or taking over a lease needs the guard
+        // in Redis, so those (rare) outcomes go through the script.
         const { record } = parseRecordText(existing, request.key);
-        if (!this.#claimNeedsScript(record, request)) {
+        if (decideClaim(record, request).outcome === "existing") {
           return { outcome: "existing", record: codeRecord(record, this.#codec, "decode") };
         }
       }
@@ -163,16 +163,6 @@ export class RedisLedgerStore implements LedgerStore {
       }
       throw error;
     }
-  }
-
-  /** An expired terminal record is replaced, an expired lease taken over: both need the guard in Redis. */
-  #claimNeedsScript(record: OperationRecord, request: ClaimRequest): boolean {
-    if (isExpired(record, request.now)) return true;
-    return (
-      !isTerminal(record.state) &&
-      isLeaseExpired(record, request.now) &&
-      record.fingerprint === request.fingerprint
-    );
   }
 
   async #claimByScript(request: ClaimRequest, stored: OperationRecord): Promise<ClaimResult> {
@@ -258,7 +248,7 @@ export class RedisLedgerStore implements LedgerStore {
   /** Scans every record (on every master of a cluster): meant for worker start-up, not for each call. */
   async listInDoubt(options: ListInDoubtOptions): Promise<OperationRecord[]> {
     const found: OperationRecord[] = [];
-    for (const recordKey of await this.#scan(`${this.#prefix}:{*}:rec`)) {
+    for (const recordKey of await this.#scan("", "}:rec")) {
       const key = this.#operationKeyOf(recordKey);
       const text = await this.#run("listInDoubt", () => this.client.get(recordKey));
       if (text === null) continue;
@@ -273,7 +263,7 @@ export class RedisLedgerStore implements LedgerStore {
 
   async deleteByKeyPrefix(keyPrefix: string): Promise<number> {
     assertKeyPrefix(keyPrefix);
-    const redisKeys = await this.#scan(`${globEscape(this.#prefix)}:{${globEscape(keyPrefix)}*`);
+    const redisKeys = await this.#scan(keyPrefix, "");
     const doomed = redisKeys.filter((redisKey) => this.#operationKeyOf(redisKey).startsWith(keyPrefix));
     // One DEL per key: a multi-key DEL would have to stay within one cluster slot.
     await this.#run("deleteByKeyPrefix", () =>
@@ -304,10 +294,9 @@ export class RedisLedgerStore implements LedgerStore {
     const keys =
       options.key === undefined
         ? new Set(
-            [
-              ...(await this.#scan(`${this.#prefix}:{*}:ev`)),
-              ...(await this.#scan(`${this.#prefix}:{*}:rec`)),
-            ].map((redisKey) => this.#operationKeyOf(redisKey)),
+            [...(await this.#scan("", "}:ev")), ...(await this.#scan("", "}:rec"))].map((redisKey) =>
+              this.#operationKeyOf(redisKey),
+            ),
           )
         : [options.key];
     const after = options.afterSeq;
@@ -406,7 +395,12 @@ export class RedisLedgerStore implements LedgerStore {
     );
   }
 
-  async #scan(pattern: string): Promise<string[]> {
+  /**
+   * The Redis keys (on every master of a cluster) of the operations whose key starts with
+   * `keyPrefix`, ending in `tail` (`}:rec` records, `}:ev` streams, "" both). Prefixes match literally.
+   */
+  async #scan(keyPrefix: string, tail: "}:rec" | "}:ev" | ""): Promise<string[]> {
+    const pattern = `${globEscape(this.#prefix)}:{${globEscape(keyPrefix)}*${tail}`;
     const nodes = this.client instanceof Cluster ? this.client.nodes("master") : [this.client];
     const keys: string[] = [];
     for (const node of nodes) {

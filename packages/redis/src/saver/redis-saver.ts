@@ -18,6 +18,7 @@ import {
   writesSortKey,
 } from "@langchain/langgraph-checkpoint";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { defineScripts } from "../define-scripts.js";
 import {
   blobField,
   channelOfBlobField,
@@ -127,14 +128,12 @@ export class RedisSaver extends BaseCheckpointSaver {
     this.#prefix = prefix;
     this.#ttlMs = ttlMs;
     this.#ownsClient = ownsClient;
-    const define = (name: string, lua: string) => {
-      if (!(name in client)) client.defineCommand(name, { numberOfKeys: 5, lua });
-    };
-    define("dtCpPutV1", PUT_CHECKPOINT_SCRIPT);
-    define("dtCpPutIfLatestV1", PUT_CHECKPOINT_IF_LATEST_SCRIPT);
-    define("dtCpWritesV1", PUT_WRITES_SCRIPT);
-    define("dtCpGetV1", GET_CHECKPOINT_SCRIPT);
-    this.#scripts = client as unknown as ScriptedClient;
+    this.#scripts = defineScripts<ScriptedClient>(client, 5, {
+      dtCpPutV1: PUT_CHECKPOINT_SCRIPT,
+      dtCpPutIfLatestV1: PUT_CHECKPOINT_IF_LATEST_SCRIPT,
+      dtCpWritesV1: PUT_WRITES_SCRIPT,
+      dtCpGetV1: GET_CHECKPOINT_SCRIPT,
+    });
   }
 
   /** Connects to `redis://` / `rediss://` and owns the connection (`close()` quits it). */
@@ -151,17 +150,6 @@ export class RedisSaver extends BaseCheckpointSaver {
   /** The five keys of a thread (checkpoints, index, blobs, writes, writes index). */
   threadKeys(threadId: string): ThreadKeys {
     return threadKeys(this.#prefix, threadId);
-  }
-
-  /**
-   * The id of the newest checkpoint of a thread's namespace, without loading it (one ZREVRANGEBYLEX):
-   * what `DurableCheckpointer` compares a new checkpoint's parent with on every `put`.
-   */
-  async latestCheckpointId(threadId: string, checkpointNs = ""): Promise<string | undefined> {
-    const [, idx] = this.threadKeys(threadId);
-    const bounds = namespaceBounds(checkpointNs);
-    const [member] = await this.client.zrevrangebylex(idx, bounds.max, bounds.min, "LIMIT", 0, 1);
-    return member === undefined ? undefined : parseCheckpointMember(member).checkpointId;
   }
 
   override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
