@@ -9,6 +9,7 @@ import {
   type CheckpointTuple,
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
+import { ChannelDeltas } from "./channel-deltas.js";
 import { CheckpointLineage } from "./checkpoint-lineage.js";
 import { CheckpointConflictError } from "./errors.js";
 import { threadJournalKeyPrefix } from "./journal-keys.js";
@@ -29,6 +30,14 @@ export interface DurableCheckpointerOptions {
    * Refuse a root-namespace checkpoint whose parent is not the thread's latest checkpoint. Default true.
    */
   optimisticConcurrency?: boolean;
+  /**
+   * Store only the channel values that changed in each checkpoint, and read the others back from the
+   * checkpoint that holds them (see channel-deltas.ts). Default: on for savers that store whole
+   * checkpoints (MemorySaver, SqliteSaver), off for the rest (RedisSaver and PostgresSaver store deltas
+   * themselves; a saver that prunes old checkpoints must keep it off). With it on, read the thread
+   * through the DurableCheckpointer, not the saver alone.
+   */
+  channelDeltas?: boolean;
 }
 
 /** Checkpoint sources that branch on purpose from any checkpoint (time travel, `updateState`). */
@@ -46,6 +55,8 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   /** Which checkpoint each checkpoint was built on, as seen by this process (see checkpoint-lineage.ts). */
   readonly lineage = new CheckpointLineage();
   readonly #optimisticConcurrency: boolean;
+  /** Set when this wrapper stores channel deltas for its saver. */
+  readonly #deltas: ChannelDeltas | undefined;
   /** The saver's compare-and-set put, if it has one (RedisSaver). */
   readonly #putIfLatest: PutIfLatest | undefined;
   /** putWrites calls in flight, per thread. */
@@ -65,19 +76,39 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     this[DURABLE_LEDGER] = options.ledger;
     this.#optimisticConcurrency = options.optimisticConcurrency ?? true;
     this.#putIfLatest = putIfLatestOf(options.saver);
+    const deltas = options.channelDeltas ?? ChannelDeltas.suitFor(options.saver);
+    this.#deltas = deltas ? new ChannelDeltas(options.saver) : undefined;
   }
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
-    const tuple = await this.saver.getTuple(config);
+    const stored = await this.saver.getTuple(config);
+    if (stored === undefined) return undefined;
     const threadId = threadOf(config);
-    if (tuple !== undefined && threadId !== undefined) {
-      this.#learn(threadId, tuple.config, tuple.checkpoint.id, tuple.parentConfig, tuple.metadata);
+    if (threadId !== undefined) {
+      this.#learn(threadId, stored.config, stored.checkpoint.id, stored.parentConfig, stored.metadata);
     }
-    return tuple;
+    return this.#deltas === undefined ? stored : this.#deltas.expand(stored);
   }
 
-  list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
-    return this.saver.list(config, options);
+  async *list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
+    const deltas = this.#deltas;
+    if (deltas === undefined) {
+      yield* this.saver.list(config, options);
+      return;
+    }
+    for await (const stored of this.saver.list(config, options)) yield await deltas.expand(stored);
+  }
+
+  /**
+   * Storing deltas, the walk goes through this wrapper's getTuple (BaseCheckpointSaver's walk), which
+   * reads whole checkpoints; otherwise the saver's own walk is used.
+   */
+  override getDeltaChannelHistory(
+    options: Parameters<BaseCheckpointSaver["getDeltaChannelHistory"]>[0],
+  ): ReturnType<BaseCheckpointSaver["getDeltaChannelHistory"]> {
+    return this.#deltas === undefined
+      ? this.saver.getDeltaChannelHistory(options)
+      : super.getDeltaChannelHistory(options);
   }
 
   override getNextVersion(current: number | undefined): number {
@@ -118,6 +149,9 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     if (threadId === undefined) return this.saver.put(config, checkpoint, metadata, newVersions);
     // Learned before any await: the tasks of this checkpoint may already be running (durability "async").
     this.#learn(threadId, config, checkpoint.id, config, metadata);
+    if (this.#deltas !== undefined) {
+      ({ checkpoint, metadata } = await this.#deltas.shrink(config, checkpoint, metadata, newVersions));
+    }
     const parent = config.configurable?.checkpoint_id as string | undefined;
     const pending = [...(this.#pendingWrites.get(threadId) ?? [])];
     const checkParent = this.#needsParentCheck(config, metadata);
@@ -150,6 +184,7 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
    */
   async deleteThread(threadId: string): Promise<void> {
     await this.saver.deleteThread(threadId);
+    this.#deltas?.forget(threadId);
     await this.ledger.deleteByKeyPrefix(threadJournalKeyPrefix(this.ledger, threadId));
   }
 

@@ -4,6 +4,7 @@ import { DurableToolsError, isDurableToolsError } from "@durable-tools/core";
 export const LangGraphErrorCode = {
   CHECKPOINT_CONFLICT: "CHECKPOINT_CONFLICT",
   THREAD_BUSY: "THREAD_BUSY",
+  CHECKPOINT_VALUE_MISSING: "CHECKPOINT_VALUE_MISSING",
 } as const;
 export type LangGraphErrorCode = (typeof LangGraphErrorCode)[keyof typeof LangGraphErrorCode];
 
@@ -63,4 +64,39 @@ export class ThreadBusyError extends DurableToolsError {
 
 export function isThreadBusyError(error: unknown): error is ThreadBusyError {
   return isDurableToolsError(error) && error.code === LangGraphErrorCode.THREAD_BUSY;
+}
+
+/**
+ * A checkpoint stored as a delta names an earlier checkpoint of its thread as holding a channel's
+ * value, and that checkpoint (or the value in it) is gone: something deleted checkpoints of the thread
+ * other than through `deleteThread`. The checkpoint cannot be read whole, so it is not returned partial.
+ */
+export class CheckpointValueMissingError extends DurableToolsError {
+  readonly threadId: string;
+  readonly checkpointNs: string;
+  readonly checkpointId: string;
+  readonly channel: string;
+  readonly holderCheckpointId: string;
+
+  constructor(details: {
+    threadId: string;
+    checkpointNs: string;
+    checkpointId: string;
+    channel: string;
+    holderCheckpointId: string;
+  }) {
+    super(
+      LangGraphErrorCode.CHECKPOINT_VALUE_MISSING,
+      `Checkpoint ${details.checkpointId} of thread "${details.threadId}" (namespace "${details.checkpointNs}") keeps channel "${details.channel}" in checkpoint ${details.holderCheckpointId}, which no longer holds it. Checkpoints of this thread were removed from the saver directly; delete threads with DurableCheckpointer.deleteThread, or construct the DurableCheckpointer with channelDeltas: false to store whole checkpoints.`,
+    );
+    this.threadId = details.threadId;
+    this.checkpointNs = details.checkpointNs;
+    this.checkpointId = details.checkpointId;
+    this.channel = details.channel;
+    this.holderCheckpointId = details.holderCheckpointId;
+  }
+}
+
+export function isCheckpointValueMissingError(error: unknown): error is CheckpointValueMissingError {
+  return isDurableToolsError(error) && error.code === LangGraphErrorCode.CHECKPOINT_VALUE_MISSING;
 }

@@ -1,3 +1,4 @@
+export { CHANNEL_SOURCES_KEY } from "./channel-deltas.js";
 export {
   DURABLE_LEDGER,
   DURABLE_LEDGER_KEY,
@@ -9,7 +10,9 @@ export { type DurableNodeOptions, durableNode } from "./durable-node.js";
 export { type DurableStepOptions, durableStep } from "./durable-step.js";
 export {
   CheckpointConflictError,
+  CheckpointValueMissingError,
   isCheckpointConflictError,
+  isCheckpointValueMissingError,
   isThreadBusyError,
   LangGraphErrorCode,
   ThreadBusyError,

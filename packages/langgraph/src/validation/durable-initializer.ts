@@ -1,7 +1,8 @@
 /*
  * Builds the conformance suite's initializer for a DurableCheckpointer over some saver. The name is
  * ours (not a built-in saver's), so the suite skips nothing: it also runs "should only store
- * channel_values that have changed", which it skips for MemorySaver, SQLite and MongoDB by name.
+ * channel_values that have changed", which it skips for MemorySaver, SQLite and MongoDB by name; over
+ * those two the wrapper passes it by storing channel deltas itself (../channel-deltas.ts).
  *
  * Optimistic concurrency is off here, and only here. The suite tests a saver's storage contract by
  * calling put() directly, and two of its tests put a checkpoint without a parent (no checkpoint_id)
@@ -18,7 +19,6 @@
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import type { CheckpointSaverTestInitializer } from "@langchain/langgraph-checkpoint-validation";
-import type { it as vitestIt } from "vitest";
 import { DurableCheckpointer } from "../durable-checkpointer.js";
 
 export interface DurableInitializerOptions<S extends BaseCheckpointSaver> {
@@ -53,27 +53,3 @@ export function durableInitializer<S extends BaseCheckpointSaver>(
     },
   };
 }
-
-/**
- * Turns the suite's tests named in `knownFailures` (name to reason) into `it.fails`: each must still
- * fail, and is renamed `[expected to fail: reason] name` so the run shows it; an unexpected pass is
- * reported as a failure. Wraps the global `it` the suite calls (see the validation-suite helper) for the
- * rest of this test file: vitest runs the suite's describe callbacks after the file's body, so the
- * wrapper cannot be removed once validateCheckpointer returns. Every other test goes to `it` unchanged.
- */
-export function expectFailures(knownFailures: Record<string, string>): void {
-  type It = typeof vitestIt;
-  const global = globalThis as unknown as { it: It };
-  global.it = new Proxy(global.it, {
-    apply(target, thisArg, args: Parameters<It>) {
-      const [name, ...rest] = args;
-      const reason = typeof name === "string" ? knownFailures[name] : undefined;
-      if (reason === undefined) return Reflect.apply(target, thisArg, args);
-      return (target.fails as (...a: unknown[]) => void)(`[expected to fail: ${reason}] ${name}`, ...rest);
-    },
-  });
-}
-
-/** The suite's test that a saver stores only the channel values named in newVersions. */
-export const ONLY_CHANGED_CHANNEL_VALUES =
-  "should only store channel_values that have changed (based on newVersions)";
