@@ -17,6 +17,10 @@ export interface CheckpointOrigin {
   parentId: string | null;
   /** `metadata.source`: "input", "loop", "update", "fork" (undefined if the saver did not keep it). */
   source: string | undefined;
+  /** `metadata.step`: the tasks this checkpoint schedules run at the next step. */
+  step?: number | undefined;
+  /** The channels it has versions for (what may have triggered the tasks it schedules). */
+  channels?: readonly string[];
 }
 
 export class CheckpointLineage {

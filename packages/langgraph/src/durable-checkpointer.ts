@@ -85,7 +85,7 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     if (stored === undefined) return undefined;
     const threadId = threadOf(config);
     if (threadId !== undefined) {
-      this.#learn(threadId, stored.config, stored.checkpoint.id, stored.parentConfig, stored.metadata);
+      this.#learn(threadId, stored.config, stored.checkpoint, stored.parentConfig, stored.metadata);
     }
     return this.#deltas === undefined ? stored : this.#deltas.expand(stored);
   }
@@ -148,7 +148,7 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     const threadId = threadOf(config);
     if (threadId === undefined) return this.saver.put(config, checkpoint, metadata, newVersions);
     // Learned before any await: the tasks of this checkpoint may already be running (durability "async").
-    this.#learn(threadId, config, checkpoint.id, config, metadata);
+    this.#learn(threadId, config, checkpoint, config, metadata);
     if (this.#deltas !== undefined) {
       ({ checkpoint, metadata } = await this.#deltas.shrink(config, checkpoint, metadata, newVersions));
     }
@@ -188,21 +188,23 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     await this.ledger.deleteByKeyPrefix(threadJournalKeyPrefix(this.ledger, threadId));
   }
 
-  /** Records which checkpoint `checkpointId` (in `config`'s namespace) was built on, and why it was written. */
+  /** Records which checkpoint `checkpoint` (in `config`'s namespace) was built on, at which step, and why. */
   #learn(
     threadId: string,
     config: RunnableConfig,
-    checkpointId: string,
+    checkpoint: Checkpoint,
     parentConfig: RunnableConfig | undefined,
     metadata: CheckpointMetadata | undefined,
   ): void {
     this.lineage.learn(
       threadId,
       (config.configurable?.checkpoint_ns as string | undefined) ?? "",
-      checkpointId,
+      checkpoint.id,
       {
         parentId: (parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
         source: metadata?.source,
+        step: metadata?.step,
+        channels: Object.keys(checkpoint.channel_versions ?? {}),
       },
     );
   }

@@ -1,5 +1,6 @@
 import { InvalidConfigurationError, Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import {
+  Annotation,
   type BaseCheckpointSaver,
   Command,
   END,
@@ -7,6 +8,7 @@ import {
   getConfig,
   interrupt,
   MemorySaver,
+  Send,
   START,
   StateGraph,
   task,
@@ -294,9 +296,22 @@ function fail(): never {
 describe("durableStep under durability async, when the task's checkpoint was lost", () => {
   /** A MemorySaver whose put of one checkpoint never lands (the process "dies" before it does). */
   class LosingSaver extends MemorySaver {
-    lose: ((metadata: { step?: number; source?: string }) => boolean) | undefined;
+    lose: ((metadata: { step?: number; source?: string }, ns: string) => boolean) | undefined;
+    ackLost = false;
     override put(...args: Parameters<MemorySaver["put"]>): ReturnType<MemorySaver["put"]> {
-      if (this.lose?.(args[2] as { step?: number; source?: string })) return new Promise(() => {});
+      const ns = (args[0].configurable?.checkpoint_ns as string | undefined) ?? "";
+      if (this.lose?.(args[2] as { step?: number; source?: string }, ns)) {
+        // Never stored. Unanswered, it holds up the puts after it (as a dying process would); with
+        // ackLost the run goes on as if it had landed, so later puts (the subgraph's) are made.
+        if (!this.ackLost) return new Promise(() => {});
+        return Promise.resolve({
+          configurable: {
+            thread_id: args[0].configurable?.thread_id,
+            checkpoint_ns: ns,
+            checkpoint_id: args[1].id,
+          },
+        });
+      }
       return super.put(...args);
     }
   }
@@ -342,6 +357,114 @@ describe("durableStep under durability async, when the task's checkpoint was los
     expect(charges).toBe(1);
     expect(taskIds).toHaveLength(2);
     expect(taskIds[1]).not.toBe(taskIds[0]); // LangGraph's task id changed; the journal key did not
+  });
+
+  const Order = Annotation.Root({
+    log: Annotation<string[]>({ reducer: (a, b) => [...a, ...b], default: () => [] }),
+    item: Annotation<string>({ reducer: (_, next) => next, default: () => "" }),
+  });
+  /** The receipts in a run's log (a subgraph's output repeats the log it was given). */
+  const receipts = (log: string[]) => [...new Set(log.filter((l) => !l.startsWith("prep")))].sort();
+
+  /**
+   * START -> prep -> (one Send per item, or one plain edge) -> outer -> END, where outer is a subgraph
+   * START -> reserve -> charge -> END whose steps are journaled, and charge is nested one level
+   * deeper in a second subgraph. The root checkpoint that schedules `outer` (step 1) is lost, and
+   * the first "process" dies once every charge ran.
+   */
+  async function subgraphCrash(items: string[] | undefined) {
+    const store = new MemoryLedgerStore();
+    const saver = new LosingSaver();
+    const effects: string[] = [];
+    const namespaces: string[] = [];
+    const controller = new AbortController();
+    const expected = items?.length ?? 1;
+    let run = 1;
+    const build = () => {
+      const inner = new StateGraph(Order)
+        .addNode("pay", async (state) => {
+          namespaces.push(getConfig()?.configurable?.checkpoint_ns as string);
+          const receipt = await durableStep("charge", () => {
+            effects.push(`charge:${state.item}`);
+            return `charge-${state.item}-${effects.length}`;
+          });
+          if (run === 1) {
+            if (effects.filter((e) => e.startsWith("charge")).length === expected) controller.abort();
+            await new Promise(() => {}); // the first "process" dies here
+          }
+          return { log: [receipt] };
+        })
+        .addEdge(START, "pay")
+        .addEdge("pay", END)
+        .compile();
+      const outer = new StateGraph(Order)
+        .addNode("reserve", async (state) => {
+          const hold = await durableStep("reserve", () => {
+            effects.push(`reserve:${state.item}`);
+            return `hold-${state.item}`;
+          });
+          return { log: [hold] };
+        })
+        .addNode("charge", inner)
+        .addEdge(START, "reserve")
+        .addEdge("reserve", "charge")
+        .addEdge("charge", END)
+        .compile();
+      const graph = new StateGraph(Order)
+        .addNode("prep", async () => ({ log: ["prep"], item: "only" }))
+        .addNode("outer", outer)
+        .addEdge(START, "prep")
+        .addEdge("outer", END);
+      const routed =
+        items === undefined
+          ? graph.addEdge("prep", "outer")
+          : graph.addConditionalEdges("prep", () =>
+              items.map((item) => new Send("outer", { item, log: [] })),
+            );
+      return routed.compile({
+        checkpointer: new DurableCheckpointer({ saver, ledger: new Ledger({ store }) }),
+      });
+    };
+
+    // Step 0 ran prep; the checkpoint of step 1, which schedules `outer`, never lands.
+    saver.lose = (metadata, ns) => ns === "" && metadata.step === 1;
+    saver.ackLost = true;
+    const config = { ...thread("lost-subgraph"), durability: "async" as const };
+    const first = build()
+      .invoke({ log: [] }, { ...config, signal: controller.signal })
+      .catch((e: unknown) => e);
+    expect(await first).toBeInstanceOf(Error);
+    expect((await saver.getTuple(thread("lost-subgraph")))?.metadata?.step).toBe(0);
+    const before = [...effects];
+
+    run = 2;
+    saver.lose = undefined;
+    const out = await build().invoke(null, config);
+    return { before, effects, namespaces, out };
+  }
+
+  it("a step in a nested subgraph runs once, though the resumed run's subgraph namespaces are new", async () => {
+    const { before, effects, namespaces, out } = await subgraphCrash(undefined);
+    expect(before).toEqual(["reserve:only", "charge:only"]);
+    expect(effects).toEqual(before);
+    expect(receipts(out.log)).toEqual(["charge-only-2", "hold-only"]);
+    expect(namespaces).toHaveLength(2);
+    expect(namespaces[1]).not.toBe(namespaces[0]); // new task ids at every level; the journal keys held
+  });
+
+  it("subgraph steps reached by Sends run once each, and each Send replays its own result", async () => {
+    const { before, effects, out } = await subgraphCrash(["a", "b"]);
+    expect([...before].sort()).toEqual(["charge:a", "charge:b", "reserve:a", "reserve:b"]);
+    expect(effects).toEqual(before);
+    const position = new Map(before.map((effect, index) => [effect, index + 1]));
+    expect(receipts(out.log)).toEqual(
+      [
+        `charge-a-${position.get("charge:a")}`,
+        `charge-b-${position.get("charge:b")}`,
+        "hold-a",
+        "hold-b",
+      ].sort(),
+    );
   });
 });
 

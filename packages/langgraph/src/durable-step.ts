@@ -7,6 +7,7 @@ import {
 import { getConfig } from "@langchain/langgraph";
 import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer, lineageOfCheckpointer } from "./durable-checkpointer.js";
 import { DURABLE_STEP_TOOL, type DurableStepIdentity, durableStepKey } from "./journal-keys.js";
+import { stableNamespace } from "./stable-namespace.js";
 
 export interface DurableStepOptions {
   /** The ledger to journal into; default: `configurable.durable_ledger`, else the DurableCheckpointer's. */
@@ -144,6 +145,19 @@ async function taskIdentity(
       : await lineage.originOf(threadId, checkpointNs, checkpointId, LINEAGE_WAIT_MS);
   if (origin === undefined) return { checkpointNs: taskNs, task: `id:${taskId}` };
   const path = JSON.stringify(metadata.langgraph_path);
+  const branched = origin.source === "fork" || origin.source === "update";
+  if (checkpointNs !== "" && !branched) {
+    // Inside a subgraph: the namespace itself carries task ids that a crash can change. Renamed
+    // stably, the step number and path place the task (the subgraph's run is the namespace's only).
+    const stable = await stableNamespace(checkpointNs, checkpointMap, (ns, id) =>
+      durability === "sync"
+        ? Promise.resolve(lineage.peek(threadId, ns, id))
+        : lineage.originOf(threadId, ns, id, LINEAGE_WAIT_MS),
+    );
+    if (stable !== undefined) {
+      return { checkpointNs: stable, task: `step:${metadata.langgraph_step}|path:${path}` };
+    }
+  }
   // Only a "loop" checkpoint is re-created the same way after a crash. A fork or an update branches
   // from its parent on purpose (its tasks must run anew), and is named by its own id.
   if (origin.source !== "loop") return { checkpointNs, task: `at:${checkpointId}|path:${path}` };

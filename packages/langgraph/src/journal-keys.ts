@@ -15,7 +15,8 @@ export interface DurableStepIdentity {
   /**
    * The task: `after:<parent checkpoint id>|step:<n>|path:<task path>` when the DurableCheckpointer
    * knows which checkpoint the task's checkpoint was built on (stable across a crash under durability
-   * "async", see checkpoint-lineage.ts), else `id:<LangGraph task id>`.
+   * "async", see checkpoint-lineage.ts); inside a subgraph, `step:<n>|path:<task path>` with
+   * `checkpointNs` renamed stably (see stable-namespace.ts); else `id:<LangGraph task id>`.
    */
   task: string;
   name: string;
