@@ -25,7 +25,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { DurableCheckpointer } from "@durable-tools/langgraph";
 import { RedisSaver } from "@durable-tools/redis/saver";
-import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
+import { Annotation, StateGraph } from "@langchain/langgraph";
 import {
   type BaseCheckpointSaver,
   type Checkpoint,
@@ -35,6 +35,8 @@ import {
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
+import { measureChannelDeltas } from "./channel-deltas.js";
+import { chainInOrder, checkpointerOver } from "./graph-kit.js";
 import { median } from "./stats.js";
 import { versionOf } from "./versions.js";
 
@@ -66,11 +68,7 @@ function linearGraph(onNode?: () => void) {
       return { counter: 1, trail: [name] };
     });
   }
-  // addNode's typed builder only knows the node names it has seen; the loop needs the untyped view.
-  const edges = graph as unknown as { addEdge(from: string, to: string): unknown };
-  edges.addEdge(START, names[0] as string);
-  for (let i = 1; i < names.length; i++) edges.addEdge(names[i - 1] as string, names[i] as string);
-  edges.addEdge(names[names.length - 1] as string, END);
+  chainInOrder(graph, names);
   return graph;
 }
 const EXPECTED_TRAIL = Array.from({ length: NODES }, (_, i) => `n${i + 1}`);
@@ -367,14 +365,7 @@ async function main() {
     ): Contender => {
       const variant = optimisticConcurrency ? wrapping : `${wrapping}-no-check`;
       const storage = makeSaver(saver, `${variant}-${durability}`);
-      const checkpointer =
-        wrapping === "bare"
-          ? storage
-          : new DurableCheckpointer({
-              saver: storage,
-              ledger: new Ledger({ store: new MemoryLedgerStore() }),
-              optimisticConcurrency,
-            });
+      const checkpointer = checkpointerOver(storage, wrapping, optimisticConcurrency);
       return {
         name: `${saver}/${variant}/${durability}`,
         saver,
@@ -470,6 +461,9 @@ async function main() {
       for (let r = 0; r < runs; r++) await c.storage.deleteThread(`bench-count-${r}`);
     }
 
+    // --- what channel deltas save (MemorySaver, SqliteSaver) ----------------------------------------
+    const channelDeltas = await measureChannelDeltas(sqliteDir, (saver) => sqliteSavers.push(saver));
+
     // --- results ---------------------------------------------------------------------------------
     const byName = new Map(contenders.map((c) => [c.name, c]));
     const ms = (saver: SaverName, wrapping: Wrapping, durability: Durability) =>
@@ -540,6 +534,7 @@ async function main() {
         ...calls,
       },
       wrapperDiagnostic: diagnostic,
+      channelDeltas,
       redisCommandsPerRun: {
         note: "commands the ioredis client sent (round trips; a Lua script is one evalsha), per run, over 20 untimed runs on fresh threads",
         ...redisCommandsPerRun,
@@ -651,6 +646,9 @@ async function main() {
       console.table(diagnostic.msPerRun);
       console.table(diagnostic.overBare);
     }
+    console.log(`\nChannel deltas: ${channelDeltas.note}`);
+    console.table(channelDeltas.storedCheckpointBytesPerRun);
+    console.table(channelDeltas.msPerRun);
     console.log("\nTargets:");
     for (const [name, t] of Object.entries(targets)) console.log(`  ${name}: ${JSON.stringify(t)}`);
     console.log("written to bench/results/checkpoint.json");

@@ -21,6 +21,11 @@
  * - subgraph: the parent node charges, then invokes a subgraph whose node charges `reserve` and
  *   interrupts; killed while waiting; `Command({ resume })`: the whole parent node runs again, and
  *   the subgraph node too: charge 2 / 1, reserve 2 / 1.
+ * - subgraph-step: the root runs prep, then the subgraph added as node `pay` (START -> reserve ->
+ *   charge -> END): reserve charges `reserve`, charge charges and is killed before it returns;
+ *   `invoke(null)`: charge 2 / 1, reserve 1 or 2 / 1. Stock's reserve runs again when the resumed
+ *   subgraph starts over in a new namespace (the root checkpoint that scheduled it was lost, see
+ *   "async" below and the describe's note), else the subgraph resumes at charge.
  * - functional: an `entrypoint` calls the `task` "charge" (killed inside it, after the side effect),
  *   then interrupts; `invoke(null)` (killed while waiting on the interrupt), then `Command({ resume })`:
  *   2 / 1 (a task that completed is not re-run on the second resume, stock or durable).
@@ -47,13 +52,22 @@
  * Where the kill lands for `durableStep` in the chosen-point scenarios: after the step returned (the
  * record is CONFIRMED).
  *
- * Durability "async" vs "sync": the counts are the same. Under "async" the checkpoint that scheduled
- * a task may not be saved when the process dies; the new process then re-creates it under a new id
- * (hence new task ids). `durableStep` names a step by the checkpoint that checkpoint was built on,
- * the step and the task path, which the re-created checkpoint shares, so it still replays (the
- * after-effect and functional cases kill a running step; the subgraph case kills while waiting, when
- * everything was saved, so a subgraph step killed mid-run under "async" is not covered here).
- * `durableTool` keys by arguments within the thread, so task ids do not matter to it.
+ * Durability "async" vs "sync": the durable counts are the same, and so are stock's but for
+ * subgraph-step's reserve. Under "async" the checkpoint that scheduled a task may not be saved when
+ * the process dies; the new process then re-creates it under a new id (hence new task ids).
+ * `durableStep` names a step by the checkpoint that checkpoint was built on, the step and the task
+ * path, which the re-created checkpoint shares, so it still replays (the after-effect and functional
+ * cases kill a running step). Inside a subgraph the namespace itself, `pay:<task id>`, is new when
+ * the root checkpoint that scheduled the subgraph was lost: `durableStep` renames it by what the
+ * crash does not change (node, step, trigger, the root's parent checkpoint), so the subgraph-step
+ * case's completed steps replay in the new namespace too. A kill two subgraph nodes in rarely finds
+ * that root checkpoint unsaved (seen only for stock on Redis, by a race), so that case also runs
+ * with the root checkpoint of step 1 written SLOW_CHECKPOINT_MS late (a slow store,
+ * `slowCheckpointStep`) and a `freeze` at the kill: under "async" it is lost for sure (see the
+ * describe).
+ * Each process prints the namespace node charge ran in; the test checks the resumed run's is new
+ * exactly when that root checkpoint was lost. `durableTool` keys by arguments within the thread, so
+ * task ids do not matter to it.
  *
  * Durability "exit" (LangGraph writes checkpoints only when `invoke` returns):
  * - It CAN recover a thread that stopped at `interrupt()`: `invoke` returns there, so the checkpoint
@@ -70,7 +84,8 @@
  * Redis specifics: the counts are the same as on SQLite. What differs is how often "async" loses the
  * race with the kill: a checkpoint write is a network round trip rather than a local write, so the
  * checkpoint that scheduled the running task is often not saved yet when the process dies (see the
- * saved state beforeAll prints); the durable counts hold either way. Each checkpoint `put`, each
+ * saved state beforeAll prints); the durable counts hold either way (stock's count of subgraph-step's
+ * reserve follows that race: 2 when it was lost, 1 when not). Each checkpoint `put`, each
  * task's `putWrites` and each ledger change is one atomic command or Lua script, so a kill never
  * leaves half of one. Every case has its own key prefixes (`<case>:cp`, `<case>:dt`, `truth:<case>`).
  *
@@ -96,6 +111,7 @@ import {
   KILL_MARKER,
   type KillPoint,
   type Mode,
+  NAMESPACE_MARKER,
   type Phase,
   RESULT_MARKER,
   type Scenario,
@@ -166,6 +182,7 @@ interface KilledRun {
   signal: NodeJS.Signals | null;
   /** `random`: the run had finished (and was waiting) when the kill came. */
   finishedFirst: boolean;
+  stdout: string;
 }
 
 /**
@@ -196,18 +213,25 @@ async function runAndKill(args: WorkerArgs, delayMs = 0): Promise<KilledRun> {
       `worker ${exit.pid} exited (${exit.code}) before ${args.killPoint}: ${exit.stdout} ${exit.stderr}`,
     );
   }
-  return { pid: exit.pid, signal: exit.signal, finishedFirst };
+  return { pid: exit.pid, signal: exit.signal, finishedFirst, stdout: exit.stdout };
 }
 
-/** Runs the worker to completion and returns the result it printed. */
-async function runToEnd(args: WorkerArgs): Promise<WorkerResult> {
+/** Runs the worker to completion and returns the result it printed (and all it printed). */
+async function runToEnd(args: WorkerArgs): Promise<{ result: WorkerResult; stdout: string }> {
   const exit = await runWorker(args);
   const line = exit.stdout.split("\n").find((l) => l.startsWith(`${RESULT_MARKER} `));
   if (exit.code !== 0 || line === undefined) {
     throw new Error(`worker ${exit.pid} exited with ${exit.code}: ${exit.stdout} ${exit.stderr}`);
   }
-  return JSON.parse(line.slice(RESULT_MARKER.length + 1)) as WorkerResult;
+  return { result: JSON.parse(line.slice(RESULT_MARKER.length + 1)) as WorkerResult, stdout: exit.stdout };
 }
+
+/** The subgraph namespaces a worker printed (NAMESPACE_MARKER lines), in order. */
+const namespacesIn = (stdout: string): string[] =>
+  stdout
+    .split("\n")
+    .filter((line) => line.startsWith(`${NAMESPACE_MARKER} `))
+    .map((line) => line.slice(NAMESPACE_MARKER.length + 1));
 
 /** What the checkpointer holds for the thread right after the first kill. */
 interface SavedState {
@@ -216,6 +240,8 @@ interface SavedState {
   latestHasCharge: boolean;
   /** Task writes saved against the latest checkpoint. */
   pendingWrites: number;
+  /** The `step` of the latest root checkpoint (none saved: absent). */
+  latestStep?: number;
 }
 
 const NO_CHECKPOINT: SavedState = { checkpoints: 0, latestHasCharge: false, pendingWrites: 0 };
@@ -225,10 +251,12 @@ async function savedStateIn(saver: BaseCheckpointSaver, threadId: string): Promi
   let checkpoints = 0;
   for await (const _ of saver.list(config)) checkpoints++;
   const latest = await saver.getTuple(config);
+  const step = latest?.metadata?.step;
   return {
     checkpoints,
     latestHasCharge: latest?.checkpoint.channel_values.charged !== undefined,
     pendingWrites: latest?.pendingWrites?.length ?? 0,
+    ...(step === undefined ? {} : { latestStep: step }),
   };
 }
 
@@ -248,6 +276,8 @@ interface CaseSpec {
   steps: Step[];
   /** A kill at `random`: seeds its delay. */
   seed?: number;
+  /** The saver writes the root checkpoint of this step late (`WorkerArgs.slowCheckpointStep`). */
+  slowCheckpointStep?: number;
 }
 
 interface Case extends CaseSpec {
@@ -262,6 +292,8 @@ interface StepOutcome {
   finishedFirst?: boolean;
   /** Steps run to the end: what the worker printed. */
   result?: WorkerResult;
+  /** The subgraph namespaces the worker printed (`subgraph-step`). */
+  namespaces: string[];
 }
 
 interface Outcome {
@@ -282,6 +314,7 @@ const caseName = (c: CaseSpec): string =>
     c.durability,
     c.block,
     c.mode,
+    ...(c.slowCheckpointStep === undefined ? [] : [`slow-step${c.slowCheckpointStep}`]),
     ...c.steps.map((s) => (s.kill === undefined ? s.phase : `${s.phase}.${s.kill}`)),
     ...(c.seed === undefined ? [] : [`seed${c.seed}`]),
   ].join("-");
@@ -342,6 +375,7 @@ async function play(c: Case, root: string): Promise<Outcome> {
     dir,
     threadId,
     ...(redis === undefined ? {} : { redisUrl: redis.url }),
+    ...(c.slowCheckpointStep === undefined ? {} : { slowCheckpointStep: c.slowCheckpointStep }),
   };
   const steps: StepOutcome[] = [];
   let saved: SavedState | undefined;
@@ -349,14 +383,20 @@ async function play(c: Case, root: string): Promise<Outcome> {
     const args: WorkerArgs = { ...base, phase: step.phase, killPoint: step.kill ?? "none" };
     const stepStarted = Date.now();
     if (step.kill === undefined) {
-      const result = await runToEnd(args);
-      steps.push({ pid: result.pid, ms: Date.now() - stepStarted, result });
+      const { result, stdout } = await runToEnd(args);
+      steps.push({ pid: result.pid, ms: Date.now() - stepStarted, result, namespaces: namespacesIn(stdout) });
       continue;
     }
     const delay = step.kill === "random" ? randomDelayMs(c.seed ?? 0) : 0;
     const killed = await runAndKill(args, delay);
     const ms = Date.now() - stepStarted;
-    steps.push({ pid: killed.pid, ms, signal: killed.signal, finishedFirst: killed.finishedFirst });
+    steps.push({
+      pid: killed.pid,
+      ms,
+      signal: killed.signal,
+      finishedFirst: killed.finishedFirst,
+      namespaces: namespacesIn(killed.stdout),
+    });
     saved ??= await readBackend(c, dir, threadId);
   }
   return {
@@ -414,6 +454,11 @@ const betweenNodes = (where: Where, block: Block): CaseSpec =>
   spec("between-nodes", where, [{ phase: "run", kill: "ship-start" }, { phase: "resume" }], block);
 const subgraph = (where: Where): CaseSpec =>
   spec("subgraph", where, [{ phase: "run", kill: "waiting" }, { phase: "approve" }]);
+/** `slow`: the root checkpoint that schedules the subgraph (step 1) is written late. */
+const subgraphStep = (where: Where, slow: boolean): CaseSpec => ({
+  ...spec("subgraph-step", where, [{ phase: "run", kill: "after-effect" }, { phase: "resume" }], "freeze"),
+  ...(slow ? { slowCheckpointStep: 1 } : {}),
+});
 const functional = (where: Where): CaseSpec =>
   spec("functional", where, [
     { phase: "run", kill: "after-effect" },
@@ -434,10 +479,11 @@ const inDoubt = (where: Where): CaseSpec =>
 /**
  * Where the stock comparisons run. The durable runs cover both durabilities on both backends; stock
  * runs once per scenario and backend, under STOCK_DURABILITY, except that the scenarios the SQLite
- * suite started with (`original`) keep their stock runs under both durabilities on SQLite.
+ * suite started with (`original`) keep their stock runs under both durabilities on SQLite, and
+ * subgraph-step (`all`, whose stock counts differ between them) under both on both backends.
  */
 const STOCK_DURABILITY: Record<Backend, Durability> = { sqlite: "sync", redis: "async" };
-type StockRuns = "original" | "once";
+type StockRuns = "original" | "once" | "all";
 
 /** Every (backend, durability, mode) a scenario runs in. */
 function* matrix(
@@ -446,7 +492,7 @@ function* matrix(
   for (const backend of BACKENDS) {
     for (const durability of DURABILITIES) {
       for (const mode of MODES) {
-        const everywhere = stock === "original" && backend === "sqlite";
+        const everywhere = stock === "all" || (stock === "original" && backend === "sqlite");
         if (mode === "stock" && !everywhere && STOCK_DURABILITY[backend] !== durability) continue;
         yield { backend, durability, mode, where: { backend, mode, durability } };
       }
@@ -462,6 +508,10 @@ for (const { where } of matrix("original")) {
   add(afterEffect(where));
   add(waitingOnInterrupt(where));
   for (const block of ["await", "freeze"] as const) add(betweenNodes(where, block));
+}
+for (const { durability, where } of matrix("all")) {
+  add(subgraphStep(where, true));
+  if (durability === "async") add(subgraphStep(where, false));
 }
 for (const { backend, durability, mode, where } of matrix("once")) {
   add(twoInterrupts(where));
@@ -515,7 +565,10 @@ beforeAll(async () => {
         if (o.failure !== undefined) return `  ${c.name}: FAILED in ${o.ms} ms: ${o.failure.slice(0, 300)}`;
         const finished = o.steps[0]?.finishedFirst ? " (finished before the kill)" : "";
         const stepMs = o.steps.map((step) => step.ms).join("+");
-        return `  ${c.name}: ${JSON.stringify(o.truth)} in ${stepMs} ms, saved at kill ${JSON.stringify(o.saved)}${finished}`;
+        const namespaces = o.steps.some((step) => step.namespaces.length > 0)
+          ? `, subgraph namespaces ${o.steps.map((step) => step.namespaces.join(",") || "-").join(" then ")}`
+          : "";
+        return `  ${c.name}: ${JSON.stringify(o.truth)} in ${stepMs} ms, saved at kill ${JSON.stringify(o.saved)}${finished}${namespaces}`;
       })
       .join("\n")}`,
   );
@@ -633,6 +686,66 @@ describe("parent node charges, then invokes a subgraph that charges and interrup
       });
       expect(o.truth).toEqual({ charge: count, reserve: count });
     });
+  }
+});
+
+/*
+ * The subgraph `pay` runs in the namespace `pay:<task id>`, its task id derived from the root
+ * checkpoint that scheduled it (step 1, after prep). If that checkpoint was lost, the resumed run
+ * re-creates it under a new id: a new task id, a NEW subgraph namespace, where the subgraph starts
+ * over. Each process prints the namespace node `charge` ran in; the pay segments of the killed run
+ * and of the resume are the same exactly when the root checkpoint of step 1 was saved.
+ *
+ * Observed (SqliteSaver and RedisSaver, LangGraph 1.7.3, `freeze` at the kill):
+ * - "sync": LangGraph saves the checkpoint before its tasks run: same namespace, every time.
+ * - "async", no slow write: on SQLite the write lands within a few microtasks (the saver writes
+ *   synchronously), long before the kill: same namespace. On Redis it is a round trip that races the
+ *   subgraph's nodes (LangGraph issues it once the loop's previous checkpoint write is answered):
+ *   seen both ways for stock (mostly saved), always saved so far for durable (whose steps take more
+ *   round trips). Only the consistency of namespace, saved state and counts is asserted there.
+ * - "async", the root checkpoint of step 1 written SLOW_CHECKPOINT_MS late: with `freeze` its timer
+ *   never fires, so it is lost, and the resume's namespace is new: stock and durable, on both
+ *   backends (the DurableCheckpointer does not hold a subgraph's checkpoints back behind the root's:
+ *   only root checkpoints are checked against the latest, under its per-thread lock).
+ * Stock re-runs charge (2) and, in a new namespace, reserve too (2; else 1: the subgraph resumes at
+ * charge). Durable: 1 / 1 either way, the steps in the new namespace replayed from the ledger.
+ */
+describe("subgraph node, reserve then charge; killed in charge after its side effect; a new process resumes", () => {
+  for (const { backend, durability, mode, where } of matrix("all")) {
+    for (const slow of durability === "async" ? [true, false] : [true]) {
+      // Whether the root checkpoint of step 1 is lost (the resume's namespace new); undefined: a race.
+      const lost = durability === "sync" ? false : slow ? true : backend === "sqlite" ? false : undefined;
+      const write = slow ? "root checkpoint written late" : "no slow write";
+      const namespace = lost === undefined ? "either namespace" : lost ? "new namespace" : "same namespace";
+      const counts =
+        mode === "durable"
+          ? "reserve 1, charge 1"
+          : lost === undefined
+            ? "reserve 1 or 2, charge 2"
+            : `reserve ${lost ? 2 : 1}, charge 2`;
+      it(`${backend}, ${durability}, ${mode}, ${write}: ${namespace}, completed, ${counts}`, () => {
+        const o = outcome(subgraphStep(where, slow));
+        const [run, resume] = o.steps.map((step) => step.namespaces);
+        expect(run).toHaveLength(1);
+        expect(resume).toHaveLength(1);
+        const paySegment = (ns: string | undefined) => ns?.split("|")[0];
+        const sameNamespace = paySegment(run?.[0]) === paySegment(resume?.[0]);
+        // A new namespace exactly when the root checkpoint that scheduled pay was not saved.
+        expect(o.saved.latestStep).toBe(sameNamespace ? 1 : 0);
+        if (lost !== undefined) expect(sameNamespace).toBe(!lost);
+        const [killed, resumed] = [`receipt-${pidOf(o, 0)}`, `receipt-${pidOf(o, 1)}`];
+        const durable = mode === "durable";
+        expect(resultOf(o, 1).output).toEqual({
+          order: "order-1",
+          prepared: true,
+          reserved: durable || sameNamespace ? killed : resumed,
+          charged: durable ? killed : resumed,
+        });
+        expect(o.truth).toEqual(
+          durable ? { reserve: 1, charge: 1 } : { reserve: sameNamespace ? 1 : 2, charge: 2 },
+        );
+      });
+    }
   }
 });
 

@@ -10,9 +10,11 @@
  * threw) and exits 0.
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { BaseCallbackHandler } from "@langchain/core/callbacks/base";
+import type { RunnableConfig } from "@langchain/core/runnables";
 import { Command } from "@langchain/langgraph";
-import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
+import type { BaseCheckpointSaver, CheckpointMetadata } from "@langchain/langgraph-checkpoint";
 import { Ledger, type LedgerStore } from "../../packages/core/src/index.js";
 import { DurableCheckpointer } from "../../packages/langgraph/src/index.js";
 import { buildGraph, type Sink } from "./graphs.js";
@@ -25,6 +27,7 @@ import {
   ledgerPath,
   ledgerPrefix,
   RESULT_MARKER,
+  SLOW_CHECKPOINT_MS,
   truthKey,
   truthPath,
   type WorkerArgs,
@@ -98,6 +101,32 @@ async function openBackend(args: WorkerArgs): Promise<Backend> {
 }
 
 /**
+ * Makes the saver's write of the root checkpoint of `step` start SLOW_CHECKPOINT_MS late (a slow
+ * store). Patched on the instance, before any DurableCheckpointer sees it, so the saver keeps its
+ * class (DurableCheckpointer picks its paths by it) and a DurableCheckpointer binds the slow
+ * `putIfLatest`.
+ */
+function slowDownCheckpoint(saver: BaseCheckpointSaver, step: number): void {
+  type Write = (
+    config: RunnableConfig,
+    checkpoint: unknown,
+    metadata: CheckpointMetadata,
+    ...rest: unknown[]
+  ) => Promise<unknown>;
+  const methods = saver as unknown as Record<string, Write | undefined>;
+  for (const name of ["put", "putIfLatest"]) {
+    const write = methods[name]?.bind(saver);
+    if (write === undefined) continue;
+    methods[name] = async (config, checkpoint, metadata, ...rest) => {
+      if ((config.configurable?.checkpoint_ns ?? "") === "" && metadata?.step === step) {
+        await sleep(SLOW_CHECKPOINT_MS);
+      }
+      return write(config, checkpoint, metadata, ...rest);
+    };
+  }
+}
+
+/**
  * Counts tool runs in flight. LangGraph's ToolNode runs parallel calls with Promise.all: when one
  * interrupts, `invoke` returns while the others may still run. A process that waits for an approval
  * has long finished them; the worker waits for them before it reports that it is waiting.
@@ -143,6 +172,7 @@ async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? "{}") as WorkerArgs;
   const backend = await openBackend(args);
   const ledger = new Ledger({ store: backend.store, leaseMs: LEASE_MS });
+  if (args.slowCheckpointStep !== undefined) slowDownCheckpoint(backend.saver, args.slowCheckpointStep);
   const checkpointer: BaseCheckpointSaver =
     args.mode === "durable" ? new DurableCheckpointer({ saver: backend.saver, ledger }) : backend.saver;
 

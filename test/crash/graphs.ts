@@ -10,6 +10,7 @@ import {
   Annotation,
   END,
   entrypoint,
+  getConfig,
   interrupt,
   MessagesAnnotation,
   START,
@@ -22,7 +23,7 @@ import { ScriptedChatModel } from "../../examples/invoice-agent/src/scripted-cha
 import type { Ledger } from "../../packages/core/src/index.js";
 import { durableTool } from "../../packages/langchain/src/index.js";
 import { durableStep } from "../../packages/langgraph/src/index.js";
-import { type KillPoint, STEPS, type WorkerArgs } from "./protocol.js";
+import { type KillPoint, NAMESPACE_MARKER, STEPS, type WorkerArgs } from "./protocol.js";
 
 /** The ground truth: counts side effects per label, outside the ledger. */
 export interface Sink {
@@ -123,6 +124,33 @@ export async function buildGraph(ctx: GraphContext): Promise<CrashGraph> {
         .compile({ checkpointer });
       return wrap(graph, { order: ORDER }, values);
     }
+    case "subgraph-step": {
+      // Added as the node itself and compiled without a checkpointer: it checkpoints in the parent's
+      // checkpointer under the namespace `pay:<task id>`, the task id derived from the root checkpoint
+      // that scheduled pay (step 1, after prep). Its output (the whole state, each channel written
+      // once) is pay's write to the parent.
+      const pay = new StateGraph(SubgraphStepState)
+        .addNode("reserve", async () => ({ reserved: await charge("reserve") }))
+        .addNode("charge", async () => {
+          const ns = getConfig()?.configurable?.checkpoint_ns as string;
+          process.stdout.write(`${NAMESPACE_MARKER} ${ns}\n`);
+          const charged = await charge("charge");
+          await hang("after-effect");
+          return { charged };
+        })
+        .addEdge(START, "reserve")
+        .addEdge("reserve", "charge")
+        .addEdge("charge", END)
+        .compile();
+      const graph = new StateGraph(SubgraphStepState)
+        .addNode("prep", async () => ({ prepared: true }))
+        .addNode("pay", pay)
+        .addEdge(START, "prep")
+        .addEdge("prep", "pay")
+        .addEdge("pay", END)
+        .compile({ checkpointer });
+      return wrap(graph, { order: ORDER }, values);
+    }
     case "functional": {
       const chargeTask = task("charge", async (_order: string) => {
         const charged = await charge("charge");
@@ -210,6 +238,13 @@ const PayState = Annotation.Root({
   reserved: Annotation<string>,
   approved: Annotation<string>,
   shipped: Annotation<boolean>,
+});
+
+const SubgraphStepState = Annotation.Root({
+  order: Annotation<string>,
+  prepared: Annotation<boolean>,
+  reserved: Annotation<string>,
+  charged: Annotation<string>,
 });
 
 const StepsState = Annotation.Root({

@@ -19,6 +19,11 @@ export type Backend = "sqlite" | "redis";
  *   (kill point `ship-start`) and returns.
  * - `subgraph`: START -> pay -> END; pay charges, then invokes a compiled subgraph whose node
  *   charges `reserve` and `interrupt()`s.
+ * - `subgraph-step`: START -> prep -> pay -> END, where pay is a compiled subgraph added as the node
+ *   itself (it checkpoints in the parent's checkpointer under the namespace `pay:<task id>`):
+ *   START -> reserve -> charge -> END. prep has no side effect (so the root checkpoint that schedules
+ *   pay is a "loop" checkpoint of step 1, not the input's); reserve charges `reserve`; charge prints
+ *   its namespace (NAMESPACE_MARKER), charges `charge`, then (kill point `after-effect`) returns.
  * - `functional`: an `entrypoint` that calls the `task` "charge" (it charges, then kill point
  *   `after-effect`), then `interrupt()`s for approval.
  * - `tool-node`: START -> tools (a `ToolNode`) -> END, fed an AIMessage with two parallel tool
@@ -38,6 +43,7 @@ export type Scenario =
   | "two-interrupts"
   | "between-nodes"
   | "subgraph"
+  | "subgraph-step"
   | "functional"
   | "tool-node"
   | "react-agent"
@@ -83,6 +89,13 @@ export interface WorkerArgs {
   /** `redis://127.0.0.1:<port>` of the test's redis-server (backend `redis`). */
   redisUrl?: string;
   threadId: string;
+  /**
+   * A slow store: the saver's write of the root checkpoint of this step (`put`, or RedisSaver's
+   * `putIfLatest` under a DurableCheckpointer) starts SLOW_CHECKPOINT_MS late, in every process of
+   * the case. Under "async" the tasks that checkpoint schedules run, and are killed, before it lands
+   * (with `freeze` at the kill, its timer never fires); under "sync" LangGraph waits for it first.
+   */
+  slowCheckpointStep?: number;
 }
 
 export interface WorkerResult {
@@ -94,8 +107,16 @@ export interface WorkerResult {
 
 export const KILL_MARKER = "KILL_POINT";
 export const RESULT_MARKER = "RESULT";
+/**
+ * `CHECKPOINT_NS <namespace>`: printed by node `charge` of `subgraph-step` as it starts (the
+ * `checkpoint_ns` of its config, `pay:<task id>|charge:<task id>`), so the test can tell whether a
+ * resumed run's subgraph ran in the namespace of the killed one.
+ */
+export const NAMESPACE_MARKER = "CHECKPOINT_NS";
 /** Printed (with KILL_MARKER) by a `random` run that finished before the parent's kill came. */
 export const FINISHED_POINT = "finished";
+/** How late a slow checkpoint write (`WorkerArgs.slowCheckpointStep`) starts. */
+export const SLOW_CHECKPOINT_MS = 2000;
 /** Nodes of the `steps` scenario. */
 export const STEPS = 6;
 

@@ -20,6 +20,7 @@ import type {
   CheckpointMetadata,
   CheckpointTuple,
 } from "@langchain/langgraph-checkpoint";
+import { namespaceOf } from "./config-fields.js";
 import { CheckpointValueMissingError } from "./errors.js";
 
 /** The stored metadata's key for the channels whose values live in an earlier checkpoint. */
@@ -85,7 +86,7 @@ export class ChannelDeltas {
         holders[channel] = checkpoint.id;
       }
     }
-    this.#remember(threadId, ns, checkpoint.id, { versions: checkpoint.channel_versions, holders });
+    this.#remember(threadId, ns, checkpoint.id, { versions: { ...checkpoint.channel_versions }, holders });
     return {
       checkpoint: { ...checkpoint, channel_values: values },
       metadata:
@@ -172,10 +173,6 @@ function sourcesOf(metadata: CheckpointMetadata | undefined): Record<string, str
   return (metadata as Record<string, unknown> | undefined)?.[CHANNEL_SOURCES_KEY] as
     | Record<string, string>
     | undefined;
-}
-
-function namespaceOf(config: RunnableConfig): string {
-  return (config.configurable?.checkpoint_ns as string | undefined) ?? "";
 }
 
 function checkpointConfig(threadId: string, ns: string, checkpointId: string): RunnableConfig {

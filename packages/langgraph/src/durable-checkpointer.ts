@@ -11,6 +11,7 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import { ChannelDeltas } from "./channel-deltas.js";
 import { CheckpointLineage } from "./checkpoint-lineage.js";
+import { namespaceOf } from "./config-fields.js";
 import { CheckpointConflictError } from "./errors.js";
 import { threadJournalKeyPrefix } from "./journal-keys.js";
 import { latestCheckpointId } from "./latest-checkpoint.js";
@@ -101,13 +102,14 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
 
   /**
    * Storing deltas, the walk goes through this wrapper's getTuple (BaseCheckpointSaver's walk), which
-   * reads whole checkpoints; otherwise the saver's own walk is used.
+   * reads whole checkpoints; otherwise the saver's own walk is used (if it has one).
    */
   override getDeltaChannelHistory(
     options: Parameters<BaseCheckpointSaver["getDeltaChannelHistory"]>[0],
   ): ReturnType<BaseCheckpointSaver["getDeltaChannelHistory"]> {
-    return this.#deltas === undefined
-      ? this.saver.getDeltaChannelHistory(options)
+    const own = this.saver.getDeltaChannelHistory;
+    return this.#deltas === undefined && typeof own === "function"
+      ? own.call(this.saver, options)
       : super.getDeltaChannelHistory(options);
   }
 
@@ -167,6 +169,9 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     }
     // (a) write ordering: every task write already started for this thread lands first.
     if (pending.length > 0) await Promise.allSettled(pending);
+    // A subgraph's checkpoint is never checked, so it need not wait for the root's (LangGraph orders
+    // the puts of each namespace itself).
+    if (namespaceOf(config) !== "") return this.saver.put(config, checkpoint, metadata, newVersions);
     // (b) optimistic concurrency, check-then-put serialised per thread.
     return this.#withLock(threadId, async () => {
       if (checkParent) {
@@ -196,24 +201,19 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     parentConfig: RunnableConfig | undefined,
     metadata: CheckpointMetadata | undefined,
   ): void {
-    this.lineage.learn(
-      threadId,
-      (config.configurable?.checkpoint_ns as string | undefined) ?? "",
-      checkpoint.id,
-      {
-        parentId: (parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
-        source: metadata?.source,
-        step: metadata?.step,
-        channels: Object.keys(checkpoint.channel_versions ?? {}),
-      },
-    );
+    this.lineage.learn(threadId, namespaceOf(config), checkpoint.id, {
+      parentId: (parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
+      source: metadata?.source,
+      step: metadata?.step,
+      channels: Object.keys(checkpoint.channel_versions ?? {}),
+    });
   }
 
   /** Root-namespace checkpoints that continue the thread are checked; branches and subgraphs are not. */
   #needsParentCheck(config: RunnableConfig, metadata: CheckpointMetadata): boolean {
     if (!this.#optimisticConcurrency) return false;
     // Subgraph namespaces are written by the parent's task; only the root thread is checked.
-    if (((config.configurable?.checkpoint_ns as string | undefined) ?? "") !== "") return false;
+    if (namespaceOf(config) !== "") return false;
     return metadata?.source === undefined || !BRANCHING_SOURCES.has(metadata.source);
   }
 
