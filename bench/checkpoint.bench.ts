@@ -37,6 +37,7 @@ import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
 import { measureChannelDeltas } from "./channel-deltas.js";
 import { chainInOrder, checkpointerOver } from "./graph-kit.js";
+import { RoundTripFloorSaver } from "./round-trip-floor-saver.js";
 import { median } from "./stats.js";
 import { versionOf } from "./versions.js";
 
@@ -401,15 +402,27 @@ async function main() {
     // packages/langgraph/src/durable-checkpointer.ts at the commit in config.source).
     let diagnostic: Record<string, unknown> | undefined;
     if (DIAGNOSTIC_ROUNDS > 0) {
+      const floor = (durability: Durability): Contender => {
+        const storage = new RoundTripFloorSaver(client);
+        return {
+          ...contender("memory", "bare", durability),
+          name: `floor/bare/${durability}`,
+          checkpointer: storage,
+          storage,
+          graph: linearGraph().compile({ checkpointer: storage }),
+        };
+      };
       const diag = DURABILITIES.flatMap((d) => [
         contender("redis", "bare", d),
         contender("redis", "wrapped", d),
         contender("redis", "wrapped", d, false),
+        contender("sqlite", "bare", d),
+        floor(d),
       ]);
       await timeRounds(diag, DIAGNOSTIC_ROUNDS, 1, "diagnostic ");
       const med = (name: string) => median((diag.find((c) => c.name === name) as Contender).samples);
       diagnostic = {
-        note: `RedisSaver only, ${DIAGNOSTIC_ROUNDS} rounds (+1 warm-up) x ${RUNS} runs, after the main rounds, interleaved the same way (one run per contender per slot): bare vs DurableCheckpointer vs DurableCheckpointer({ optimisticConcurrency: false }) (no stale-parent check)`,
+        note: `${DIAGNOSTIC_ROUNDS} rounds (+1 warm-up) x ${RUNS} runs, after the main rounds, interleaved the same way (one run per contender per slot): RedisSaver bare vs DurableCheckpointer vs DurableCheckpointer({ optimisticConcurrency: false }) (no stale-parent check); and bare SqliteSaver beside the round-trip floor (roundTripFloor)`,
         msPerRun: Object.fromEntries(
           DURABILITIES.map((d) => [
             d,
@@ -420,6 +433,22 @@ async function main() {
             },
           ]),
         ),
+        roundTripFloor: {
+          note: "MemorySaver plus one PING round trip per saver call (put, putWrites, getTuple): the floor of any Redis saver that makes one round trip per call. Timed in the same diagnostic rounds as bare SqliteSaver and bare RedisSaver",
+          ...Object.fromEntries(
+            DURABILITIES.map((d) => [
+              d,
+              {
+                sqliteBare: round3(med(`sqlite/bare/${d}`)),
+                floor: round3(med(`floor/bare/${d}`)),
+                redisBare: round3(med(`redis/bare/${d}`)),
+                floorOverSqlite: round2(med(`floor/bare/${d}`) / med(`sqlite/bare/${d}`)),
+                redisOverSqlite: round2(med(`redis/bare/${d}`) / med(`sqlite/bare/${d}`)),
+                redisOverFloor: round2(med(`redis/bare/${d}`) / med(`floor/bare/${d}`)),
+              },
+            ]),
+          ),
+        },
         overBare: Object.fromEntries(
           DURABILITIES.map((d) => [
             d,
@@ -641,10 +670,13 @@ async function main() {
     console.table(redisCommandsPerRun);
     if (diagnostic) {
       console.log(
-        `\nDiagnostic, RedisSaver, ${DIAGNOSTIC_ROUNDS} rounds x ${RUNS} runs: bare, wrapped, wrapped with optimisticConcurrency: false (no stale-parent check)`,
+        `\nDiagnostic, ${DIAGNOSTIC_ROUNDS} rounds x ${RUNS} runs: RedisSaver bare, wrapped, wrapped with optimisticConcurrency: false (no stale-parent check)`,
       );
       console.table(diagnostic.msPerRun);
       console.table(diagnostic.overBare);
+      const { note: floorNote, ...floorTable } = diagnostic.roundTripFloor as Record<string, unknown>;
+      console.log(`Round-trip floor: ${floorNote}`);
+      console.table(floorTable);
     }
     console.log(`\nChannel deltas: ${channelDeltas.note}`);
     console.table(channelDeltas.storedCheckpointBytesPerRun);
