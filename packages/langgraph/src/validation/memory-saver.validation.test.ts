@@ -1,5 +1,6 @@
 /*
- * LangGraph's checkpointer conformance suite (@langchain/langgraph-checkpoint-validation, 718 tests)
+ * LangGraph's checkpointer conformance suite (@langchain/langgraph-checkpoint-validation, 718 tests, plus
+ * its 8 getDeltaChannelHistory tests)
  * against DurableCheckpointer over MemorySaver.
  */
 import { MemorySaver } from "@langchain/langgraph-checkpoint";
