@@ -12,7 +12,7 @@ import { Annotation, StateGraph } from "@langchain/langgraph";
 import { type BaseCheckpointSaver, MemorySaver } from "@langchain/langgraph-checkpoint";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { chainInOrder, checkpointerOver } from "./graph-kit.js";
-import { median } from "./stats.js";
+import { median, round2, round3, seededRandom, shuffled } from "./stats.js";
 
 const NODES = 10;
 const DOC_BYTES = 20_000;
@@ -106,17 +106,12 @@ export async function measureChannelDeltas(
     storedCheckpointBytesPerRun[label] = { ...bytes, wrappedOverBare: round2(bytes.wrapped / bytes.bare) };
   }
 
-  let seed = 0x5eed;
-  const random = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x7fffffff;
-  };
+  const random = seededRandom(0x5eed);
   for (let round = 0; round <= ROUNDS; round++) {
     const times = new Map(contenders.map((c) => [c, [] as number[]]));
     const threads = new Map(contenders.map((c) => [c, [] as string[]]));
     for (let r = 0; r < RUNS; r++) {
-      const order = [...contenders].sort(() => random() - 0.5);
-      for (const c of order) {
+      for (const c of shuffled(contenders, random)) {
         const threadId = randomUUID();
         threads.get(c)?.push(threadId);
         times.get(c)?.push(await runOnce(c, threadId));
@@ -147,6 +142,3 @@ export async function measureChannelDeltas(
     msPerRun,
   };
 }
-
-const round2 = (x: number) => Math.round(x * 100) / 100;
-const round3 = (x: number) => Math.round(x * 1000) / 1000;

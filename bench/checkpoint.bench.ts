@@ -38,7 +38,7 @@ import { type RedisServer, startRedisServer } from "../test/support/redis-server
 import { measureChannelDeltas } from "./channel-deltas.js";
 import { chainInOrder, checkpointerOver } from "./graph-kit.js";
 import { RoundTripFloorSaver } from "./round-trip-floor-saver.js";
-import { median } from "./stats.js";
+import { median, round1, round2, round3, seededRandom, shuffled } from "./stats.js";
 import { versionOf } from "./versions.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -76,9 +76,6 @@ const EXPECTED_TRAIL = Array.from({ length: NODES }, (_, i) => `n${i + 1}`);
 
 // --- helpers -----------------------------------------------------------------------------------------
 
-const round1 = (x: number) => Math.round(x * 10) / 10;
-const round2 = (x: number) => Math.round(x * 100) / 100;
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
 /**
  * Which source was measured: HEAD, the uncommitted files under packages/ and a hash of their contents
  * (read-only git). Taken when the bench starts (tsx has loaded the code by then) and again at the end.
@@ -260,26 +257,6 @@ async function callsPerRun(
     }
     counts.putWhilePutWritesInFlight = overlapping;
     out[wrapping] = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / runs]));
-  }
-  return out;
-}
-
-/** A small seeded PRNG (mulberry32): the same run orders on every machine. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
   }
   return out;
 }

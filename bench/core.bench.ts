@@ -9,7 +9,7 @@ import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { durableTool } from "@durable-tools/langchain";
 import { tool } from "@langchain/core/tools";
 import { z } from "zod";
-import { median } from "./stats.js";
+import { median, round2 } from "./stats.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 25);
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
@@ -49,8 +49,6 @@ async function timeBatch(invoke: Invoke, argsFor: (i: number) => Args): Promise<
   for (let i = 0; i < CALLS; i++) await invoke(argsFor(i));
   return ((performance.now() - start) * 1000) / CALLS; // µs per call
 }
-
-const round2 = (x: number) => Math.round(x * 100) / 100;
 
 async function main() {
   let counter = 0;

@@ -23,7 +23,7 @@ import { SqliteLedgerStore } from "@durable-tools/sqlite";
 import { createClient } from "@redis/client";
 import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
-import { median } from "./stats.js";
+import { median, round0, round1, round2 } from "./stats.js";
 import { versionOf } from "./versions.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
@@ -58,10 +58,6 @@ const work = (args: Args): Invoice => {
 };
 
 // --- helpers -----------------------------------------------------------------------------------
-
-const round0 = (x: number) => Math.round(x);
-const round1 = (x: number) => Math.round(x * 10) / 10;
-const round2 = (x: number) => Math.round(x * 100) / 100;
 
 type Invoke = (args: Args) => Promise<unknown>;
 type Kind = "newKey" | "replay";

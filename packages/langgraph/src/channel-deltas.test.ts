@@ -1,39 +1,19 @@
-import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { RedisSaver } from "@durable-tools/redis/saver";
-import { Annotation, END, MemorySaver, START, StateGraph } from "@langchain/langgraph";
+import { MemorySaver } from "@langchain/langgraph";
 import type { BaseCheckpointSaver, Checkpoint, CheckpointMetadata } from "@langchain/langgraph-checkpoint";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { CHANNEL_SOURCES_KEY, ChannelDeltas } from "./channel-deltas.js";
-import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { CheckpointValueMissingError } from "./errors.js";
-import { savers, thread } from "./test-support.js";
+import { durable, savers, thread, threeStepGraph } from "./test-support.js";
 
 const DOC = "d".repeat(10_000);
 
-const DocState = Annotation.Root({
-  doc: Annotation<string>(),
-  log: Annotation<string[]>({ reducer: (a, b) => [...a, ...b], default: () => [] }),
-});
-
-/** Three steps that append to `log` and never touch `doc`. */
-function docGraph() {
-  return new StateGraph(DocState)
-    .addNode("a", async () => ({ log: ["a"] }))
-    .addNode("b", async () => ({ log: ["b"] }))
-    .addNode("c", async () => ({ log: ["c"] }))
-    .addEdge(START, "a")
-    .addEdge("a", "b")
-    .addEdge("b", "c")
-    .addEdge("c", END);
-}
-
-function wrap(saver: BaseCheckpointSaver, channelDeltas?: boolean): DurableCheckpointer {
-  const ledger = new Ledger({ store: new MemoryLedgerStore() });
-  return new DurableCheckpointer({ saver, ledger, channelDeltas });
-}
+/** The DurableCheckpointer under test, over `saver`. */
+const wrap = (saver: BaseCheckpointSaver, channelDeltas?: boolean) =>
+  durable(saver, channelDeltas === undefined ? {} : { channelDeltas }).checkpointer;
 
 /** How many checkpoints the saver itself stores with a value for `channel`. */
 async function storedWith(saver: BaseCheckpointSaver, threadId: string, channel: string): Promise<number> {
@@ -66,8 +46,8 @@ describe.each(savers)("channel deltas over $name", ({ create }) => {
     };
     const checkpointer = wrap(wrapped.saver);
     for (const app of [
-      docGraph().compile({ checkpointer: bare.saver }),
-      docGraph().compile({ checkpointer }),
+      threeStepGraph().compile({ checkpointer: bare.saver }),
+      threeStepGraph().compile({ checkpointer }),
     ]) {
       await app.invoke({ doc: DOC, log: [] }, thread("t"));
       await app.invoke({ log: ["again"] }, thread("t"));
@@ -76,7 +56,7 @@ describe.each(savers)("channel deltas over $name", ({ create }) => {
     expect(await storedWith(bare.saver, "t", "doc")).toBe(9);
     expect(await storedWith(wrapped.saver, "t", "doc")).toBe(1);
     expect(await history(checkpointer, "t")).toEqual(await history(bare.saver, "t"));
-    const state = await docGraph().compile({ checkpointer }).getState(thread("t"));
+    const state = await threeStepGraph().compile({ checkpointer }).getState(thread("t"));
     expect(state.values).toEqual({ doc: DOC, log: ["a", "b", "c", "again", "a", "b", "c"] });
     expect(state.metadata).not.toHaveProperty(CHANNEL_SOURCES_KEY);
   });
@@ -84,11 +64,11 @@ describe.each(savers)("channel deltas over $name", ({ create }) => {
   it("a new process (no remembered shapes) reads the thread whole and goes on storing deltas", async () => {
     const made = create();
     close = made.close;
-    await docGraph()
+    await threeStepGraph()
       .compile({ checkpointer: wrap(made.saver) })
       .invoke({ doc: DOC, log: [] }, thread("t"));
     const restarted = wrap(made.saver);
-    const app = docGraph().compile({ checkpointer: restarted });
+    const app = threeStepGraph().compile({ checkpointer: restarted });
     expect((await app.getState(thread("t"))).values.doc).toBe(DOC);
     expect((await app.invoke({ log: ["x"] }, thread("t"))).doc).toBe(DOC);
     expect(await storedWith(made.saver, "t", "doc")).toBe(1);
@@ -97,9 +77,9 @@ describe.each(savers)("channel deltas over $name", ({ create }) => {
   it("continues a thread the bare saver wrote whole, without storing the document again", async () => {
     const made = create();
     close = made.close;
-    await docGraph().compile({ checkpointer: made.saver }).invoke({ doc: DOC, log: [] }, thread("t"));
+    await threeStepGraph().compile({ checkpointer: made.saver }).invoke({ doc: DOC, log: [] }, thread("t"));
     const before = await storedWith(made.saver, "t", "doc");
-    const app = docGraph().compile({ checkpointer: wrap(made.saver) });
+    const app = threeStepGraph().compile({ checkpointer: wrap(made.saver) });
     const result = await app.invoke({ log: ["x"] }, thread("t"));
     expect(result).toEqual({ doc: DOC, log: ["a", "b", "c", "x", "a", "b", "c"] });
     expect(await storedWith(made.saver, "t", "doc")).toBe(before);
@@ -108,7 +88,7 @@ describe.each(savers)("channel deltas over $name", ({ create }) => {
   it("stores whole checkpoints with channelDeltas: false", async () => {
     const made = create();
     close = made.close;
-    await docGraph()
+    await threeStepGraph()
       .compile({ checkpointer: wrap(made.saver, false) })
       .invoke({ doc: DOC, log: [] }, thread("t"));
     expect(await storedWith(made.saver, "t", "doc")).toBe(4);
@@ -128,7 +108,7 @@ describe("channel deltas", () => {
   it("refuse to return a checkpoint whose value holder was deleted behind the wrapper's back", async () => {
     const saver = new MemorySaver();
     const checkpointer = wrap(saver);
-    await docGraph().compile({ checkpointer }).invoke({ doc: DOC, log: [] }, thread("t"));
+    await threeStepGraph().compile({ checkpointer }).invoke({ doc: DOC, log: [] }, thread("t"));
     const checkpoints = saver.storage.t?.[""] ?? {};
     let holder: string | undefined;
     for await (const tuple of saver.list(thread("t"))) {
@@ -177,11 +157,7 @@ describe("channel deltas round trip", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 12 }), async (steps) => {
         const saver = new MemorySaver();
-        const writer = new DurableCheckpointer({
-          saver,
-          ledger: new Ledger({ store: new MemoryLedgerStore() }),
-          optimisticConcurrency: false,
-        });
+        const writer = durable(saver, { optimisticConcurrency: false }).checkpointer;
         const put: Checkpoint[] = [];
         const changed = new Map<string, Set<string>>();
         for (const [index, { parent: pick, changes, value }] of steps.entries()) {

@@ -20,39 +20,27 @@ import type {
   CheckpointMetadata,
   CheckpointTuple,
 } from "@langchain/langgraph-checkpoint";
+import { type CheckpointLineage, type CheckpointOrigin, originOf } from "./checkpoint-lineage.js";
 import { namespaceOf } from "./config-fields.js";
 import { CheckpointValueMissingError } from "./errors.js";
+import { knownSaverKind } from "./saver-kind.js";
 
 /** The stored metadata's key for the channels whose values live in an earlier checkpoint. */
 export const CHANNEL_SOURCES_KEY = "durable_tools_channel_sources";
 
-/** Class names of savers that store each checkpoint whole, whatever newVersions says. */
-const WHOLE_CHECKPOINT_SAVERS = new Set(["MemorySaver", "SqliteSaver"]);
-
-/** Where each channel's value of a stored checkpoint lives, and the versions it was stored at. */
-interface StoredShape {
-  versions: ChannelVersions;
-  /** Channel name to the id of the checkpoint whose stored values contain it. */
-  holders: Record<string, string>;
-}
-
-/** How many stored checkpoints' shapes are remembered (the parent of the next put is nearly always one). */
-const SHAPE_CACHE_SIZE = 1024;
-
 export class ChannelDeltas {
   readonly #saver: BaseCheckpointSaver;
-  readonly #shapes = new Map<string, StoredShape>();
+  /** Where what is known of each checkpoint is kept, holders included (shared with durableStep). */
+  readonly #lineage: CheckpointLineage;
 
-  constructor(saver: BaseCheckpointSaver) {
+  constructor(saver: BaseCheckpointSaver, lineage: CheckpointLineage) {
     this.#saver = saver;
+    this.#lineage = lineage;
   }
 
   /** True for savers that store whole checkpoints (MemorySaver, SqliteSaver, and classes built on them). */
   static suitFor(saver: BaseCheckpointSaver): boolean {
-    for (let proto = Object.getPrototypeOf(saver); proto !== null; proto = Object.getPrototypeOf(proto)) {
-      if (WHOLE_CHECKPOINT_SAVERS.has(proto.constructor?.name)) return true;
-    }
-    return false;
+    return knownSaverKind(saver) !== undefined;
   }
 
   /** The checkpoint and metadata to store for a put: changed values, and where the others live. */
@@ -65,7 +53,7 @@ export class ChannelDeltas {
     const threadId = String(config.configurable?.thread_id);
     const ns = namespaceOf(config);
     const parentId = config.configurable?.checkpoint_id as string | undefined;
-    const parent = parentId === undefined ? undefined : await this.#shapeOf(threadId, ns, parentId);
+    const parent = parentId === undefined ? undefined : await this.#storedOrigin(threadId, ns, parentId);
     const values: Record<string, unknown> = {};
     const sources: Record<string, string> = {};
     const holders: Record<string, string> = {};
@@ -73,8 +61,8 @@ export class ChannelDeltas {
       const version = checkpoint.channel_versions[channel];
       const isNew = Object.hasOwn(newVersions, channel);
       const holder =
-        !isNew && version !== undefined && parent?.versions[channel] === version
-          ? parent.holders[channel]
+        !isNew && version !== undefined && parent?.versions?.[channel] === version
+          ? parent.holders?.[channel]
           : undefined;
       if (holder !== undefined) {
         sources[channel] = holder;
@@ -86,7 +74,8 @@ export class ChannelDeltas {
         holders[channel] = checkpoint.id;
       }
     }
-    this.#remember(threadId, ns, checkpoint.id, { versions: { ...checkpoint.channel_versions }, holders });
+    // The caller learned this checkpoint's origin before the put; add where its values live.
+    this.#lineage.learnHolders(threadId, ns, checkpoint.id, holders);
     return {
       checkpoint: { ...checkpoint, channel_values: values },
       metadata:
@@ -96,12 +85,15 @@ export class ChannelDeltas {
     };
   }
 
-  /** The tuple as it was put: the values named in its metadata read back from the checkpoints holding them. */
+  /**
+   * The tuple as it was put: the values named in its metadata read back from the checkpoints holding
+   * them. The caller has learned the tuple's origin.
+   */
   async expand(tuple: CheckpointTuple): Promise<CheckpointTuple> {
     const threadId = String(tuple.config.configurable?.thread_id);
     const ns = namespaceOf(tuple.config);
     const sources = sourcesOf(tuple.metadata);
-    this.#remember(threadId, ns, tuple.checkpoint.id, shapeOfStored(tuple, sources));
+    this.#lineage.learnHolders(threadId, ns, tuple.checkpoint.id, holdersOf(tuple, sources));
     if (sources === undefined) return tuple;
     const byHolder = new Map<string, string[]>();
     for (const [channel, holder] of Object.entries(sources)) {
@@ -135,38 +127,34 @@ export class ChannelDeltas {
     };
   }
 
-  /** Forgets a deleted thread's shapes (a thread re-created under the same ids must not inherit them). */
-  forget(threadId: string): void {
-    const prefix = `${threadId}\u0000`;
-    for (const key of this.#shapes.keys()) if (key.startsWith(prefix)) this.#shapes.delete(key);
-  }
-
-  async #shapeOf(threadId: string, ns: string, checkpointId: string): Promise<StoredShape | undefined> {
-    const cached = this.#shapes.get(shapeKey(threadId, ns, checkpointId));
-    if (cached !== undefined) return cached;
+  /** What is known of a stored checkpoint, holders included: remembered, else read from the saver. */
+  async #storedOrigin(
+    threadId: string,
+    ns: string,
+    checkpointId: string,
+  ): Promise<CheckpointOrigin | undefined> {
+    const known = this.#lineage.peek(threadId, ns, checkpointId);
+    if (known?.holders !== undefined) return known;
     const stored = await this.#saver.getTuple(checkpointConfig(threadId, ns, checkpointId));
     if (stored === undefined) return undefined;
-    const shape = shapeOfStored(stored, sourcesOf(stored.metadata));
-    this.#remember(threadId, ns, checkpointId, shape);
-    return shape;
-  }
-
-  /** Stored checkpoints never change, so a remembered shape stays right; the oldest is forgotten first. */
-  #remember(threadId: string, ns: string, checkpointId: string, shape: StoredShape): void {
-    const key = shapeKey(threadId, ns, checkpointId);
-    this.#shapes.delete(key);
-    this.#shapes.set(key, shape);
-    if (this.#shapes.size > SHAPE_CACHE_SIZE) {
-      this.#shapes.delete(this.#shapes.keys().next().value as string);
-    }
+    const origin = {
+      ...originOf(stored.checkpoint, stored.parentConfig, stored.metadata),
+      holders: holdersOf(stored, sourcesOf(stored.metadata)),
+    };
+    this.#lineage.learn(threadId, ns, checkpointId, origin);
+    return origin;
   }
 }
 
-function shapeOfStored(stored: CheckpointTuple, sources: Record<string, string> | undefined): StoredShape {
+/** A stored checkpoint's holders: its own values, and the sources its metadata names. */
+function holdersOf(
+  stored: CheckpointTuple,
+  sources: Record<string, string> | undefined,
+): Record<string, string> {
   const holders: Record<string, string> = { ...sources };
   for (const channel of Object.keys(stored.checkpoint.channel_values))
     holders[channel] = stored.checkpoint.id;
-  return { versions: stored.checkpoint.channel_versions, holders };
+  return holders;
 }
 
 function sourcesOf(metadata: CheckpointMetadata | undefined): Record<string, string> | undefined {
@@ -177,8 +165,4 @@ function sourcesOf(metadata: CheckpointMetadata | undefined): Record<string, str
 
 function checkpointConfig(threadId: string, ns: string, checkpointId: string): RunnableConfig {
   return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpointId } };
-}
-
-function shapeKey(threadId: string, ns: string, checkpointId: string): string {
-  return `${threadId}\u0000${ns}\u0000${checkpointId}`;
 }

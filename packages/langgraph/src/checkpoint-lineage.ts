@@ -1,4 +1,6 @@
 import { LedgerUnavailableError } from "@durable-tools/core";
+import type { RunnableConfig } from "@langchain/core/runnables";
+import type { ChannelVersions, Checkpoint, CheckpointMetadata } from "@langchain/langgraph-checkpoint";
 
 /*
  * Which checkpoint each checkpoint was built on, as this process has seen it (from `put` calls and
@@ -7,6 +9,9 @@ import { LedgerUnavailableError } from "@durable-tools/core";
  * scheduled it, and that checkpoint is written in the background. A process killed before it landed
  * resumes from its parent and schedules the same task again, in a checkpoint with a NEW id, hence a
  * new task id. The parent's id, the step and the task's path are the same both times.
+ *
+ * It is also where channel deltas (channel-deltas.ts) keep which checkpoint holds each channel value:
+ * stored checkpoints never change, so what is known of one stays right.
  */
 
 /** Most checkpoints remembered; the oldest are forgotten first (a resumed run learns again from getTuple). */
@@ -19,26 +24,68 @@ export interface CheckpointOrigin {
   source: string | undefined;
   /** `metadata.step`: the tasks this checkpoint schedules run at the next step. */
   step?: number | undefined;
-  /** The channels it has versions for (what may have triggered the tasks it schedules). */
-  channels?: readonly string[];
+  /** Its channel versions (the channels that may have triggered the tasks it schedules). */
+  versions?: ChannelVersions;
+  /** With channel deltas: channel name to the id of the checkpoint whose stored values hold it. */
+  holders?: Readonly<Record<string, string>>;
+}
+
+/** A fork or an `updateState` checkpoint: it branches from its parent on purpose, and its tasks run anew. */
+export function isBranch(origin: { source?: string | undefined } | undefined): boolean {
+  return origin?.source === "fork" || origin?.source === "update";
+}
+
+/** What a checkpoint put (or read back) says of its origin: `parentConfig` names its parent. */
+export function originOf(
+  checkpoint: Checkpoint,
+  parentConfig: RunnableConfig | undefined,
+  metadata: CheckpointMetadata | undefined,
+): CheckpointOrigin {
+  return {
+    parentId: (parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
+    source: metadata?.source,
+    step: metadata?.step,
+    versions: checkpoint.channel_versions,
+  };
 }
 
 export class CheckpointLineage {
   readonly #origins = new Map<string, CheckpointOrigin>();
   readonly #waiters = new Map<string, ((origin: CheckpointOrigin) => void)[]>();
 
-  /** Records the origin of `checkpointId` (of `threadId`, `checkpointNs`). */
+  /** Records the origin of `checkpointId` (of `threadId`, `checkpointNs`), keeping holders already known. */
   learn(threadId: string, checkpointNs: string, checkpointId: string, origin: CheckpointOrigin): void {
     const slot = slotOf(threadId, checkpointNs, checkpointId);
-    if (!this.#origins.has(slot) && this.#origins.size >= MAX_REMEMBERED) {
+    const known = this.#origins.get(slot);
+    if (known === undefined && this.#origins.size >= MAX_REMEMBERED) {
       const oldest = this.#origins.keys().next().value;
       if (oldest !== undefined) this.#origins.delete(oldest);
     }
-    this.#origins.set(slot, origin);
+    this.#origins.set(
+      slot,
+      known?.holders && !origin.holders ? { ...origin, holders: known.holders } : origin,
+    );
     const waiting = this.#waiters.get(slot);
     if (waiting === undefined) return;
     this.#waiters.delete(slot);
     for (const wake of waiting) wake(origin);
+  }
+
+  /** Records where a learned checkpoint's channel values are stored (no-op if it was forgotten). */
+  learnHolders(
+    threadId: string,
+    checkpointNs: string,
+    checkpointId: string,
+    holders: Readonly<Record<string, string>>,
+  ): void {
+    const known = this.#origins.get(slotOf(threadId, checkpointNs, checkpointId));
+    if (known !== undefined) known.holders = holders;
+  }
+
+  /** Forgets a deleted thread (a thread re-created under the same ids must not inherit what it held). */
+  forget(threadId: string): void {
+    const prefix = `${JSON.stringify([threadId]).slice(0, -1)},`;
+    for (const slot of this.#origins.keys()) if (slot.startsWith(prefix)) this.#origins.delete(slot);
   }
 
   /** The origin of a checkpoint if it is known now. */

@@ -7,20 +7,9 @@ import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { durableStep } from "./durable-step.js";
 import { CheckpointConflictError, isCheckpointConflictError } from "./errors.js";
 import { threadJournalKeyPrefix } from "./journal-keys.js";
-import { durable, State, savers, thread } from "./test-support.js";
+import { durable, State, savers, thread, threeStepGraph } from "./test-support.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function threeStepGraph() {
-  return new StateGraph(State)
-    .addNode("a", async () => ({ log: ["a"] }))
-    .addNode("b", async () => ({ log: ["b"] }))
-    .addNode("c", async () => ({ log: ["c"] }))
-    .addEdge(START, "a")
-    .addEdge("a", "b")
-    .addEdge("b", "c")
-    .addEdge("c", END);
-}
 
 describe.each(savers)("DurableCheckpointer over $name", ({ create }) => {
   let close = () => {};

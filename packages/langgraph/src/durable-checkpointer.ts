@@ -10,7 +10,7 @@ import {
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
 import { ChannelDeltas } from "./channel-deltas.js";
-import { CheckpointLineage } from "./checkpoint-lineage.js";
+import { CheckpointLineage, isBranch, originOf } from "./checkpoint-lineage.js";
 import { namespaceOf } from "./config-fields.js";
 import { CheckpointConflictError } from "./errors.js";
 import { threadJournalKeyPrefix } from "./journal-keys.js";
@@ -40,9 +40,6 @@ export interface DurableCheckpointerOptions {
    */
   channelDeltas?: boolean;
 }
-
-/** Checkpoint sources that branch on purpose from any checkpoint (time travel, `updateState`). */
-const BRANCHING_SOURCES = new Set(["fork", "update"]);
 
 /**
  * Wraps any checkpointer: delegates storage to it, orders a thread's checkpoint after the task writes
@@ -78,26 +75,20 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     this.#optimisticConcurrency = options.optimisticConcurrency ?? true;
     this.#putIfLatest = putIfLatestOf(options.saver);
     const deltas = options.channelDeltas ?? ChannelDeltas.suitFor(options.saver);
-    this.#deltas = deltas ? new ChannelDeltas(options.saver) : undefined;
+    this.#deltas = deltas ? new ChannelDeltas(options.saver, this.lineage) : undefined;
   }
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const stored = await this.saver.getTuple(config);
-    if (stored === undefined) return undefined;
-    const threadId = threadOf(config);
-    if (threadId !== undefined) {
-      this.#learn(threadId, stored.config, stored.checkpoint, stored.parentConfig, stored.metadata);
-    }
-    return this.#deltas === undefined ? stored : this.#deltas.expand(stored);
+    return stored === undefined ? undefined : this.#loaded(stored);
   }
 
   async *list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
-    const deltas = this.#deltas;
-    if (deltas === undefined) {
+    if (this.#deltas === undefined) {
       yield* this.saver.list(config, options);
       return;
     }
-    for await (const stored of this.saver.list(config, options)) yield await deltas.expand(stored);
+    for await (const stored of this.saver.list(config, options)) yield await this.#loaded(stored);
   }
 
   /**
@@ -150,7 +141,7 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     const threadId = threadOf(config);
     if (threadId === undefined) return this.saver.put(config, checkpoint, metadata, newVersions);
     // Learned before any await: the tasks of this checkpoint may already be running (durability "async").
-    this.#learn(threadId, config, checkpoint, config, metadata);
+    this.lineage.learn(threadId, namespaceOf(config), checkpoint.id, originOf(checkpoint, config, metadata));
     if (this.#deltas !== undefined) {
       ({ checkpoint, metadata } = await this.#deltas.shrink(config, checkpoint, metadata, newVersions));
     }
@@ -189,24 +180,18 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
    */
   async deleteThread(threadId: string): Promise<void> {
     await this.saver.deleteThread(threadId);
-    this.#deltas?.forget(threadId);
+    this.lineage.forget(threadId);
     await this.ledger.deleteByKeyPrefix(threadJournalKeyPrefix(this.ledger, threadId));
   }
 
-  /** Records which checkpoint `checkpoint` (in `config`'s namespace) was built on, at which step, and why. */
-  #learn(
-    threadId: string,
-    config: RunnableConfig,
-    checkpoint: Checkpoint,
-    parentConfig: RunnableConfig | undefined,
-    metadata: CheckpointMetadata | undefined,
-  ): void {
-    this.lineage.learn(threadId, namespaceOf(config), checkpoint.id, {
-      parentId: (parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
-      source: metadata?.source,
-      step: metadata?.step,
-      channels: Object.keys(checkpoint.channel_versions ?? {}),
-    });
+  /** A tuple read from the saver: its origin learned, and whole again if it was stored as a delta. */
+  #loaded(stored: CheckpointTuple): CheckpointTuple | Promise<CheckpointTuple> {
+    const threadId = threadOf(stored.config);
+    if (threadId !== undefined) {
+      const origin = originOf(stored.checkpoint, stored.parentConfig, stored.metadata);
+      this.lineage.learn(threadId, namespaceOf(stored.config), stored.checkpoint.id, origin);
+    }
+    return this.#deltas === undefined ? stored : this.#deltas.expand(stored);
   }
 
   /** Root-namespace checkpoints that continue the thread are checked; branches and subgraphs are not. */
@@ -214,7 +199,7 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     if (!this.#optimisticConcurrency) return false;
     // Subgraph namespaces are written by the parent's task; only the root thread is checked.
     if (namespaceOf(config) !== "") return false;
-    return metadata?.source === undefined || !BRANCHING_SOURCES.has(metadata.source);
+    return !isBranch(metadata);
   }
 
   async #withLock<T>(threadId: string, fn: () => Promise<T>): Promise<T> {

@@ -5,9 +5,10 @@ import {
   RetryPolicy,
 } from "@durable-tools/core";
 import { getConfig } from "@langchain/langgraph";
+import { isBranch } from "./checkpoint-lineage.js";
 import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer, lineageOfCheckpointer } from "./durable-checkpointer.js";
 import { DURABLE_STEP_TOOL, type DurableStepIdentity, durableStepKey } from "./journal-keys.js";
-import { stableNamespace } from "./stable-namespace.js";
+import { type OriginLookup, stableNamespace } from "./stable-namespace.js";
 
 export interface DurableStepOptions {
   /** The ledger to journal into; default: `configurable.durable_ledger`, else the DurableCheckpointer's. */
@@ -139,21 +140,17 @@ async function taskIdentity(
   // Under "sync" LangGraph has handed the checkpoint over before its tasks run: one we have not seen
   // is not in that namespace, and "sync" has no crash gap to close, so the task id will do. Under
   // "async" the hand-over may still be on its way.
-  const origin =
+  const lookup: OriginLookup = async (ns, id) =>
     durability === "sync"
-      ? lineage.peek(threadId, checkpointNs, checkpointId)
-      : await lineage.originOf(threadId, checkpointNs, checkpointId, LINEAGE_WAIT_MS);
+      ? lineage.peek(threadId, ns, id)
+      : lineage.originOf(threadId, ns, id, LINEAGE_WAIT_MS);
+  const origin = await lookup(checkpointNs, checkpointId);
   if (origin === undefined) return { checkpointNs: taskNs, task: `id:${taskId}` };
   const path = JSON.stringify(metadata.langgraph_path);
-  const branched = origin.source === "fork" || origin.source === "update";
-  if (checkpointNs !== "" && !branched) {
+  if (checkpointNs !== "" && !isBranch(origin)) {
     // Inside a subgraph: the namespace itself carries task ids that a crash can change. Renamed
     // stably, the step number and path place the task (the subgraph's run is the namespace's only).
-    const stable = await stableNamespace(checkpointNs, checkpointMap, (ns, id) =>
-      durability === "sync"
-        ? Promise.resolve(lineage.peek(threadId, ns, id))
-        : lineage.originOf(threadId, ns, id, LINEAGE_WAIT_MS),
-    );
+    const stable = await stableNamespace(checkpointNs, checkpointMap, lookup);
     if (stable !== undefined) {
       return { checkpointNs: stable, task: `step:${metadata.langgraph_step}|path:${path}` };
     }

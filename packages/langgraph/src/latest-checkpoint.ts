@@ -1,4 +1,5 @@
-import { type BaseCheckpointSaver, MemorySaver } from "@langchain/langgraph-checkpoint";
+import type { BaseCheckpointSaver, MemorySaver } from "@langchain/langgraph-checkpoint";
+import { knownSaverKind } from "./saver-kind.js";
 
 /*
  * DurableCheckpointer compares every root checkpoint's parent with the thread's latest checkpoint id.
@@ -20,7 +21,7 @@ const sqliteStatements = new WeakMap<object, { get(...params: unknown[]): unknow
 function isSqliteSaver(saver: BaseCheckpointSaver): saver is BaseCheckpointSaver & SqliteSaverLike {
   const candidate = saver as Partial<SqliteSaverLike>;
   return (
-    saver.constructor.name === "SqliteSaver" &&
+    knownSaverKind(saver) === "sqlite" &&
     typeof candidate.setup === "function" &&
     typeof candidate.db?.prepare === "function"
   );
@@ -32,10 +33,11 @@ export async function latestCheckpointId(
   threadId: string,
   checkpointNs = "",
 ): Promise<string | undefined> {
-  if (saver instanceof MemorySaver) {
+  const storage = knownSaverKind(saver) === "memory" ? (saver as MemorySaver).storage : undefined;
+  if (storage !== undefined) {
     // MemorySaver's own choice of the latest: the greatest id in default string order.
     let latest: string | undefined;
-    for (const id of Object.keys(saver.storage[threadId]?.[checkpointNs] ?? {})) {
+    for (const id of Object.keys(storage[threadId]?.[checkpointNs] ?? {})) {
       if (latest === undefined || id > latest) latest = id;
     }
     return latest;

@@ -62,8 +62,9 @@ export async function recoverThreads(options: RecoverThreadsOptions): Promise<Re
     const recovered = await reconcileOperation(ledger, record.key, hooks.get(record.tool));
     // durableTool and durableStep store the thread they ran in as the record's scope.
     const threadId = record.scope;
-    if (threadId === undefined) unscoped.push(recovered);
-    else threads.set(threadId, [...(threads.get(threadId) ?? []), recovered]);
+    const ofThread = threadId === undefined ? unscoped : threads.get(threadId);
+    if (ofThread !== undefined) ofThread.push(recovered);
+    else threads.set(threadId as string, [recovered]);
   }
   const report: RecoveryReport = { threads: [], unscoped };
   for (const [threadId, operations] of threads) {

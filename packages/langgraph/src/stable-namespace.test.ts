@@ -19,9 +19,9 @@ function lookup(origins: Record<string, CheckpointOrigin>) {
 describe("stableNamespace", () => {
   const outerTask = pullTaskId("outer", 4, "outer", "branch:to:outer", ROOT);
   const outerNs = `outer:${outerTask}`;
-  const origins = {
-    [`/${ROOT}`]: { parentId: "p0", source: "loop", step: 3, channels: ["log"] },
-    [`${outerNs}/${SUB}`]: { parentId: null, source: "input", step: -1, channels: [] },
+  const origins: Record<string, CheckpointOrigin> = {
+    [`/${ROOT}`]: { parentId: "p0", source: "loop", step: 3, versions: { log: 1 } },
+    [`${outerNs}/${SUB}`]: { parentId: null, source: "input", step: -1, versions: {} },
   };
   const map = { "": ROOT, [outerNs]: SUB };
 
@@ -41,7 +41,7 @@ describe("stableNamespace", () => {
   });
 
   it("keeps the task id of a level scheduled by a fork or an update (a branch runs anew)", async () => {
-    const forked = { [`/${ROOT}`]: { parentId: "p0", source: "fork", step: 3, channels: [] } };
+    const forked = { [`/${ROOT}`]: { parentId: "p0", source: "fork", step: 3, versions: {} } };
     expect(await stableNamespace(outerNs, { "": ROOT }, lookup(forked))).toBe(outerNs);
   });
 

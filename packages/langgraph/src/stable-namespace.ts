@@ -1,5 +1,5 @@
 import { uuid5 } from "@langchain/langgraph-checkpoint";
-import type { CheckpointOrigin } from "./checkpoint-lineage.js";
+import { type CheckpointOrigin, isBranch } from "./checkpoint-lineage.js";
 
 /*
  * A subgraph runs in a namespace named after the tasks that called it: `<node>:<task id>`, one
@@ -48,13 +48,13 @@ export async function stableNamespace(
     if (typeof scheduledBy !== "string") return undefined;
     const origin = await originOf(parentNs, scheduledBy);
     if (origin?.step === undefined) return undefined;
-    if (origin.source === "fork" || origin.source === "update") {
+    if (isBranch(origin)) {
       // A branch made on purpose runs anew: its task id (new with every branch) is the right name.
       stable.push(segment);
       continue;
     }
     const step = origin.step + 1;
-    const trigger = triggerOf(taskId, parentNs, node, step, scheduledBy, origin.channels ?? []);
+    const trigger = triggerOf(taskId, parentNs, node, step, scheduledBy, Object.keys(origin.versions ?? {}));
     if (trigger === undefined) return undefined;
     const place = parentNs === "" ? `after:${origin.parentId ?? "-"}|step:${step}` : `step:${step}`;
     stable.push(`${node}@${place}|${trigger}`);

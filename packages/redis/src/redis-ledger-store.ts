@@ -274,7 +274,11 @@ export class RedisLedgerStore implements LedgerStore {
 
   async appendEvents(events: readonly LedgerEventInput[]): Promise<void> {
     const byKey = new Map<string, LedgerEventInput[]>();
-    for (const event of events) byKey.set(event.key, [...(byKey.get(event.key) ?? []), event]);
+    for (const event of events) {
+      const ofKey = byKey.get(event.key);
+      if (ofKey === undefined) byKey.set(event.key, [event]);
+      else ofKey.push(event);
+    }
     const writes: Promise<unknown>[] = [];
     for (const [key, ofKey] of byKey) {
       for (let i = 0; i < ofKey.length; i += EVENTS_PER_CHANGE) {
@@ -293,11 +297,7 @@ export class RedisLedgerStore implements LedgerStore {
   async readEvents(options: ReadEventsOptions = {}): Promise<LedgerEvent[]> {
     const keys =
       options.key === undefined
-        ? new Set(
-            [...(await this.#scan("", "}:ev")), ...(await this.#scan("", "}:rec"))].map((redisKey) =>
-              this.#operationKeyOf(redisKey),
-            ),
-          )
+        ? new Set((await this.#scan("", "")).map((redisKey) => this.#operationKeyOf(redisKey)))
         : [options.key];
     const after = options.afterSeq;
     const events: LedgerEvent[] = [];
@@ -397,9 +397,9 @@ export class RedisLedgerStore implements LedgerStore {
 
   /**
    * The Redis keys (on every master of a cluster) of the operations whose key starts with
-   * `keyPrefix`, ending in `tail` (`}:rec` records, `}:ev` streams, "" both). Prefixes match literally.
+   * `keyPrefix`, ending in `tail` (`}:rec` records, "" records and streams). Prefixes match literally.
    */
-  async #scan(keyPrefix: string, tail: "}:rec" | "}:ev" | ""): Promise<string[]> {
+  async #scan(keyPrefix: string, tail: "}:rec" | ""): Promise<string[]> {
     const pattern = `${globEscape(this.#prefix)}:{${globEscape(keyPrefix)}*${tail}`;
     const nodes = this.client instanceof Cluster ? this.client.nodes("master") : [this.client];
     const keys: string[] = [];
