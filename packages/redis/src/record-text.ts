@@ -39,6 +39,43 @@ interface Out {
   reason?: string;
 }
 
+/** What a record says about its creation: the fields its creation events need not store again. */
+export interface CreationContext {
+  tool: string;
+  tenant?: string;
+  correlationId?: string;
+  owner?: string;
+  at: number;
+  args?: JsonValue;
+}
+
+/** The creation fields of a record that still holds its creation events (owner and time unchanged). */
+export function creationContext(record: OperationRecord): CreationContext {
+  const context: CreationContext = { tool: record.tool, at: record.createdAt };
+  if (record.tenant !== undefined) context.tenant = record.tenant;
+  if (record.correlationId !== undefined) context.correlationId = record.correlationId;
+  if (record.owner !== null) context.owner = record.owner;
+  if (record.args !== undefined) context.args = record.args;
+  return context;
+}
+
+/**
+ * The creation fields the scripts store beside creation events they write to the stream (field `r`):
+ * the record's owner, created and meta lines, as `append` in scripts.ts joins them.
+ */
+export function parseCreationFields(value: string): CreationContext {
+  const ownerEnd = value.indexOf("\n");
+  const createdEnd = value.indexOf("\n", ownerEnd + 1);
+  const meta = JSON.parse(value.slice(createdEnd + 1)) as Meta;
+  const owner = value.slice(0, ownerEnd);
+  const context: CreationContext = { tool: meta.tool, at: Number(value.slice(ownerEnd + 1, createdEnd)) };
+  if (meta.tenant !== undefined) context.tenant = meta.tenant;
+  if (meta.corr !== undefined) context.correlationId = meta.corr;
+  if (owner !== "") context.owner = owner;
+  if (meta.args !== undefined) context.args = meta.args;
+  return context;
+}
+
 const text = (value: number | string | null | undefined): string =>
   value === null || value === undefined ? "" : String(value);
 

@@ -30,7 +30,14 @@ import {
 } from "@durable-tools/core";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { defineScripts } from "./define-scripts.js";
-import { lineSafe, outJson, parseRecordText, recordText } from "./record-text.js";
+import {
+  type CreationContext,
+  creationContext,
+  lineSafe,
+  outJson,
+  parseRecordText,
+  recordText,
+} from "./record-text.js";
 import { APPEND_SCRIPT, CLAIM_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, TRANSITION_SCRIPT } from "./scripts.js";
 import { EVENTS_PER_CHANGE, entryValue, eventsOfEntry, pendingEntryId, streamIdOfSeq } from "./stream-ids.js";
 
@@ -136,7 +143,7 @@ export class RedisLedgerStore implements LedgerStore {
       request.args === undefined ? fresh : { ...fresh, args: this.#encodeValue(request.args, request.key) };
     const [rec] = this.#keys(request.key);
     if (this.#nativeClaim) {
-      const text = recordText(stored, this.#entry(request.events));
+      const text = recordText(stored, this.#entry(request.events, creationContext(stored)));
       const existing = await this.#run("claim", () => this.#setIfAbsent(rec, text));
       if (existing === null) return { outcome: "created", record: fresh };
       if (existing !== undefined) {
@@ -329,7 +336,7 @@ export class RedisLedgerStore implements LedgerStore {
       const { record, pending } = parseRecordText(text, key);
       if (pending !== "") {
         const id = pendingEntryId(record.createdAt, last[0]?.[0]);
-        events.push(...eventsOfEntry(id, ["e", pending], key));
+        events.push(...eventsOfEntry(id, ["e", pending], key, creationContext(record)));
       }
     }
     return events;
@@ -347,15 +354,21 @@ export class RedisLedgerStore implements LedgerStore {
     return [`${tagged}:rec`, `${tagged}:ev`];
   }
 
-  /** One stream entry holding a state change's events (at most EVENTS_PER_CHANGE); "" for none. */
-  #entry(events: readonly LedgerEventInput[]): string {
+  /**
+   * One stream entry holding a state change's events (at most EVENTS_PER_CHANGE); "" for none. With
+   * `context`, creation events that leave out what their record holds.
+   */
+  #entry(events: readonly LedgerEventInput[], context?: CreationContext): string {
     if (events.length === 0) return "";
     if (events.length > EVENTS_PER_CHANGE) {
       throw new InvalidConfigurationError(
         `A state change can carry at most ${EVENTS_PER_CHANGE} events in the Redis store, got ${events.length}.`,
       );
     }
-    return entryValue(events.map((event) => codeEvent(event, this.#codec, "encode")));
+    return entryValue(
+      events.map((event) => codeEvent(event, this.#codec, "encode")),
+      context,
+    );
   }
 
   #encodeValue<T>(value: T, key: string): T {

@@ -8,7 +8,9 @@
  *
  * A record created by SET carries its creation events in its last line ("pending"); the first script
  * that changes the operation writes them to the stream in one entry with its own events (`append`),
- * under the id rule of `pendingEntryId` in stream-ids.ts, so the stream keeps append order.
+ * under the id rule of `pendingEntryId` in stream-ids.ts, so the stream keeps append order. Every
+ * script calls `append` before it changes a field, so the owner, created and meta lines it copies
+ * beside them are still those of the creation.
  */
 
 const RECORD = `
@@ -31,10 +33,11 @@ local function append(f, entry)
     if entry ~= '' then redis.call('XADD', KEYS[2], '*', 'e', entry) end
     return
   end
-  local fields = { 'e', f[12] }
+  -- The creation events leave out what the record holds; 'r' keeps it beside them (parseCreationFields).
+  local fields = { 'e', f[12], 'r', f[3] .. '\\n' .. f[9] .. '\\n' .. f[10] }
   if entry ~= '' then
-    fields[3] = 'f'
-    fields[4] = entry
+    fields[5] = 'f'
+    fields[6] = entry
   end
   local added = redis.pcall('XADD', KEYS[2], f[9] .. '-0', unpack(fields))
   if type(added) == 'table' and added.err then

@@ -1,5 +1,7 @@
+import { LedgerUnavailableError, type OperationRecord } from "@durable-tools/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { creationContext, recordText } from "./record-text.js";
 import {
   EVENTS_PER_CHANGE,
   entrySeq,
@@ -92,6 +94,91 @@ describe("stream entries", () => {
     );
   });
 
+  it("leaves out what the record holds and restores it from the record or from field r (property)", () => {
+    const record = fc.record(
+      {
+        tool: fc.constantFrom("t", "u"),
+        tenant: fc.constantFrom("acme", "globex"),
+        correlationId: fc.constantFrom("c1", "c2"),
+        owner: fc.constantFrom("host:1:abcd/1", "w#1"),
+        createdAt: fc.constantFrom(1, 2),
+        args: fc.jsonValue(),
+      },
+      { requiredKeys: ["tool", "createdAt"] },
+    );
+    const creation = record.chain((fields) => {
+      const stored = recordOf(fields);
+      const context = creationContext(stored);
+      // Events like the executor's: some carry the record's own arguments (the same value) as data.
+      const events = fc.array(
+        fc
+          .tuple(event, fc.boolean())
+          .map(([e, own]) =>
+            own && context.args !== undefined ? { ...e, data: { args: context.args } } : e,
+          ),
+        { minLength: 1, maxLength: EVENTS_PER_CHANGE },
+      );
+      return fc.tuple(fc.constant(stored), fc.constant(context), events);
+    });
+    fc.assert(
+      fc.property(creation, ([stored, context, events]) => {
+        const given = events.map((e) => ({ ...e, key: "k" }));
+        const value = entryValue(given as never, context);
+        const expected = JSON.parse(JSON.stringify(given));
+        const fromRecord = eventsOfEntry("1700000000123-7", ["e", value], "k", context);
+        expect(fromRecord.map(({ seq: _seq, ...rest }) => rest)).toEqual(expected);
+        const fromStream = eventsOfEntry("1700000000123-7", ["e", value, "r", creationFields(stored)], "k");
+        expect(fromStream.map(({ seq: _seq, ...rest }) => rest)).toEqual(expected);
+      }),
+    );
+  });
+
+  it("stores the executor's creation events without what the record holds", () => {
+    const stored = recordOf({ tool: "t", correlationId: "c1", owner: "w/1", createdAt: 5, args: { n: 1 } });
+    const context = creationContext(stored);
+    const common = { key: "k", tool: "t", correlationId: "c1", owner: "w/1", at: 5 };
+    const value = JSON.parse(
+      entryValue(
+        [
+          {
+            ...common,
+            id: "w/1#1",
+            type: "claimed",
+            attempt: 1,
+            to: "PENDING",
+            data: { args: stored.args ?? null },
+          },
+          { ...common, id: "w/1#2", type: "transition", attempt: 1, from: "PENDING", to: "VALIDATED" },
+        ],
+        context,
+      ),
+    );
+    expect(value).toEqual({
+      c: { ids: 1, r: 0b11101 },
+      e: [
+        { id: "#1", type: "claimed", attempt: 1, to: "PENDING", a: 1 },
+        { id: "#2", type: "transition", attempt: 1, from: "PENDING", to: "VALIDATED" },
+      ],
+    });
+    // A copy of the arguments is not the record's own: it is stored.
+    const copied = JSON.parse(
+      entryValue(
+        [{ ...common, id: "w/1#1", type: "claimed", attempt: 1, data: { args: { n: 1 } } }],
+        context,
+      ),
+    );
+    expect(copied.e[0].data).toEqual({ args: { n: 1 } });
+  });
+
+  it("refuses to read an entry that needs its record's fields without them", () => {
+    const stored = recordOf({ tool: "t", owner: "w/1", createdAt: 5 });
+    const value = entryValue(
+      [{ key: "k", tool: "t", owner: "w/1", at: 5, id: "w/1#1", type: "claimed", attempt: 1 }],
+      creationContext(stored),
+    );
+    expect(() => eventsOfEntry("1700000000123-7", ["e", value], "k")).toThrow(LedgerUnavailableError);
+  });
+
   it("puts a pending creation entry at <created>-0, or just after a stream entry that is not older", () => {
     expect(pendingEntryId(1_800_000_000_000, undefined)).toBe("1800000000000-0");
     expect(pendingEntryId(1_800_000_000_000, "1799999999999-5")).toBe("1800000000000-0");
@@ -99,3 +186,38 @@ describe("stream entries", () => {
     expect(pendingEntryId(1_800_000_000_000, "1800000000007-3")).toBe("1800000000007-4");
   });
 });
+
+interface RecordFields {
+  tool: string;
+  tenant?: string;
+  correlationId?: string;
+  owner?: string;
+  createdAt: number;
+  args?: unknown;
+}
+
+function recordOf(fields: RecordFields): OperationRecord {
+  const record: OperationRecord = {
+    key: "k",
+    tool: fields.tool,
+    fingerprint: "sha256:x",
+    state: "SUBMITTED",
+    attempt: 1,
+    owner: fields.owner ?? null,
+    fencingToken: 1,
+    leaseExpiresAt: null,
+    createdAt: fields.createdAt,
+    updatedAt: fields.createdAt,
+    expiresAt: null,
+  };
+  if (fields.tenant !== undefined) record.tenant = fields.tenant;
+  if (fields.correlationId !== undefined) record.correlationId = fields.correlationId;
+  if (fields.args !== undefined) record.args = fields.args as never;
+  return record;
+}
+
+/** What the scripts write in field `r`: the record's owner, created and meta lines (scripts.ts, append). */
+function creationFields(record: OperationRecord): string {
+  const lines = recordText(record, "").split("\n");
+  return [lines[2], lines[8], lines[9]].join("\n");
+}

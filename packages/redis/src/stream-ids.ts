@@ -1,4 +1,5 @@
-import type { LedgerEvent, LedgerEventInput } from "@durable-tools/core";
+import { type LedgerEvent, type LedgerEventInput, LedgerUnavailableError } from "@durable-tools/core";
+import { type CreationContext, parseCreationFields } from "./record-text.js";
 
 /*
  * Events live in one Redis stream per operation, one entry per state change holding the change's
@@ -8,6 +9,11 @@ import type { LedgerEvent, LedgerEventInput } from "@durable-tools/core";
  * SEQ_PER_ENTRY + its index in the entry: a safe integer (until about 2059) that increases strictly
  * within a stream (Redis never issues a smaller id, even if the clock goes back) and orders events of
  * different streams by time.
+ *
+ * Creation events leave out what their record already says (tool, tenant, correlation id, owner,
+ * time, and the arguments of the `claimed` event): a claim sends less and a replay builds less. When
+ * the scripts write them to the stream they add the record's creation fields in field `r` (see
+ * `creationFieldsText`), so every entry can be read without its record.
  */
 export const EVENTS_PER_CHANGE = 4;
 const SEQ_PER_ENTRY = 2 * EVENTS_PER_CHANGE;
@@ -27,37 +33,56 @@ export function streamIdOfSeq(seq: number): string {
 
 /** Fields that are usually the same for every event of one state change, stored once per entry. */
 const COMMON = ["tool", "tenant", "correlationId", "owner", "at"] as const;
-type Common = Partial<Record<(typeof COMMON)[number], unknown>> & { ids?: 1 };
+/** `r`: a bit per COMMON field left out because the record's creation fields hold it. */
+type Common = Partial<Record<(typeof COMMON)[number], unknown>> & { ids?: 1; r?: number };
+/** `a: 1`: the event's data is `{ args }`, the record's arguments. */
 type StoredEvent = Record<string, unknown>;
 
 /**
  * One stream entry's value: `{ c, e }`, the events (without their shared key) with the fields they all
- * share factored into `c`, and ids of the form `<owner>#<n>` shortened to `#<n>`. It keeps the stored
- * entries small; reading restores every event exactly as it was given. (Built without `delete` or
- * regular expressions: it runs on every claim, replays included.)
+ * share factored into `c`, and ids of the form `<owner>#<n>` shortened to `#<n>`. With `context` (the
+ * creation events of a record), what the record holds is left out too. It keeps the stored entries
+ * small; reading restores every event exactly as it was given. (Built without `delete` or regular
+ * expressions: it runs on every claim, replays included.)
  */
-export function entryValue(events: readonly LedgerEventInput[]): string {
+export function entryValue(events: readonly LedgerEventInput[], context?: CreationContext): string {
   const all = events as unknown as readonly StoredEvent[];
   const common: Common = {};
-  for (const field of COMMON) {
+  const shared = new Set<string>();
+  let fromRecord = 0;
+  for (let bit = 0; bit < COMMON.length; bit++) {
+    const field = COMMON[bit] as (typeof COMMON)[number];
     const first = all[0]?.[field];
-    if (first !== undefined && all.every((event) => event[field] === first && Object.hasOwn(event, field))) {
-      common[field] = first;
+    if (first === undefined || !all.every((event) => event[field] === first && Object.hasOwn(event, field))) {
+      continue;
     }
+    shared.add(field);
+    if (context !== undefined && context[field] === first) fromRecord |= 1 << bit;
+    else common[field] = first;
   }
-  const owner = common.owner;
+  const owner = shared.has("owner") ? all[0]?.owner : undefined;
   const shortIds = typeof owner === "string" && all.every((event) => isOwnedId(event.id, owner));
   if (shortIds) common.ids = 1;
+  if (fromRecord !== 0) common.r = fromRecord;
+  const args = context?.args;
   const stored = all.map((event) => {
     const rest: StoredEvent = {};
     for (const field in event) {
-      if (field === "key" || Object.hasOwn(common, field)) continue;
-      rest[field] =
-        field === "id" && shortIds ? (event.id as string).slice((owner as string).length) : event[field];
+      if (field === "key" || shared.has(field)) continue;
+      if (field === "data" && args !== undefined && isArgsOnly(event.data, args)) rest.a = 1;
+      else rest[field] = field === "id" && shortIds ? (event.id as string).slice(owner.length) : event[field];
     }
     return rest;
   });
   return JSON.stringify({ c: common, e: stored });
+}
+
+/** Data that is exactly `{ args }` with the record's own arguments (the same value, not a copy). */
+function isArgsOnly(data: unknown, args: unknown): boolean {
+  if (typeof data !== "object" || data === null) return false;
+  let fields = 0;
+  for (const _ in data) fields++;
+  return fields === 1 && (data as { args?: unknown }).args === args;
 }
 
 function isOwnedId(id: unknown, owner: string): boolean {
@@ -70,20 +95,56 @@ function isOwnedId(id: unknown, owner: string): boolean {
   return true;
 }
 
-/** The events of one stream entry ([field, value, ...]) with their seq, key and shared fields restored. */
-export function eventsOfEntry(id: string, fields: readonly string[], key: string): LedgerEvent[] {
+/**
+ * The events of one stream entry ([field, value, ...]) with their seq, key and shared fields restored.
+ * `context`: the creation fields of the record, for creation events read from the record itself (in
+ * the stream, field `r` holds them).
+ */
+export function eventsOfEntry(
+  id: string,
+  fields: readonly string[],
+  key: string,
+  context?: CreationContext,
+): LedgerEvent[] {
   const base = entrySeq(id);
   const events: LedgerEvent[] = [];
+  const r = fields.indexOf("r");
+  const fromFields = r > 0 && r % 2 === 0 ? parseCreationFields(fields[r + 1] as string) : context;
   for (let i = 1; i < fields.length; i += 2) {
+    if (i === r + 1) continue;
     const { c: common, e: stored } = JSON.parse(fields[i] as string) as { c: Common; e: StoredEvent[] };
-    const { ids, ...shared } = common;
-    for (const event of stored) {
+    const { ids, r: fromRecord, ...shared } = common;
+    if (fromRecord !== undefined) restoreShared(shared, fromRecord, fromFields, key);
+    for (const { a, ...event } of stored) {
       const restored: StoredEvent = { ...event, ...shared, key, seq: base + events.length };
       if (ids === 1) restored.id = `${shared.owner as string}${event.id as string}`;
+      if (a === 1) restored.data = { args: creation(fromFields, key).args ?? null };
       events.push(restored as unknown as LedgerEvent);
     }
   }
   return events;
+}
+
+function restoreShared(
+  shared: Record<string, unknown>,
+  fromRecord: number,
+  context: CreationContext | undefined,
+  key: string,
+): void {
+  const from = creation(context, key);
+  for (let bit = 0; bit < COMMON.length; bit++) {
+    const field = COMMON[bit] as (typeof COMMON)[number];
+    if ((fromRecord & (1 << bit)) !== 0) shared[field] = from[field];
+  }
+}
+
+function creation(context: CreationContext | undefined, key: string): CreationContext {
+  if (context === undefined) {
+    throw new LedgerUnavailableError(
+      `A stored event of operation ${key} refers to its record's creation fields, but they were not stored with it.`,
+    );
+  }
+  return context;
 }
 
 /**
