@@ -48,6 +48,9 @@
 import { Buffer } from "node:buffer";
 import { types } from "node:util";
 import { InvalidConfigurationError, InvalidPayloadError, messageOf } from "./errors.js";
+import { child, pathText, type ValuePath } from "./value-path.js";
+
+export { childPath } from "./value-path.js";
 
 /** Default limit on the canonical JSON's size: 1 MiB of UTF-8. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -83,17 +86,6 @@ export function canonicalize(value: unknown, options?: CanonicalizeOptions): str
   return output.finish();
 }
 
-/**
- * JSONPath-like location of a child: `$.card`, `$.items[3]`, `$["odd key"]`. Keys that are not
- * identifiers are quoted as JSON strings, so a path always names exactly one location. @internal
- */
-export function childPath(parent: string, key: string | number): string {
-  if (typeof key === "number") return `${parent}[${key}]`;
-  return IDENTIFIER.test(key) ? `${parent}.${key}` : `${parent}[${JSON.stringify(key)}]`;
-}
-
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
 function resolveMaxBytes(maxBytes: unknown): number {
   if (maxBytes === undefined) return DEFAULT_MAX_PAYLOAD_BYTES;
   if (typeof maxBytes !== "number" || !Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
@@ -105,42 +97,38 @@ function resolveMaxBytes(maxBytes: unknown): number {
 }
 
 /**
- * Accumulates the output and its UTF-8 size. Once over the limit it stops keeping text (the result
- * is an error anyway) but keeps counting, so the error can give the real size; it gives up counting
- * at twice the limit, so shared references that fan out exponentially cannot run for ever.
+ * Accumulates the output. Its UTF-8 size is measured once, at the end: characters never outnumber
+ * UTF-8 bytes, so while the text has at most `maxBytes` characters nothing can be over the limit yet.
+ * Past that it stops keeping text (the result is an error anyway) and counts bytes instead, so the
+ * error can give the real size; it gives up counting at twice the limit, so shared references that
+ * fan out exponentially cannot run for ever.
  */
 class Output {
   private text = "";
-  private bytes = 0;
+  /** UTF-8 bytes written, once counting (the text is over the limit in characters alone). */
+  private bytes = -1;
   private readonly countLimit: number;
 
   constructor(private readonly maxBytes: number) {
     this.countLimit = maxBytes * 2;
   }
 
-  /** Appends ASCII-only text (punctuation, numbers, literals): one byte per character. */
-  ascii(chunk: string): void {
-    this.add(chunk, chunk.length);
-  }
-
-  /** Appends text that may hold non-ASCII characters (strings and keys). */
-  unicode(chunk: string): void {
-    this.add(chunk, Buffer.byteLength(chunk, "utf8"));
+  write(chunk: string): void {
+    if (this.bytes < 0) {
+      this.text += chunk;
+      if (this.text.length <= this.maxBytes) return;
+      this.bytes = Buffer.byteLength(this.text, "utf8");
+      this.text = "";
+    } else {
+      this.bytes += Buffer.byteLength(chunk, "utf8");
+    }
+    if (this.bytes > this.countLimit) throw this.tooLarge(`is at least ${this.bytes} bytes`);
   }
 
   finish(): string {
-    if (this.bytes > this.maxBytes) throw this.tooLarge(`is ${this.bytes} bytes`);
+    const bytes = this.bytes < 0 ? Buffer.byteLength(this.text, "utf8") : this.bytes;
+    if (bytes > this.maxBytes) throw this.tooLarge(`is ${bytes} bytes`);
     return this.text;
-  }
-
-  private add(chunk: string, byteLength: number): void {
-    this.bytes += byteLength;
-    if (this.bytes <= this.maxBytes) {
-      this.text += chunk;
-    } else {
-      this.text = "";
-      if (this.bytes > this.countLimit) throw this.tooLarge(`is at least ${this.bytes} bytes`);
-    }
   }
 
   private tooLarge(size: string): InvalidPayloadError {
@@ -153,11 +141,11 @@ class Output {
 }
 
 /** Objects currently being serialised (the path from the root), each mapped to its path. */
-type Ancestors = Map<object, string>;
+type Ancestors = Map<object, ValuePath>;
 
 function writeValue(
   value: unknown,
-  path: string,
+  path: ValuePath,
   key: string,
   output: Output,
   ancestors: Ancestors,
@@ -165,47 +153,47 @@ function writeValue(
 ): void {
   switch (typeof value) {
     case "string":
-      output.unicode(JSON.stringify(value));
+      output.write(JSON.stringify(value));
       return;
     case "number":
-      output.ascii(formatNumber(value, path));
+      output.write(formatNumber(value, path));
       return;
     case "boolean":
-      output.ascii(value ? "true" : "false");
+      output.write(value ? "true" : "false");
       return;
     case "undefined":
       throw new InvalidPayloadError(
-        path,
+        pathText(path),
         "undefined is not JSON",
         "Use null, or leave the property out of its object.",
       );
     case "bigint":
       throw new InvalidPayloadError(
-        path,
+        pathText(path),
         "a BigInt is not JSON",
         "Pass it as a decimal string, e.g. value.toString().",
       );
     case "symbol":
-      throw new InvalidPayloadError(path, "a symbol is not JSON", "Pass a string instead.");
+      throw new InvalidPayloadError(pathText(path), "a symbol is not JSON", "Pass a string instead.");
     case "function":
       throw new InvalidPayloadError(
-        path,
+        pathText(path),
         "a function is not JSON",
         "Pass data only; call the function first and pass its result.",
       );
   }
   if (value === null) {
-    output.ascii("null");
+    output.write("null");
     return;
   }
   writeObject(value as object, path, key, output, ancestors, depth);
 }
 
 /** JCS number serialisation is exactly ECMAScript's Number::toString, which also turns -0 into "0". */
-function formatNumber(value: number, path: string): string {
+function formatNumber(value: number, path: ValuePath): string {
   if (!Number.isFinite(value)) {
     throw new InvalidPayloadError(
-      path,
+      pathText(path),
       `${value} is not JSON`,
       "Pass a finite number, or null / a string if the value is really missing or unbounded.",
     );
@@ -215,7 +203,7 @@ function formatNumber(value: number, path: string): string {
 
 function writeObject(
   value: object,
-  path: string,
+  path: ValuePath,
   key: string,
   output: Output,
   ancestors: Ancestors,
@@ -224,14 +212,14 @@ function writeObject(
   const cycleStart = ancestors.get(value);
   if (cycleStart !== undefined) {
     throw new InvalidPayloadError(
-      path,
-      `circular reference back to ${cycleStart}`,
+      pathText(path),
+      `circular reference back to ${pathText(cycleStart)}`,
       "Remove the cycle, e.g. refer to the parent by an id.",
     );
   }
   if (depth >= MAX_CANONICAL_DEPTH) {
     throw new InvalidPayloadError(
-      path,
+      pathText(path),
       `nested more than ${MAX_CANONICAL_DEPTH} levels deep`,
       "Flatten the payload.",
     );
@@ -245,7 +233,7 @@ function writeObject(
   } else {
     if (shape.value === undefined) {
       throw new InvalidPayloadError(
-        path,
+        pathText(path),
         "toJSON() returned undefined",
         "Make toJSON() return JSON data (null if there is nothing to send).",
       );
@@ -258,19 +246,19 @@ function writeObject(
 
 function writeArray(
   array: unknown[],
-  path: string,
+  path: ValuePath,
   output: Output,
   ancestors: Ancestors,
   depth: number,
 ): void {
   const length = readProperty(array, "length", path) as number;
-  output.ascii("[");
+  output.write("[");
   for (let index = 0; index < length; index++) {
-    const itemPath = childPath(path, index);
-    if (index > 0) output.ascii(",");
+    const itemPath = child(path, index);
+    if (index > 0) output.write(",");
     if (!hasIndex(array, index, itemPath)) {
       throw new InvalidPayloadError(
-        itemPath,
+        pathText(itemPath),
         "sparse array hole",
         "Fill the hole with null, or pass a dense array.",
       );
@@ -278,19 +266,19 @@ function writeArray(
     const item = readProperty(array, index, itemPath);
     if (item === undefined) {
       throw new InvalidPayloadError(
-        itemPath,
+        pathText(itemPath),
         "undefined is not JSON (in an array)",
         "Use null, or remove the element.",
       );
     }
     writeValue(item, itemPath, String(index), output, ancestors, depth + 1);
   }
-  output.ascii("]");
+  output.write("]");
 }
 
 function writePlainObject(
   object: object,
-  path: string,
+  path: ValuePath,
   output: Output,
   ancestors: Ancestors,
   depth: number,
@@ -302,19 +290,19 @@ function writePlainObject(
     throw unreadable(path, "listing its keys", error);
   }
   keys.sort(compareUtf16);
-  output.ascii("{");
+  output.write("{");
   let first = true;
   for (const key of keys) {
-    const propertyPath = childPath(path, key);
+    const propertyPath = child(path, key);
     const item = readProperty(object, key, propertyPath);
     if (item === undefined) continue; // as JSON.stringify does
-    if (!first) output.ascii(",");
+    if (!first) output.write(",");
     first = false;
-    output.unicode(JSON.stringify(key));
-    output.ascii(":");
+    output.write(JSON.stringify(key));
+    output.write(":");
     writeValue(item, propertyPath, key, output, ancestors, depth + 1);
   }
-  output.ascii("}");
+  output.write("}");
 }
 
 /** JCS orders keys by UTF-16 code units, which is exactly what `<` on strings compares. */
@@ -330,7 +318,7 @@ function compareUtf16(a: string, b: string): number {
  */
 type Shape = { kind: "array" } | { kind: "object" } | { kind: "replaced"; value: unknown };
 
-function inspectObject(value: object, path: string, key: string): Shape {
+function inspectObject(value: object, path: ValuePath, key: string): Shape {
   let isArray: boolean;
   let proto: object | null;
   try {
@@ -343,7 +331,7 @@ function inspectObject(value: object, path: string, key: string): Shape {
   if (isArray) return { kind: "array" };
   if (types.isArrayBufferView(value) || types.isAnyArrayBuffer(value)) {
     throw new InvalidPayloadError(
-      path,
+      pathText(path),
       `${binaryTypeName(value)} is binary data, not JSON`,
       "Base64-encode it into a string.",
     );
@@ -352,14 +340,14 @@ function inspectObject(value: object, path: string, key: string): Shape {
   if (types.isBoxedPrimitive(value)) return { kind: "replaced", value: unbox(value) };
   if (types.isMap(value) || types.isWeakMap(value)) {
     throw new InvalidPayloadError(
-      path,
+      pathText(path),
       `a ${types.isMap(value) ? "Map" : "WeakMap"} is not JSON`,
       "Convert it to a plain object (Object.fromEntries(map)) or to an array of [key, value] pairs sorted by key.",
     );
   }
   if (types.isSet(value) || types.isWeakSet(value)) {
     throw new InvalidPayloadError(
-      path,
+      pathText(path),
       `a ${types.isSet(value) ? "Set" : "WeakSet"} is not JSON`,
       "Convert it to a sorted array.",
     );
@@ -390,10 +378,14 @@ export function typedArrayTag(value: object): string | undefined {
   return typeof tag === "string" ? tag : undefined;
 }
 
-function dateToIso(date: Date, path: string): string {
+function dateToIso(date: Date, path: ValuePath): string {
   // The intrinsic methods, so that a Date subclass or a patched prototype cannot change the output.
   if (Number.isNaN(Date.prototype.getTime.call(date))) {
-    throw new InvalidPayloadError(path, "invalid Date", "Pass a valid Date, or null if there is no date.");
+    throw new InvalidPayloadError(
+      pathText(path),
+      "invalid Date",
+      "Pass a valid Date, or null if there is no date.",
+    );
   }
   return Date.prototype.toISOString.call(date);
 }
@@ -426,12 +418,12 @@ export function isPlainPrototype(proto: object | null): boolean {
   }
 }
 
-function callToJSON(value: object, proto: object | null, path: string, key: string): unknown {
+function callToJSON(value: object, proto: object | null, path: ValuePath, key: string): unknown {
   const toJSON = readProperty(value, "toJSON", path);
   if (typeof toJSON !== "function") {
     const name = className(proto);
     throw new InvalidPayloadError(
-      path,
+      pathText(path),
       `an instance of ${name} is not JSON (it has no toJSON() method)`,
       `Pass a plain object, or give ${name} a toJSON() method.`,
     );
@@ -440,7 +432,7 @@ function callToJSON(value: object, proto: object | null, path: string, key: stri
     return toJSON.call(value, key);
   } catch (error) {
     throw new InvalidPayloadError(
-      path,
+      pathText(path),
       `toJSON() threw: ${describe(error)}`,
       "Fix toJSON(), or pass a plain object.",
     );
@@ -459,7 +451,7 @@ function className(proto: object | null): string {
 }
 
 /** Reads a property; a throwing getter or proxy trap becomes an InvalidPayloadError at `path`. */
-function readProperty(object: object, key: string | number, path: string): unknown {
+function readProperty(object: object, key: string | number, path: ValuePath): unknown {
   try {
     return (object as Record<string | number, unknown>)[key];
   } catch (error) {
@@ -467,7 +459,7 @@ function readProperty(object: object, key: string | number, path: string): unkno
   }
 }
 
-function hasIndex(array: unknown[], index: number, path: string): boolean {
+function hasIndex(array: unknown[], index: number, path: ValuePath): boolean {
   try {
     return index in array;
   } catch (error) {
@@ -484,9 +476,9 @@ function describe(error: unknown): string {
   }
 }
 
-function unreadable(path: string, action: string, error: unknown): InvalidPayloadError {
+function unreadable(path: ValuePath, action: string, error: unknown): InvalidPayloadError {
   return new InvalidPayloadError(
-    path,
+    pathText(path),
     `threw while ${action}: ${describe(error)}`,
     "Pass plain data (no throwing getters or proxies).",
   );

@@ -37,12 +37,13 @@
  * a decoded Error's stack is just `name: message`.
  *
  * `Ref` paths address the encoded JSON (so they go through tags' `v` members), in the
- * {@link childPath} syntax: `$.items[2]`, `$.cache.v[0][1]`.
+ * `childPath` syntax (value-path.ts): `$.items[2]`, `$.cache.v[0][1]`.
  */
 import { Buffer } from "node:buffer";
 import { types } from "node:util";
-import { childPath, isPlainPrototype, typedArrayTag, unbox } from "./canonical.js";
+import { isPlainPrototype, typedArrayTag, unbox } from "./canonical.js";
 import { InvalidPayloadError } from "./errors.js";
+import { child, pathText, type ValuePath } from "./value-path.js";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -69,13 +70,13 @@ export function encodeValue(value: unknown): JsonValue {
 }
 
 /** Every object encoded so far, mapped to the path of its first occurrence (for `Ref`). */
-type Seen = Map<object, string>;
+type Seen = Map<object, ValuePath>;
 
 function tag(name: string, v: JsonValue): JsonValue {
   return { [TAG_KEY]: name, v };
 }
 
-function encode(value: unknown, path: string, depth: number, seen: Seen): JsonValue {
+function encode(value: unknown, path: ValuePath, depth: number, seen: Seen): JsonValue {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -104,9 +105,9 @@ function encodeNumber(value: number): JsonValue {
   return value;
 }
 
-function encodeObject(value: object, path: string, depth: number, seen: Seen): JsonValue {
+function encodeObject(value: object, path: ValuePath, depth: number, seen: Seen): JsonValue {
   const earlier = seen.get(value);
-  if (earlier !== undefined) return tag("Ref", earlier);
+  if (earlier !== undefined) return tag("Ref", pathText(earlier));
   if (depth >= MAX_CODEC_DEPTH) return tag("Truncated", null);
 
   const builtIn = encodeBuiltIn(value, path, depth, seen);
@@ -127,7 +128,7 @@ function encodeObject(value: object, path: string, depth: number, seen: Seen): J
   }
   if (proto === null) {
     seen.set(value, path);
-    return tag("NullProtoObject", encodeProperties(value, childPath(path, "v"), depth, seen));
+    return tag("NullProtoObject", encodeProperties(value, child(path, "v"), depth, seen));
   }
   if (!isPlainPrototype(proto)) {
     const replaced = encodeWithToJSON(value, path, depth, seen);
@@ -137,13 +138,13 @@ function encodeObject(value: object, path: string, depth: number, seen: Seen): J
   seen.set(value, path);
   const keys = ownKeys(value);
   if (keys.includes(TAG_KEY)) {
-    return tag("Object", encodeProperties(value, childPath(path, "v"), depth, seen, keys));
+    return tag("Object", encodeProperties(value, child(path, "v"), depth, seen, keys));
   }
   return encodeProperties(value, path, depth, seen, keys);
 }
 
 /** Types recognised by their internal slots (so across realms too); undefined for anything else. */
-function encodeBuiltIn(value: object, path: string, depth: number, seen: Seen): JsonValue | undefined {
+function encodeBuiltIn(value: object, path: ValuePath, depth: number, seen: Seen): JsonValue | undefined {
   if (types.isArrayBufferView(value) || types.isAnyArrayBuffer(value)) {
     seen.set(value, path);
     return tag("Bytes", encodeBytes(value));
@@ -162,17 +163,17 @@ function encodeBuiltIn(value: object, path: string, depth: number, seen: Seen): 
     // A boxed symbol cannot be rebuilt any better than a symbol: both decode as undefined.
     if (typeof primitive === "symbol") return encode(primitive, path, depth, seen);
     seen.set(value, path);
-    return tag("Boxed", encode(primitive, childPath(path, "v"), depth, seen));
+    return tag("Boxed", encode(primitive, child(path, "v"), depth, seen));
   }
   if (types.isMap(value)) {
     seen.set(value, path);
     const entries: JsonValue[] = [];
-    const entriesPath = childPath(path, "v");
+    const entriesPath = child(path, "v");
     for (const [key, item] of Map.prototype.entries.call(value) as IterableIterator<[unknown, unknown]>) {
-      const entryPath = childPath(entriesPath, entries.length);
+      const entryPath = child(entriesPath, entries.length);
       entries.push([
-        encode(key, childPath(entryPath, 0), depth + 1, seen),
-        encode(item, childPath(entryPath, 1), depth + 1, seen),
+        encode(key, child(entryPath, 0), depth + 1, seen),
+        encode(item, child(entryPath, 1), depth + 1, seen),
       ]);
     }
     return tag("Map", entries);
@@ -180,15 +181,15 @@ function encodeBuiltIn(value: object, path: string, depth: number, seen: Seen): 
   if (types.isSet(value)) {
     seen.set(value, path);
     const items: JsonValue[] = [];
-    const itemsPath = childPath(path, "v");
+    const itemsPath = child(path, "v");
     for (const item of Set.prototype.values.call(value) as IterableIterator<unknown>) {
-      items.push(encode(item, childPath(itemsPath, items.length), depth + 1, seen));
+      items.push(encode(item, child(itemsPath, items.length), depth + 1, seen));
     }
     return tag("Set", items);
   }
   if (isError(value)) {
     seen.set(value, path);
-    return tag("Error", encodeError(value, childPath(path, "v"), depth, seen));
+    return tag("Error", encodeError(value, child(path, "v"), depth, seen));
   }
   return undefined;
 }
@@ -197,7 +198,7 @@ function encodeBuiltIn(value: object, path: string, depth: number, seen: Seen): 
  * A class instance with a `toJSON()` method is stored as what that method returns. Undefined when
  * there is no usable `toJSON()` (none, it throws, or it returns the object itself).
  */
-function encodeWithToJSON(value: object, path: string, depth: number, seen: Seen): JsonValue | undefined {
+function encodeWithToJSON(value: object, path: ValuePath, depth: number, seen: Seen): JsonValue | undefined {
   let result: unknown;
   try {
     const toJSON: unknown = (value as { toJSON?: unknown }).toJSON;
@@ -212,7 +213,7 @@ function encodeWithToJSON(value: object, path: string, depth: number, seen: Seen
   const earlier = seen.get(result);
   if (earlier !== undefined) {
     seen.set(value, earlier);
-    return tag("Ref", earlier);
+    return tag("Ref", pathText(earlier));
   }
   seen.set(value, path); // before encoding, so that a result containing `value` refers back here
   const encoded = encode(result, path, depth + 1, seen);
@@ -221,25 +222,25 @@ function encodeWithToJSON(value: object, path: string, depth: number, seen: Seen
   return encoded;
 }
 
-function encodeArray(array: unknown[], path: string, depth: number, seen: Seen): JsonValue {
+function encodeArray(array: unknown[], path: ValuePath, depth: number, seen: Seen): JsonValue {
   const length = arrayLength(safeRead(array, "length"));
   let dense = true;
   for (let index = 0; index < length && dense; index++) dense = safeHas(array, index);
   if (dense) {
     const items: JsonValue[] = [];
     for (let index = 0; index < length; index++) {
-      items.push(encode(safeRead(array, index), childPath(path, index), depth + 1, seen));
+      items.push(encode(safeRead(array, index), child(path, index), depth + 1, seen));
     }
     return items;
   }
   // Only the present elements are visited, so `new Array(1e9)` stays small.
-  const itemsPath = childPath(childPath(path, "v"), "items");
+  const itemsPath = child(child(path, "v"), "items");
   const items: JsonValue[] = [];
   for (const key of ownKeys(array)) {
     const index = Number(key);
     if (!Number.isInteger(index) || index < 0 || index >= length || String(index) !== key) continue;
-    const entryPath = childPath(itemsPath, items.length);
-    items.push([index, encode(safeRead(array, key), childPath(entryPath, 1), depth + 1, seen)]);
+    const entryPath = child(itemsPath, items.length);
+    items.push([index, encode(safeRead(array, key), child(entryPath, 1), depth + 1, seen)]);
   }
   return tag("SparseArray", { length, items });
 }
@@ -254,14 +255,14 @@ function arrayLength(length: unknown): number {
 /** Own enumerable string-keyed properties, encoded, as a JSON object whose members live under `path`. */
 function encodeProperties(
   object: object,
-  path: string,
+  path: ValuePath,
   depth: number,
   seen: Seen,
   keys: string[] = ownKeys(object),
 ): { [key: string]: JsonValue } {
   const out: { [key: string]: JsonValue } = {};
   for (const key of keys) {
-    setOwn(out, key, encode(safeRead(object, key), childPath(path, key), depth + 1, seen));
+    setOwn(out, key, encode(safeRead(object, key), child(path, key), depth + 1, seen));
   }
   return out;
 }
@@ -296,7 +297,12 @@ function bytesOf(value: ArrayBufferView | ArrayBufferLike): Buffer {
  * properties already. The stack is not kept: it would leak file paths into stored records and
  * say nothing true about a replay.
  */
-function encodeError(error: object, path: string, depth: number, seen: Seen): { [key: string]: JsonValue } {
+function encodeError(
+  error: object,
+  path: ValuePath,
+  depth: number,
+  seen: Seen,
+): { [key: string]: JsonValue } {
   const keys = ownKeys(error);
   const name = safeRead(error, "name");
   const message = safeRead(error, "message");
@@ -305,13 +311,13 @@ function encodeError(error: object, path: string, depth: number, seen: Seen): { 
     message: typeof message === "string" ? message : "",
   };
   if (safeHasOwn(error, "cause") && !keys.includes("cause")) {
-    out.cause = encode(safeRead(error, "cause"), childPath(path, "cause"), depth + 1, seen);
+    out.cause = encode(safeRead(error, "cause"), child(path, "cause"), depth + 1, seen);
   }
   const errors = isAggregateError(error) ? safeRead(error, "errors") : undefined;
   if (Array.isArray(errors) && !keys.includes("errors")) {
-    out.errors = encode(errors, childPath(path, "errors"), depth + 1, seen);
+    out.errors = encode(errors, child(path, "errors"), depth + 1, seen);
   }
-  if (keys.length > 0) out.props = encodeProperties(error, childPath(path, "props"), depth, seen, keys);
+  if (keys.length > 0) out.props = encodeProperties(error, child(path, "props"), depth, seen, keys);
   return out;
 }
 
@@ -365,13 +371,40 @@ function functionName(fn: unknown): string {
  *   written by a newer version, or modified by hand); its `path` points at the node.
  */
 export function decodeValue(json: JsonValue): unknown {
-  return decode(json, "$", new Map());
+  return decode(json, "$", new Decoded());
 }
 
-/** Every object decoded so far, by the path of its node in the encoded JSON (targets of `Ref`). */
-type Decoded = Map<string, unknown>;
+/**
+ * Every object decoded so far, by the location of its node in the encoded JSON (the targets of
+ * `Ref`). Locations are written out as text only once a `Ref` asks for one: most values have none.
+ */
+class Decoded {
+  readonly #pending: [ValuePath, unknown][] = [];
+  #byText: Map<string, unknown> | undefined;
 
-function decode(json: unknown, path: string, decoded: Decoded): unknown {
+  set(path: ValuePath, value: unknown): void {
+    if (this.#byText === undefined) this.#pending.push([path, value]);
+    else this.#byText.set(pathText(path), value);
+  }
+
+  has(text: string): boolean {
+    return this.#index().has(text);
+  }
+
+  get(text: string): unknown {
+    return this.#index().get(text);
+  }
+
+  #index(): Map<string, unknown> {
+    if (this.#byText === undefined) {
+      this.#byText = new Map(this.#pending.map(([path, value]) => [pathText(path), value]));
+      this.#pending.length = 0;
+    }
+    return this.#byText;
+  }
+}
+
+function decode(json: unknown, path: ValuePath, decoded: Decoded): unknown {
   if (json === null || typeof json !== "object") {
     if (typeof json === "number" || typeof json === "string" || typeof json === "boolean" || json === null) {
       return json;
@@ -382,7 +415,7 @@ function decode(json: unknown, path: string, decoded: Decoded): unknown {
     const array: unknown[] = [];
     decoded.set(path, array);
     json.forEach((item, index) => {
-      array.push(decode(item, childPath(path, index), decoded));
+      array.push(decode(item, child(path, index), decoded));
     });
     return array;
   }
@@ -393,10 +426,10 @@ function decode(json: unknown, path: string, decoded: Decoded): unknown {
   return decodeProperties(node, path, object, decoded);
 }
 
-function decodeTagged(node: { [key: string]: unknown }, path: string, decoded: Decoded): unknown {
+function decodeTagged(node: { [key: string]: unknown }, path: ValuePath, decoded: Decoded): unknown {
   const name = node[TAG_KEY];
   const v = node.v;
-  const vPath = childPath(path, "v");
+  const vPath = child(path, "v");
   switch (name) {
     case "Undefined":
     case "Function":
@@ -442,11 +475,11 @@ function decodeTagged(node: { [key: string]: unknown }, path: string, decoded: D
       const map = new Map<unknown, unknown>();
       decoded.set(path, map);
       expectArray(v, vPath).forEach((entry, index) => {
-        const entryPath = childPath(vPath, index);
+        const entryPath = child(vPath, index);
         const pair = expectArray(entry, entryPath);
         if (pair.length !== 2) throw malformed(entryPath, "a Map entry that is not a [key, value] pair");
-        const key = decode(pair[0], childPath(entryPath, 0), decoded);
-        map.set(key, decode(pair[1], childPath(entryPath, 1), decoded));
+        const key = decode(pair[0], child(entryPath, 0), decoded);
+        map.set(key, decode(pair[1], child(entryPath, 1), decoded));
       });
       return map;
     }
@@ -454,7 +487,7 @@ function decodeTagged(node: { [key: string]: unknown }, path: string, decoded: D
       const set = new Set<unknown>();
       decoded.set(path, set);
       expectArray(v, vPath).forEach((item, index) => {
-        set.add(decode(item, childPath(vPath, index), decoded));
+        set.add(decode(item, child(vPath, index), decoded));
       });
       return set;
     }
@@ -462,14 +495,14 @@ function decodeTagged(node: { [key: string]: unknown }, path: string, decoded: D
       return decodeError(v, vPath, path, decoded);
     default:
       throw new InvalidPayloadError(
-        childPath(path, TAG_KEY),
+        pathText(child(path, TAG_KEY)),
         `unknown value tag ${JSON.stringify(name)}`,
         "The record was written by a newer version of durable-tools, or modified; upgrade, or repair the record.",
       );
   }
 }
 
-function register<T>(decoded: Decoded, path: string, value: T): T {
+function register<T>(decoded: Decoded, path: ValuePath, value: T): T {
   decoded.set(path, value);
   return value;
 }
@@ -477,17 +510,17 @@ function register<T>(decoded: Decoded, path: string, value: T): T {
 /** Decodes the members of `json` (found under `path`) onto `target`. */
 function decodeProperties(
   json: { [key: string]: unknown },
-  path: string,
+  path: ValuePath,
   target: Record<string, unknown>,
   decoded: Decoded,
 ): Record<string, unknown> {
   for (const key of Object.keys(json)) {
-    setOwn(target, key, decode(json[key], childPath(path, key), decoded));
+    setOwn(target, key, decode(json[key], child(path, key), decoded));
   }
   return target;
 }
 
-function decodeNumber(v: unknown, path: string): number {
+function decodeNumber(v: unknown, path: ValuePath): number {
   switch (v) {
     case "NaN":
       return Number.NaN;
@@ -502,21 +535,21 @@ function decodeNumber(v: unknown, path: string): number {
   }
 }
 
-function decodeBigInt(v: unknown, path: string): bigint {
+function decodeBigInt(v: unknown, path: ValuePath): bigint {
   if (typeof v === "string" && /^-?\d+$/.test(v)) return BigInt(v);
   throw malformed(path, "a BigInt that is not a decimal string");
 }
 
-function decodeSparseArray(v: unknown, vPath: string, path: string, decoded: Decoded): unknown[] {
+function decodeSparseArray(v: unknown, vPath: ValuePath, path: ValuePath, decoded: Decoded): unknown[] {
   const { length, items } = expectObject(v, vPath);
   if (typeof length !== "number" || !Number.isInteger(length) || length < 0 || length > MAX_ARRAY_LENGTH) {
-    throw malformed(childPath(vPath, "length"), "a SparseArray length that is not a valid array length");
+    throw malformed(child(vPath, "length"), "a SparseArray length that is not a valid array length");
   }
   const array: unknown[] = new Array(length);
   decoded.set(path, array);
-  const itemsPath = childPath(vPath, "items");
+  const itemsPath = child(vPath, "items");
   expectArray(items, itemsPath).forEach((entry, position) => {
-    const entryPath = childPath(itemsPath, position);
+    const entryPath = child(itemsPath, position);
     const pair = expectArray(entry, entryPath);
     const index = pair[0];
     if (
@@ -528,12 +561,12 @@ function decodeSparseArray(v: unknown, vPath: string, path: string, decoded: Dec
     ) {
       throw malformed(entryPath, "a SparseArray item that is not an [index, value] pair");
     }
-    array[index] = decode(pair[1], childPath(entryPath, 1), decoded);
+    array[index] = decode(pair[1], child(entryPath, 1), decoded);
   });
   return array;
 }
 
-function decodeRegExp(v: unknown, path: string): RegExp {
+function decodeRegExp(v: unknown, path: ValuePath): RegExp {
   const { source, flags } = expectObject(v, path);
   if (typeof source !== "string" || typeof flags !== "string") {
     throw malformed(path, "a RegExp without a string source and flags");
@@ -568,7 +601,7 @@ const TYPED_ARRAYS: Record<string, (buffer: ArrayBuffer) => ArrayBufferView> = O
     ]),
 );
 
-function decodeBytes(v: unknown, path: string): object {
+function decodeBytes(v: unknown, path: ValuePath): object {
   const { type, base64 } = expectObject(v, path);
   if (typeof type !== "string" || typeof base64 !== "string") {
     throw malformed(path, "a Bytes value without a string type and base64");
@@ -586,8 +619,7 @@ function decodeBytes(v: unknown, path: string): object {
   if (type === "ArrayBuffer") return buffer;
   if (type === "DataView") return new DataView(buffer);
   const make = TYPED_ARRAYS[type];
-  if (make === undefined)
-    throw malformed(childPath(path, "type"), `unknown binary type ${JSON.stringify(type)}`);
+  if (make === undefined) throw malformed(child(path, "type"), `unknown binary type ${JSON.stringify(type)}`);
   try {
     return make(buffer);
   } catch {
@@ -606,7 +638,7 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = {
 };
 
 /** Rebuilds an Error with the built-in class its name names (else Error), then its stored parts. */
-function decodeError(v: unknown, vPath: string, path: string, decoded: Decoded): Error {
+function decodeError(v: unknown, vPath: ValuePath, path: ValuePath, decoded: Decoded): Error {
   const parts = expectObject(v, vPath);
   const { name, message } = parts;
   if (typeof name !== "string" || typeof message !== "string") {
@@ -619,12 +651,12 @@ function decodeError(v: unknown, vPath: string, path: string, decoded: Decoded):
   // Frames from this decoder would be misleading; the original ones were not stored.
   defineHidden(error, "stack", `${name}: ${message}`);
   if (Object.hasOwn(parts, "cause"))
-    defineHidden(error, "cause", decode(parts.cause, childPath(vPath, "cause"), decoded));
+    defineHidden(error, "cause", decode(parts.cause, child(vPath, "cause"), decoded));
   if (Object.hasOwn(parts, "errors")) {
-    defineHidden(error, "errors", decode(parts.errors, childPath(vPath, "errors"), decoded));
+    defineHidden(error, "errors", decode(parts.errors, child(vPath, "errors"), decoded));
   }
   if (Object.hasOwn(parts, "props")) {
-    const propsPath = childPath(vPath, "props");
+    const propsPath = child(vPath, "props");
     decodeProperties(
       expectObject(parts.props, propsPath),
       propsPath,
@@ -690,20 +722,20 @@ function defineHidden(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, writable: true, enumerable: false, configurable: true });
 }
 
-function expectObject(v: unknown, path: string): { [key: string]: unknown } {
+function expectObject(v: unknown, path: ValuePath): { [key: string]: unknown } {
   if (typeof v !== "object" || v === null || Array.isArray(v))
     throw malformed(path, "expected a JSON object");
   return v as { [key: string]: unknown };
 }
 
-function expectArray(v: unknown, path: string): unknown[] {
+function expectArray(v: unknown, path: ValuePath): unknown[] {
   if (!Array.isArray(v)) throw malformed(path, "expected a JSON array");
   return v;
 }
 
-function malformed(path: string, reason: string): InvalidPayloadError {
+function malformed(path: ValuePath, reason: string): InvalidPayloadError {
   return new InvalidPayloadError(
-    path,
+    pathText(path),
     `malformed encoded value: ${reason}`,
     "Pass the output of encodeValue() (after any JSON round trips), unmodified.",
   );
