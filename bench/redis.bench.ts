@@ -7,7 +7,9 @@
  * whose function takes 50 ms: how many times the function really ran, and what every caller got.
  *
  * Env: BENCH_ROUNDS (15), BENCH_CALLS (1500), BENCH_WARMUP (2), BENCH_TRIALS (5),
- * BENCH_BREAKDOWN=0 skips the layer-by-layer time breakdown of a durable-tools call.
+ * BENCH_BREAKDOWN=0 skips the layer-by-layer time breakdown of a durable-tools call,
+ * BENCH_LINES (0): invoice line items in every call's arguments (60 is about 4.5 KB of JSON), for a
+ * payload like a real tool's instead of the trivial one; results then go to redis-lines-<n>.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
@@ -36,6 +38,7 @@ const SQLITE_NEW_KEY_CALLS = Math.max(50, Math.round(CALLS / 20));
 const DUPLICATES = 50;
 const SLOW_FN_MS = 50;
 const POWERTOOLS_STAND_IN_REMAINING_MS = 30_000;
+const LINES = Number(process.env.BENCH_LINES ?? 0);
 
 // --- the function every contender runs -------------------------------------------------------
 
@@ -43,7 +46,23 @@ interface Args {
   customer: string;
   amountCents: number;
   n: number;
+  lines?: InvoiceLine[];
 }
+interface InvoiceLine {
+  sku: string;
+  description: string;
+  quantity: number;
+  unitCents: number;
+}
+/** BENCH_LINES invoice lines (the same for every call: only `n` makes a key new). */
+const invoiceLines: InvoiceLine[] = Array.from({ length: LINES }, (_, i) => ({
+  sku: `sku_${1000 + i}`,
+  description: `Line item ${i + 1}: consulting hours, project Atlas, week ${(i % 52) + 1}`,
+  quantity: (i % 7) + 1,
+  unitCents: 1250 * ((i % 5) + 1),
+}));
+const RESULT_FILE = LINES > 0 ? `redis-lines-${LINES}.json` : "redis.json";
+const withLines = (args: Args): Args => (LINES > 0 ? { ...args, lines: invoiceLines } : args);
 interface Invoice {
   id: string;
   customer: string;
@@ -228,9 +247,9 @@ async function main() {
       return JSON.parse((await nodeRedis.get(key)) as string);
     };
 
-    const same: Args = { customer: "cus_1", amountCents: 100, n: -1 };
+    const same: Args = withLines({ customer: "cus_1", amountCents: 100, n: -1 });
     let counter = 0;
-    const fresh = (): Args => ({ customer: "cus_1", amountCents: 100, n: counter++ });
+    const fresh = (): Args => withLines({ customer: "cus_1", amountCents: 100, n: counter++ });
 
     const contenders: Contender[] = [
       {
@@ -633,6 +652,10 @@ async function main() {
         rounds: ROUNDS,
         warmupRounds: WARMUP_ROUNDS,
         callsPerBatch: CALLS,
+        invoiceLinesPerCall: LINES,
+        argumentsJsonBytes: Buffer.byteLength(
+          JSON.stringify(withLines({ customer: "cus_1", amountCents: 100, n: 0 })),
+        ),
         throughputPhaseSeconds: round1(throughputSeconds),
         perRound:
           "FLUSHDB, replay payloads recorded again, then per contender (order rotated each round) a batch of new keys and a batch of replays; each call's function execution is counted and checked",
@@ -667,7 +690,10 @@ async function main() {
       },
     };
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-    writeFileSync(new URL("./results/redis.json", import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(
+      new URL(`./results/${RESULT_FILE}`, import.meta.url),
+      `${JSON.stringify(result, null, 2)}\n`,
+    );
 
     // --- print ------------------------------------------------------------------------------------
     console.log(
@@ -738,7 +764,7 @@ async function main() {
     console.log("\nRedis keys after the last round:", keysAfterLastRound);
     console.log("\nTargets:");
     for (const [name, t] of Object.entries(targets)) console.log(`  ${name}: ${JSON.stringify(t)}`);
-    console.log("written to bench/results/redis.json");
+    console.log(`written to bench/results/${RESULT_FILE}`);
   } finally {
     console.warn = originalWarn;
     await sqliteStore?.close();

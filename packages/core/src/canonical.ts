@@ -47,6 +47,7 @@
  */
 import { Buffer } from "node:buffer";
 import { types } from "node:util";
+import { plainCanonical } from "./canonical-plain.js";
 import { InvalidConfigurationError, InvalidPayloadError, messageOf } from "./errors.js";
 import { child, pathText, type ValuePath } from "./value-path.js";
 
@@ -71,7 +72,16 @@ export interface CanonicalizeOptions {
  * @throws InvalidConfigurationError if `options.maxBytes` is not a positive integer.
  */
 export function canonicalize(value: unknown, options?: CanonicalizeOptions): string {
-  const output = new Output(resolveMaxBytes(options?.maxBytes));
+  const maxBytes = resolveMaxBytes(options?.maxBytes);
+  return plainCanonical(value, maxBytes) ?? exactCanonical(value, maxBytes);
+}
+
+/**
+ * The exact writer: every value and every error of the table above. `canonicalize` tries the fast
+ * path for plain data first (canonical-plain.ts), which gives the same output or gives up. @internal
+ */
+export function exactCanonical(value: unknown, maxBytes: number): string {
+  const output = new Output(maxBytes);
   try {
     writeValue(value, "$", "", output, new Map(), 0);
   } catch (error) {
