@@ -8,7 +8,7 @@
  *
  * Env: BENCH_ROUNDS (15), BENCH_CALLS (1500), BENCH_WARMUP (2), BENCH_TRIALS (5),
  * BENCH_BREAKDOWN=0 skips the layer-by-layer time breakdown of a durable-tools call,
- * BENCH_LINES (0): invoice line items in every call's arguments (60 is about 4.5 KB of JSON), for a
+ * BENCH_LINES (0): invoice line items in every call's arguments (60 is 7.2 KB of JSON), for a
  * payload like a real tool's instead of the trivial one; results then go to redis-lines-<n>.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
