@@ -179,6 +179,26 @@ describe("stream entries", () => {
       creationContext(stored),
     );
     expect(() => eventsOfEntry("1700000000123-7", ["e", value], "k")).toThrow(LedgerUnavailableError);
+    // An entry that took its arguments from the record, read with creation fields that have none.
+    const withArgs = recordOf({ tool: "t", owner: "w/1", createdAt: 5, args: { n: 1 } });
+    const claimed = entryValue(
+      [
+        {
+          key: "k",
+          tool: "t",
+          owner: "w/1",
+          at: 5,
+          id: "w/1#1",
+          type: "claimed",
+          attempt: 1,
+          data: { args: withArgs.args ?? null },
+        },
+      ],
+      creationContext(withArgs),
+    );
+    expect(() => eventsOfEntry("1700000000123-7", ["e", claimed], "k", creationContext(stored))).toThrow(
+      "refers to its record's arguments",
+    );
   });
 
   it("puts a pending creation entry at <created>-0, or just after a stream entry that is not older", () => {

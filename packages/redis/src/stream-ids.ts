@@ -1,4 +1,9 @@
-import { type LedgerEvent, type LedgerEventInput, LedgerUnavailableError } from "@durable-tools/core";
+import {
+  type JsonValue,
+  type LedgerEvent,
+  type LedgerEventInput,
+  LedgerUnavailableError,
+} from "@durable-tools/core";
 import { type CreationContext, parseCreationFields } from "./record-text.js";
 
 /*
@@ -12,8 +17,8 @@ import { type CreationContext, parseCreationFields } from "./record-text.js";
  *
  * Creation events leave out what their record already says (tool, tenant, correlation id, owner,
  * time, and the arguments of the `claimed` event): a claim sends less and a replay builds less. When
- * the scripts write them to the stream they add the record's creation fields in field `r` (see
- * `creationFieldsText`), so every entry can be read without its record.
+ * the scripts write them to the stream they add the record's creation fields in field `r` (`append`
+ * in scripts.ts, read by `parseCreationFields`), so every entry can be read without its record.
  */
 export const EVENTS_PER_CHANGE = 4;
 const SEQ_PER_ENTRY = 2 * EVENTS_PER_CHANGE;
@@ -118,7 +123,7 @@ export function eventsOfEntry(
     for (const { a, ...event } of stored) {
       const restored: StoredEvent = { ...event, ...shared, key, seq: base + events.length };
       if (ids === 1) restored.id = `${shared.owner as string}${event.id as string}`;
-      if (a === 1) restored.data = { args: creation(fromFields, key).args ?? null };
+      if (a === 1) restored.data = { args: recordArgs(fromFields, key) };
       events.push(restored as unknown as LedgerEvent);
     }
   }
@@ -139,12 +144,20 @@ function restoreShared(
 }
 
 function creation(context: CreationContext | undefined, key: string): CreationContext {
-  if (context === undefined) {
-    throw new LedgerUnavailableError(
-      `A stored event of operation ${key} refers to its record's creation fields, but they were not stored with it.`,
-    );
-  }
+  if (context === undefined) throw missingCreationFields(key, "creation fields");
   return context;
+}
+
+function recordArgs(context: CreationContext | undefined, key: string): JsonValue {
+  const args = creation(context, key).args;
+  if (args === undefined) throw missingCreationFields(key, "arguments");
+  return args;
+}
+
+function missingCreationFields(key: string, what: string): LedgerUnavailableError {
+  return new LedgerUnavailableError(
+    `A stored event of operation ${key} refers to its record's ${what}, but they were not stored with it.`,
+  );
 }
 
 /**
