@@ -11,12 +11,14 @@ function expectSameAsExact(value: unknown, maxBytes = DEFAULT_MAX_PAYLOAD_BYTES)
   return fast;
 }
 
-const plainKey = fc.string().filter((key) => !/^[0-9]/.test(key) && key !== "__proto__");
+/** Strings of any UTF-16 code units (lone surrogates included), and short ASCII ones. */
+const anyString = fc.oneof(fc.string(), fc.string({ unit: "binary" }), fc.string({ unit: "binary-ascii" }));
+const plainKey = anyString.filter((key) => !/^[0-9]/.test(key) && key !== "__proto__");
 /** Plain JSON data without integer-like keys: what the fast path must take. */
 const plainJson = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: "small" },
-    fc.string(),
+    anyString,
     fc.double({ noNaN: true, noDefaultInfinity: true }),
     fc.boolean(),
     fc.constant(null),
