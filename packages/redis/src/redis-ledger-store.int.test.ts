@@ -133,6 +133,51 @@ describe("RedisLedgerStore record layout", () => {
     expect(await store.readEvents({ key: "k1", afterSeq: after[1]?.seq ?? 0 })).toEqual([after[2]]);
   });
 
+  it("stores creation events without what the record holds, and reads them back whole after the record is gone", async () => {
+    fresh();
+    const args = { customer: "cus_9", lines: [{ sku: "a", quantity: 2 }] };
+    const shared = { key: "k4", tool: "charge", correlationId: "corr-1", owner: "owner-a", at: T0 };
+    const created = [
+      {
+        ...shared,
+        id: "owner-a#1",
+        type: "claimed" as const,
+        attempt: 1,
+        to: "PENDING" as const,
+        data: { args },
+      },
+      {
+        ...shared,
+        id: "owner-a#2",
+        type: "transition" as const,
+        attempt: 1,
+        from: "PENDING" as const,
+        to: "VALIDATED" as const,
+      },
+    ];
+    const claimed = await store.claim(
+      claimRequest("k4", { tool: "charge", correlationId: "corr-1", args, events: created }),
+    );
+    const released = { ...shared, id: "owner-a#3", type: "released" as const, attempt: 1 };
+    await store.release({
+      key: "k4",
+      owner: "owner-a",
+      fencingToken: claimed.record.fencingToken,
+      events: [released],
+    });
+    expect(await redis.exists(`${prefix}:{k4}:rec`)).toBe(0);
+
+    // The stored creation entry names neither the arguments nor the shared fields; field r holds them.
+    const entries = await redis.xrange(`${prefix}:{k4}:ev`, "-", "+");
+    expect(entries).toHaveLength(1);
+    const fields = entries[0]?.[1] ?? [];
+    expect(fields.filter((_, i) => i % 2 === 0)).toEqual(["e", "r", "f"]);
+    expect(fields[1]).not.toContain("cus_9");
+    expect(fields[1]).not.toContain("corr-1");
+    const read = await store.readEvents({ key: "k4" });
+    expect(read.map(({ seq: _seq, ...event }) => event)).toEqual([...created, released]);
+  });
+
   it("keeps append order when a key is claimed again with a clock behind its stream", async () => {
     fresh();
     const first = await store.claim(claimRequest("k2", { now: T0 + 10_000 }));
