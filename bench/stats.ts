@@ -13,16 +13,8 @@ export const round2 = (x: number) => Math.round(x * 100) / 100;
 export const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** A small seeded PRNG (mulberry32): the same run orders on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "../test/support/seeded-random.js";
+
 /** A Fisher-Yates shuffle of a copy of `items`. */
 export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];

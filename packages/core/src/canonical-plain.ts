@@ -129,8 +129,12 @@ function isIntegerLike(key: string): boolean {
   return first >= 48 && first <= 57;
 }
 
-/** Built-ins are recognised by their internal slots, as the exact writer does, whatever their prototype. */
-function hasBuiltInSlots(value: object): boolean {
+/**
+ * Values canonical JSON handles as built-ins, recognised by their internal slots whatever their
+ * prototype (so across realms, and not spoofable): binary data, Date, boxed primitives, Map, WeakMap,
+ * Set, WeakSet. The fast path gives up on them; the exact writer replaces or refuses them.
+ */
+export function hasBuiltInSlots(value: object): boolean {
   return (
     types.isArrayBufferView(value) ||
     types.isAnyArrayBuffer(value) ||

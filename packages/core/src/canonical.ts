@@ -47,7 +47,7 @@
  */
 import { Buffer } from "node:buffer";
 import { types } from "node:util";
-import { plainCanonical } from "./canonical-plain.js";
+import { hasBuiltInSlots, plainCanonical } from "./canonical-plain.js";
 import { InvalidConfigurationError, InvalidPayloadError, messageOf } from "./errors.js";
 import { child, pathText, type ValuePath } from "./value-path.js";
 
@@ -339,13 +339,13 @@ function inspectObject(value: object, path: ValuePath, key: string): Shape {
     throw unreadable(path, "inspecting it", error);
   }
   if (isArray) return { kind: "array" };
-  if (types.isArrayBufferView(value) || types.isAnyArrayBuffer(value)) {
-    throw new InvalidPayloadError(
-      pathText(path),
-      `${binaryTypeName(value)} is binary data, not JSON`,
-      "Base64-encode it into a string.",
-    );
-  }
+  if (hasBuiltInSlots(value)) return builtInShape(value, path);
+  if (isPlainPrototype(proto)) return { kind: "object" };
+  return { kind: "replaced", value: callToJSON(value, proto, path, key) };
+}
+
+/** A built-in (`hasBuiltInSlots`): what replaces it, or the error that says how to pass it instead. */
+function builtInShape(value: object, path: ValuePath): Shape {
   if (types.isDate(value)) return { kind: "replaced", value: dateToIso(value, path) };
   if (types.isBoxedPrimitive(value)) return { kind: "replaced", value: unbox(value) };
   if (types.isMap(value) || types.isWeakMap(value)) {
@@ -362,8 +362,12 @@ function inspectObject(value: object, path: ValuePath, key: string): Shape {
       "Convert it to a sorted array.",
     );
   }
-  if (isPlainPrototype(proto)) return { kind: "object" };
-  return { kind: "replaced", value: callToJSON(value, proto, path, key) };
+  // What is left of hasBuiltInSlots: binary data.
+  throw new InvalidPayloadError(
+    pathText(path),
+    `${binaryTypeName(value)} is binary data, not JSON`,
+    "Base64-encode it into a string.",
+  );
 }
 
 function binaryTypeName(value: object): string {

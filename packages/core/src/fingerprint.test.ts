@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../../../test/support/seeded-random.js";
 import { canonicalize } from "./canonical.js";
 import { ErrorCode, isInvalidPayloadError } from "./errors.js";
 import { fingerprint, hmacSha256Hex, sha256Hex } from "./fingerprint.js";
@@ -75,7 +76,7 @@ describe("fingerprint", () => {
   it("is stable under a deep shuffle of object keys", () => {
     fc.assert(
       fc.property(fc.jsonValue(), fc.integer(), (value, seed) => {
-        expect(fingerprint(deepShuffle(value, random(seed)))).toBe(fingerprint(value));
+        expect(fingerprint(deepShuffle(value, seededRandom(seed)))).toBe(fingerprint(value));
       }),
     );
   });
@@ -91,23 +92,11 @@ describe("fingerprint", () => {
           expect(isInvalidPayloadError(error)).toBe(true);
           return;
         }
-        expect(fingerprint(deepShuffle(input, random(seed)))).toBe(expected);
+        expect(fingerprint(deepShuffle(input, seededRandom(seed)))).toBe(expected);
       }),
     );
   });
 });
-
-/** A small seeded PRNG (mulberry32), so a failing shuffle replays from fast-check's seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A copy of `value` where every plain object has its keys inserted in a random order. */
 function deepShuffle(value: unknown, next: () => number): unknown {

@@ -62,9 +62,13 @@ export async function recoverThreads(options: RecoverThreadsOptions): Promise<Re
     const recovered = await reconcileOperation(ledger, record.key, hooks.get(record.tool));
     // durableTool and durableStep store the thread they ran in as the record's scope.
     const threadId = record.scope;
-    const ofThread = threadId === undefined ? unscoped : threads.get(threadId);
-    if (ofThread !== undefined) ofThread.push(recovered);
-    else threads.set(threadId as string, [recovered]);
+    if (threadId === undefined) {
+      unscoped.push(recovered);
+      continue;
+    }
+    const ofThread = threads.get(threadId);
+    if (ofThread === undefined) threads.set(threadId, [recovered]);
+    else ofThread.push(recovered);
   }
   const report: RecoveryReport = { threads: [], unscoped };
   for (const [threadId, operations] of threads) {

@@ -50,7 +50,9 @@ export interface CreationContext {
 }
 
 /** The creation fields of a record that still holds its creation events (owner and time unchanged). */
-export function creationContext(record: OperationRecord): CreationContext {
+export function creationContext(
+  record: Pick<OperationRecord, "tool" | "createdAt" | "tenant" | "correlationId" | "owner" | "args">,
+): CreationContext {
   const context: CreationContext = { tool: record.tool, at: record.createdAt };
   if (record.tenant !== undefined) context.tenant = record.tenant;
   if (record.correlationId !== undefined) context.correlationId = record.correlationId;
@@ -66,14 +68,25 @@ export function creationContext(record: OperationRecord): CreationContext {
 export function parseCreationFields(value: string): CreationContext {
   const ownerEnd = value.indexOf("\n");
   const createdEnd = value.indexOf("\n", ownerEnd + 1);
-  const meta = JSON.parse(value.slice(createdEnd + 1)) as Meta;
   const owner = value.slice(0, ownerEnd);
-  const context: CreationContext = { tool: meta.tool, at: Number(value.slice(ownerEnd + 1, createdEnd)) };
-  if (meta.tenant !== undefined) context.tenant = meta.tenant;
-  if (meta.corr !== undefined) context.correlationId = meta.corr;
-  if (owner !== "") context.owner = owner;
-  if (meta.args !== undefined) context.args = meta.args;
-  return context;
+  return creationContext({
+    ...metaFields(value.slice(createdEnd + 1)),
+    owner: owner === "" ? null : owner,
+    createdAt: Number(value.slice(ownerEnd + 1, createdEnd)),
+  });
+}
+
+/** The record fields a meta line holds. */
+function metaFields(
+  meta: string,
+): Pick<OperationRecord, "tool" | "tenant" | "args" | "correlationId" | "scope"> {
+  const m = JSON.parse(meta) as Meta;
+  const fields: ReturnType<typeof metaFields> = { tool: m.tool };
+  if (m.tenant !== undefined) fields.tenant = m.tenant;
+  if (m.args !== undefined) fields.args = m.args;
+  if (m.corr !== undefined) fields.correlationId = m.corr;
+  if (m.scope !== undefined) fields.scope = m.scope;
+  return fields;
 }
 
 const text = (value: number | string | null | undefined): string =>
@@ -160,10 +173,9 @@ export function recordLines(value: string, key: string): RecordLines {
 export function parseRecordText(value: string, key: string): { record: OperationRecord; pending: string } {
   const [state, fp, owner, token, lease, expires, updated, attempt, created, meta, out, pending] =
     recordLines(value, key);
-  const m = JSON.parse(meta) as Meta;
   const record: OperationRecord = {
     key,
-    tool: m.tool,
+    ...metaFields(meta),
     fingerprint: fp,
     state: state as OperationState,
     attempt: Number(attempt),
@@ -174,10 +186,6 @@ export function parseRecordText(value: string, key: string): { record: Operation
     updatedAt: Number(updated),
     expiresAt: optionalNumber(expires),
   };
-  if (m.tenant !== undefined) record.tenant = m.tenant;
-  if (m.args !== undefined) record.args = m.args;
-  if (m.corr !== undefined) record.correlationId = m.corr;
-  if (m.scope !== undefined) record.scope = m.scope;
   if (out !== "") {
     const o = JSON.parse(out) as Out;
     if (o.result !== undefined) record.result = o.result;

@@ -5,13 +5,11 @@
  * tests, which validate() does not run.
  */
 import type { CheckpointSaverTestInitializer } from "@langchain/langgraph-checkpoint-validation";
-import { Redis } from "ioredis";
-import { type RedisServer, startRedisServer } from "../../../../test/support/redis-server.js";
 import { RedisSaver } from "./redis-saver.js";
+import { validationRedis } from "./testing/validation-redis.js";
 import { validateCheckpointer, validateDeltaChannelHistory } from "./testing/validation-suite.js";
 
-let server: RedisServer | undefined;
-let client: Redis | undefined;
+const redis = validationRedis();
 let checkpointers = 0;
 
 const initializer: CheckpointSaverTestInitializer<RedisSaver> = {
@@ -19,24 +17,11 @@ const initializer: CheckpointSaverTestInitializer<RedisSaver> = {
   // that have changed", which the suite skips for MemorySaver, SQLite and MongoDB).
   checkpointerName: "@durable-tools/redis:RedisSaver",
   beforeAllTimeout: 30_000,
-  async beforeAll() {
-    server = await startRedisServer();
-    client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-  },
-  async afterAll() {
-    // Every block's destroyCheckpointer deleted its threads: nothing of the run may be left behind.
-    const leftover = await client?.keys("*");
-    await client?.quit();
-    await server?.stop();
-    if (leftover?.length)
-      throw new Error(`${leftover.length} keys left, e.g. ${leftover.slice(0, 5).join(", ")}`);
-  },
+  beforeAll: () => redis.start(),
+  afterAll: () => redis.stopLeavingNothing(),
   // A fresh prefix per checkpointer: each block of the suite sees only its own threads (the suite
   // lists without a thread_id and reuses thread ids such as "thread-1" across blocks).
-  createCheckpointer: () => {
-    if (client === undefined) throw new Error("redis-server not started");
-    return new RedisSaver(client, { prefix: `validation${++checkpointers}` });
-  },
+  createCheckpointer: () => new RedisSaver(redis.client(), { prefix: `validation${++checkpointers}` }),
   destroyCheckpointer: deleteAllThreads,
 };
 

@@ -1,0 +1,34 @@
+import { Redis } from "ioredis";
+import { type RedisServer, startRedisServer } from "../../../../../test/support/redis-server.js";
+
+/**
+ * The redis-server behind a run of LangGraph's checkpointer validation suite: started in the suite's
+ * beforeAll, and in its afterAll stopped after checking that nothing of the run is left behind (every
+ * block's destroyCheckpointer deletes its threads).
+ */
+export function validationRedis(): {
+  start(): Promise<void>;
+  stopLeavingNothing(): Promise<void>;
+  client(): Redis;
+} {
+  let server: RedisServer | undefined;
+  let client: Redis | undefined;
+  return {
+    async start() {
+      server = await startRedisServer();
+      client = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    },
+    async stopLeavingNothing() {
+      const leftover = await client?.keys("*");
+      await client?.quit();
+      await server?.stop();
+      if (leftover?.length) {
+        throw new Error(`${leftover.length} keys left, e.g. ${leftover.slice(0, 5).join(", ")}`);
+      }
+    },
+    client() {
+      if (client === undefined) throw new Error("redis-server not started");
+      return client;
+    },
+  };
+}
