@@ -5,6 +5,8 @@
  * and a batch of replays per contender (interleaved, order rotated per round, so drift hits all alike);
  * figures are medians of calls per second over rounds. Then 50 concurrent duplicate calls of one key
  * whose function takes 50 ms: how many times the function really ran, and what every caller got.
+ * durable-tools runs twice: with defaults (a process claims a key it has seen with a GET) and with
+ * rememberKeys: 0 (every claim a SET NX GET with a new record, as for a key the process has not seen).
  *
  * Env: BENCH_ROUNDS (15), BENCH_CALLS (1500), BENCH_WARMUP (2), BENCH_TRIALS (5),
  * BENCH_BREAKDOWN=0 skips the layer-by-layer time breakdown of a durable-tools call,
@@ -161,6 +163,7 @@ async function main() {
   // CachePersistenceLayer documents, for Powertools. A node-redis floor tells client cost apart.
   const floorClient = new Redis(server.url);
   const oursClient = new Redis(server.url);
+  const oursUnseenClient = new Redis(server.url);
   const admin = new Redis(server.url);
   const nodeRedis = createClient({ url: server.url });
   const powertoolsClient = createClient({ url: server.url });
@@ -226,6 +229,13 @@ async function main() {
     const ours = new Ledger({ store: oursStore });
     const oursNew = (args: Args) => ours.execute({ tool: "create_invoice", args, submit: work });
     const oursReplay = (args: Args) => ours.execute({ tool: "create_invoice_replay", args, submit: work });
+    // The same, remembering no keys: every claim is what a process sends for a key it has not seen (a
+    // replay after a crash, or on another worker): SET NX GET with a whole new record.
+    const oursUnseenStore = new RedisLedgerStore(oursUnseenClient, { prefix: "bench-dtu", rememberKeys: 0 });
+    const oursUnseen = new Ledger({ store: oursUnseenStore });
+    const oursUnseenNew = (args: Args) => oursUnseen.execute({ tool: "create_invoice", args, submit: work });
+    const oursUnseenReplay = (args: Args) =>
+      oursUnseen.execute({ tool: "create_invoice_replay", args, submit: work });
 
     sqliteStore = SqliteLedgerStore.fromPath(join(sqliteDir, "ledger.db"));
     const sqlite = new Ledger({ store: sqliteStore });
@@ -303,6 +313,16 @@ async function main() {
         usesRedis: true,
       },
       {
+        name: "oursKeyNotSeen",
+        label: "durable-tools, keys not seen by the process",
+        newKey: oursUnseenNew,
+        replay: oursUnseenReplay,
+        prime: async () => void (await oursUnseenReplay(same)),
+        replayRunsFn: false,
+        newKeyCalls: CALLS,
+        usesRedis: true,
+      },
+      {
         name: "sqlite",
         label: "durable-tools SqliteLedgerStore *",
         newKey: sqliteNew,
@@ -371,6 +391,7 @@ async function main() {
             "bench-dt:{*}:rec",
           ),
           "bench-dt:{*}:ev (ours: event streams)": await countKeys(admin, "bench-dt:{*}:ev"),
+          "bench-dtu:{*}:rec (ours, keys not seen: records)": await countKeys(admin, "bench-dtu:{*}:rec"),
           "bench-floor-new:* (floor)": await countKeys(admin, "bench-floor-new:*"),
         };
       }
@@ -382,51 +403,64 @@ async function main() {
       : undefined;
 
     // --- where a durable-tools call's time goes ---------------------------------------------------
-    // Layer by layer, interleaved: a plain GET; the claim's SET NX GET alone with the exact arguments a
-    // replay sends; RedisLedgerStore.claim() with the exact request; the whole Ledger.execute(). Plus the
-    // JS alone: the same Ledger + RedisLedgerStore on a stand-in client that answers instantly with
+    // Layer by layer, interleaved: a plain GET; for a replay of a key the process has not seen, the
+    // claim's SET NX GET alone with the exact arguments it sends, then RedisLedgerStore.claim() with the
+    // exact request, then the whole Ledger.execute(); the same two for a key it has seen (a GET). Plus
+    // the JS alone: the same Ledger + RedisLedgerStore on a stand-in client that answers instantly with
     // recorded replies.
     let breakdown: Record<string, unknown> | undefined;
     if (BREAKDOWN) {
       type CommandFn = (...a: unknown[]) => Promise<unknown>;
-      const patched = oursClient as unknown as Record<"set" | "dtTransitionV3", CommandFn>;
+      const patched = oursUnseenClient as unknown as Record<"set" | "dtTransitionV3", CommandFn>;
       const replies: Record<string, unknown> = {};
       let claimArgs: unknown[] | undefined;
       let claimRequest: Parameters<RedisLedgerStore["claim"]>[0] | undefined;
       const realSet = patched.set;
       const realTransition = patched.dtTransitionV3;
-      const realClaim = oursStore.claim;
+      const realClaim = oursUnseenStore.claim;
       patched.set = async (...a) => {
-        const reply = await realSet.apply(oursClient, a);
+        const reply = await realSet.apply(oursUnseenClient, a);
         if (reply !== null) claimArgs ??= a;
         replies[reply === null ? "claim:created" : "claim:existing"] ??= reply;
         return reply;
       };
       patched.dtTransitionV3 = async (...a) => {
-        const reply = (await realTransition.apply(oursClient, a)) as string[];
+        const reply = (await realTransition.apply(oursUnseenClient, a)) as string[];
         replies[`transition:${reply[0]}`] ??= reply;
         return reply;
       };
-      oursStore.claim = (request) => {
+      oursUnseenStore.claim = (request) => {
         claimRequest ??= request;
-        return realClaim.call(oursStore, request);
+        return realClaim.call(oursUnseenStore, request);
       };
-      await oursReplay(same);
-      await oursNew(fresh());
+      await oursUnseenReplay(same);
+      await oursUnseenNew(fresh());
       patched.set = realSet;
       patched.dtTransitionV3 = realTransition;
-      oursStore.claim = realClaim;
-      const instant = (claimOutcome: string) => ({
+      oursUnseenStore.claim = realClaim;
+      const request = claimRequest as NonNullable<typeof claimRequest>;
+      const instant = {
         defineCommand() {},
-        set: async () => replies[`claim:${claimOutcome}`],
+        get: async () => replies["claim:existing"],
+        set: async () => replies["claim:created"],
         dtTransitionV3: async () => replies["transition:ok"],
-      });
-      const jsOnly = (claimOutcome: string) =>
+      };
+      const jsOnly = (rememberKeys?: number) =>
         new Ledger({
-          store: new RedisLedgerStore(instant(claimOutcome) as unknown as Redis, { prefix: "x" }),
+          store: new RedisLedgerStore(instant as unknown as Redis, {
+            prefix: "x",
+            ...(rememberKeys === undefined ? {} : { rememberKeys }),
+          }),
         });
-      const jsReplay = jsOnly("existing");
-      const jsNew = jsOnly("created");
+      const jsReplaySeen = jsOnly();
+      await jsReplaySeen.execute({ tool: "t", args: same, submit: work }); // now it has seen the key
+      const jsReplayUnseen = new Ledger({
+        store: new RedisLedgerStore({ ...instant, set: instant.get } as unknown as Redis, {
+          prefix: "x",
+          rememberKeys: 0,
+        }),
+      });
+      const jsNew = jsOnly(0);
       const batchCalls = Math.max(100, CALLS >> 1);
       const layers: [string, () => Promise<unknown>][] = [
         ["GET (one plain round trip)", () => oursClient.get("bench-nope")],
@@ -438,18 +472,24 @@ async function main() {
           },
         ],
         [
-          "replay: the claim's SET NX GET alone, same arguments",
-          () => realSet.apply(oursClient, claimArgs ?? []),
+          "replay, key not seen: the claim's SET NX GET alone, same arguments",
+          () => realSet.apply(oursUnseenClient, claimArgs ?? []),
         ],
         [
-          "replay: RedisLedgerStore.claim(), same request",
-          () => oursStore.claim(claimRequest as NonNullable<typeof claimRequest>),
+          "replay, key not seen: RedisLedgerStore.claim(), same request",
+          () => oursUnseenStore.claim(request),
         ],
-        ["replay: Ledger.execute()", () => oursReplay(same)],
+        ["replay, key not seen: Ledger.execute()", () => oursUnseenReplay(same)],
+        ["replay, key seen: RedisLedgerStore.claim() (a GET), same request", () => oursStore.claim(request)],
+        ["replay, key seen: Ledger.execute()", () => oursReplay(same)],
         ["new key: Ledger.execute()", () => oursNew(fresh())],
         [
-          "replay: JS only (instant stand-in client)",
-          () => jsReplay.execute({ tool: "t", args: same, submit: work }),
+          "replay, key not seen: JS only (instant stand-in client)",
+          () => jsReplayUnseen.execute({ tool: "t", args: same, submit: work }),
+        ],
+        [
+          "replay, key seen: JS only (instant stand-in client)",
+          () => jsReplaySeen.execute({ tool: "t", args: same, submit: work }),
         ],
         [
           "new key: JS only (instant stand-in client)",
@@ -470,7 +510,7 @@ async function main() {
       const bytes = (values: unknown[] | undefined) =>
         (values ?? []).reduce<number>((sum, v) => sum + Buffer.byteLength(String(v)), 0);
       breakdown = {
-        note: "µs per call, median of 3 interleaved batches. The three replay lines each add one layer to the one before (SET NX GET alone -> + RedisLedgerStore JS -> + executor); the JS-only lines have no I/O at all",
+        note: "µs per call, median of 3 interleaved batches. The key-not-seen replay lines each add one layer to the one before (SET NX GET alone -> + RedisLedgerStore JS -> + executor); a seen key's claim is a GET (compare the plain GET); the JS-only lines have no I/O at all",
         layersUs: Object.fromEntries([...layerUs].map(([label, v]) => [label, round1(median(v))])),
         replayClaim: {
           argumentBytes: bytes(claimArgs),
@@ -559,6 +599,7 @@ async function main() {
     const ratio = (a: string, b: string, kind: Kind) => round2(cps(a, kind) / cps(b, kind));
     const figures = (kind: Kind) => ({
       ours: round0(cps("ours", kind)),
+      oursKeyNotSeen: round0(cps("oursKeyNotSeen", kind)),
       powertools: round0(cps("powertools", kind)),
       floor: round0(cps("floor", kind)),
       powertoolsWithContext: round0(cps("powertoolsWithContext", kind)),
@@ -568,6 +609,8 @@ async function main() {
       oursOverPowertools: ratio("ours", "powertools", kind),
       oursOverPowertoolsWithContext: ratio("ours", "powertoolsWithContext", kind),
       oursOverFloor: ratio("ours", "floor", kind),
+      oursKeyNotSeenOverPowertools: ratio("oursKeyNotSeen", "powertools", kind),
+      oursKeyNotSeenOverFloor: ratio("oursKeyNotSeen", "floor", kind),
       powertoolsOverFloor: ratio("powertools", "floor", kind),
     });
     const fastestPowertools = (kind: Kind) =>
@@ -584,6 +627,10 @@ async function main() {
       replayAtLeast1_8xPowertools: {
         oursOverFasterPowertools: round2(cps("ours", "replay") / fastestPowertools("replay")),
         met: cps("ours", "replay") >= 1.8 * fastestPowertools("replay"),
+        keyNotSeenByTheProcess: {
+          oursOverFasterPowertools: round2(cps("oursKeyNotSeen", "replay") / fastestPowertools("replay")),
+          met: cps("oursKeyNotSeen", "replay") >= 1.8 * fastestPowertools("replay"),
+        },
       },
       concurrentDuplicatesExactlyOnce: {
         executionsPerTrial: dupOurs.executionsPerTrial,
@@ -662,6 +709,8 @@ async function main() {
         floor:
           "ioredis: SET key value PX 60000 NX, then GET key (2 round trips); floorNodeRedis: the same with @redis/client",
         ours: "new Ledger({ store: new RedisLedgerStore(ioredis, { prefix: 'bench-dt' }) }) with defaults (lease 30 s, waitTimeoutMs 10 s, records kept 7 days, persistEvents state_changes); ledger.execute({ tool, args, submit }), key derived from the arguments",
+        oursKeyNotSeen:
+          "the same with rememberKeys: 0 (prefix 'bench-dtu'): every claim is a SET NX GET with a whole new record, as from a process that has not seen the key (a replay after a crash, or on another worker); with the default (ours), a process claims a key it has seen with a GET",
         powertools: {
           version: versionOf("@aws-lambda-powertools/idempotency"),
           api: "makeIdempotent(fn, { persistenceStore: new CachePersistenceLayer({ client }), config: new IdempotencyConfig({}), keyPrefix })",
@@ -737,6 +786,14 @@ async function main() {
         "new keys": ratio("ours", "floor", "newKey"),
         replays: ratio("ours", "floor", "replay"),
       },
+      "ours, keys not seen / Powertools (no context)": {
+        "new keys": ratio("oursKeyNotSeen", "powertools", "newKey"),
+        replays: ratio("oursKeyNotSeen", "powertools", "replay"),
+      },
+      "ours, keys not seen / Powertools (stand-in context)": {
+        "new keys": ratio("oursKeyNotSeen", "powertoolsWithContext", "newKey"),
+        replays: ratio("oursKeyNotSeen", "powertoolsWithContext", "replay"),
+      },
     });
     console.log(
       `\n${DUPLICATES} concurrent duplicate calls of one key (fresh per trial), function takes ${SLOW_FN_MS} ms, ${TRIALS} trials:`,
@@ -756,10 +813,10 @@ async function main() {
     });
     if (breakdown) {
       console.log(
-        "\nWhere a durable-tools Redis call's time goes (µs per call; the replay lines add one layer each):",
+        "\nWhere a durable-tools Redis call's time goes (µs per call; the key-not-seen replay lines add one layer each):",
       );
       console.table(breakdown.layersUs);
-      console.log("replay claim (SET NX GET):", breakdown.replayClaim);
+      console.log("replay claim of a key not seen (SET NX GET):", breakdown.replayClaim);
     }
     console.log("\nRedis keys after the last round:", keysAfterLastRound);
     console.log("\nTargets:");
@@ -771,6 +828,7 @@ async function main() {
     await Promise.allSettled([
       floorClient.quit(),
       oursClient.quit(),
+      oursUnseenClient.quit(),
       admin.quit(),
       nodeRedis.isOpen ? nodeRedis.close() : Promise.resolve(),
       powertoolsClient.isOpen ? powertoolsClient.close() : Promise.resolve(),

@@ -30,6 +30,18 @@ describeLedgerStoreConformance("RedisLedgerStore (redis-server)", {
   },
 });
 
+// Every claim a SET NX GET: what a process that has not seen the key sends.
+describeLedgerStoreConformance("RedisLedgerStore (redis-server, remembers no keys)", {
+  create: () =>
+    new RedisLedgerStore(new Redis(server.port, "127.0.0.1"), {
+      prefix: `conf${++prefixes}`,
+      rememberKeys: 0,
+    }),
+  destroy: async (store) => {
+    await (store as RedisLedgerStore).client.quit();
+  },
+});
+
 describeLedgerStoreConformance("RedisLedgerStore (redis-server, claims by script as on Redis 6.2)", {
   create: () =>
     new RedisLedgerStore(new Redis(server.port, "127.0.0.1"), {

@@ -1,0 +1,215 @@
+import { isInvalidConfigurationError, isLedgerUnavailableError, Ledger } from "@durable-tools/core";
+import { claimRequest, T0, testEvent } from "@durable-tools/core/testing";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
+import { RedisLedgerStore, type RedisLedgerStoreOptions } from "./redis-ledger-store.js";
+
+/*
+ * A store claims a key it has seen before with a GET (a likely replay) instead of SET NX GET with a
+ * whole new record. Which commands reach Redis is counted by Redis itself (INFO commandstats), on a
+ * server of this file's own; every outcome must be the one the usual claim gives.
+ */
+
+let server: RedisServer;
+let admin: Redis;
+const clients: Redis[] = [];
+let prefixes = 0;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.port, "127.0.0.1");
+});
+
+afterAll(async () => {
+  // A test disconnects one on purpose.
+  await Promise.all(clients.filter((client) => client.status !== "end").map((client) => client.quit()));
+  await admin?.quit();
+  await server?.stop();
+});
+
+function newStore(options: RedisLedgerStoreOptions = {}): RedisLedgerStore {
+  const client = new Redis(server.port, "127.0.0.1");
+  clients.push(client);
+  return new RedisLedgerStore(client, { prefix: `seen${++prefixes}`, ...options });
+}
+
+type Calls = { get: number; set: number; evalsha: number };
+
+async function commandCalls(): Promise<Calls> {
+  const stats = await admin.info("commandstats");
+  const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+  return { get: calls("get"), set: calls("set"), evalsha: calls("evalsha") };
+}
+
+/** The GET / SET / EVALSHA calls Redis served while `body` ran (commands from scripts count too). */
+async function callsDuring(body: () => Promise<unknown>): Promise<Calls> {
+  const before = await commandCalls();
+  await body();
+  const after = await commandCalls();
+  return {
+    get: after.get - before.get,
+    set: after.set - before.set,
+    evalsha: after.evalsha - before.evalsha,
+  };
+}
+
+function charge(store: RedisLedgerStore) {
+  const ledger = new Ledger({ store });
+  let runs = 0;
+  const call = () =>
+    ledger.execute({
+      tool: "charge",
+      key: "order-1",
+      args: { cents: 500 },
+      submit: () => ({ chargeId: `ch_${++runs}` }),
+    });
+  return { call, runs: () => runs };
+}
+
+describe("RedisLedgerStore: keys this process has seen", () => {
+  it("replays a key it has seen with one GET and sends no new record", async () => {
+    const { call, runs } = charge(newStore());
+    const first = await call();
+    let replay: Awaited<ReturnType<typeof call>> | undefined;
+    const calls = await callsDuring(async () => {
+      replay = await call();
+    });
+    expect(calls).toEqual({ get: 1, set: 0, evalsha: 0 });
+    expect(replay?.replayed).toBe(true);
+    expect(replay?.result).toEqual(first.result);
+    expect(runs()).toBe(1);
+  });
+
+  it("claims with SET NX GET a key it has not seen (as another process) or when it remembers none", async () => {
+    const store = newStore();
+    await charge(store).call();
+    const prefix = `seen${prefixes}`;
+    const elsewhere = charge(newStore({ prefix }));
+    const remembersNone = charge(newStore({ prefix, rememberKeys: 0 }));
+    expect(await callsDuring(() => elsewhere.call())).toEqual({ get: 0, set: 1, evalsha: 0 });
+    expect(await callsDuring(() => elsewhere.call())).toEqual({ get: 1, set: 0, evalsha: 0 });
+    expect(await callsDuring(() => remembersNone.call())).toEqual({ get: 0, set: 1, evalsha: 0 });
+    expect(await callsDuring(() => remembersNone.call())).toEqual({ get: 0, set: 1, evalsha: 0 });
+    expect([elsewhere.runs(), remembersNone.runs()]).toEqual([0, 0]);
+  });
+
+  it("claims a seen key anew when its record has gone (expired or evicted), and runs it once more", async () => {
+    const store = newStore();
+    const { call, runs } = charge(store);
+    await call();
+    const prefix = `seen${prefixes}`;
+    expect(await admin.del(`${prefix}:{-/charge/k:order-1}:rec`, `${prefix}:{-/charge/k:order-1}:ev`)).toBe(
+      2,
+    );
+    let again: Awaited<ReturnType<typeof call>> | undefined;
+    const calls = await callsDuring(async () => {
+      again = await call();
+    });
+    // GET finds nothing; SET NX GET creates the record; the confirm script GETs and SETs it.
+    expect(calls).toEqual({ get: 2, set: 2, evalsha: 1 });
+    expect(again?.replayed).toBe(false);
+    expect(runs()).toBe(2);
+    expect((await store.readEvents({ key: "-/charge/k:order-1" })).map((e) => e.type)).toEqual([
+      "claimed",
+      "transition",
+      "transition",
+      "transition",
+    ]);
+  });
+
+  it("replaces a seen key's expired record and takes over its expired lease through the script, as a first claim would", async () => {
+    const store = newStore();
+    const first = await store.claim(claimRequest("done"));
+    await store.transition({
+      key: "done",
+      owner: "owner-a",
+      fencingToken: first.record.fencingToken,
+      now: T0,
+      from: "PENDING",
+      path: ["VALIDATED", "SUBMITTED", "CONFIRMED"],
+      patch: { result: { ok: true }, expiresAt: T0 + 60_000 },
+      events: [testEvent("done", "transition")],
+    });
+    const replaced = await store.claim(claimRequest("done", { now: T0 + 60_000, owner: "owner-b" }));
+    expect([replaced.outcome, replaced.record.fencingToken, replaced.record.owner]).toEqual([
+      "created",
+      2,
+      "owner-b",
+    ]);
+
+    await store.claim(claimRequest("stuck", { leaseMs: 1000 }));
+    let takeover: Awaited<ReturnType<RedisLedgerStore["claim"]>> | undefined;
+    const calls = await callsDuring(async () => {
+      takeover = await store.claim(claimRequest("stuck", { now: T0 + 1000, owner: "owner-b" }));
+    });
+    expect(calls.get).toBe(2); // the GET, then the script's own
+    expect(calls.evalsha).toBe(1);
+    expect(takeover).toMatchObject({ outcome: "taken_over", previousOwner: "owner-a" });
+    expect(takeover?.record).toMatchObject({ owner: "owner-b", fencingToken: 2 });
+
+    // A live lease with the same fingerprint is just there: existing, nothing written.
+    const live = await callsDuring(() => store.claim(claimRequest("stuck", { now: T0 + 1500 })));
+    expect(live).toEqual({ get: 1, set: 0, evalsha: 0 });
+  });
+
+  it("forgets a key it released and the keys it deleted by prefix", async () => {
+    const store = newStore();
+    const claimed = await store.claim(claimRequest("t1/a"));
+    await store.release({
+      key: "t1/a",
+      owner: "owner-a",
+      fencingToken: claimed.record.fencingToken,
+      events: [],
+    });
+    expect(await callsDuring(() => store.claim(claimRequest("t1/a")))).toEqual({
+      get: 0,
+      set: 1,
+      evalsha: 0,
+    });
+    await store.claim(claimRequest("t1/b"));
+    await store.claim(claimRequest("t2/a"));
+    expect(await store.deleteByKeyPrefix("t1/")).toBe(2);
+    expect(await callsDuring(() => store.claim(claimRequest("t1/b")))).toEqual({
+      get: 0,
+      set: 1,
+      evalsha: 0,
+    });
+    expect(await callsDuring(() => store.claim(claimRequest("t2/a")))).toEqual({
+      get: 1,
+      set: 0,
+      evalsha: 0,
+    });
+  });
+
+  it("remembers at most rememberKeys keys, the most recent ones", async () => {
+    const store = newStore({ rememberKeys: 2 });
+    for (const key of ["a", "b", "c"]) await store.claim(claimRequest(key));
+    expect(await callsDuring(() => store.claim(claimRequest("c")))).toEqual({ get: 1, set: 0, evalsha: 0 });
+    expect(await callsDuring(() => store.claim(claimRequest("a")))).toEqual({ get: 0, set: 1, evalsha: 0 });
+  });
+
+  it("fails closed on a seen key when Redis cannot be reached: no side effect runs", async () => {
+    const store = newStore({ operationTimeoutMs: 500 });
+    const { call, runs } = charge(store);
+    await call();
+    store.client.disconnect();
+    const error = await call().catch((e: unknown) => e);
+    expect(isLedgerUnavailableError(error)).toBe(true);
+    expect(runs()).toBe(1);
+  });
+
+  it("refuses a rememberKeys that is not a whole number of keys", () => {
+    for (const rememberKeys of [-1, 1.5, Number.NaN]) {
+      const error = (() => {
+        try {
+          newStore({ rememberKeys });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(isInvalidConfigurationError(error)).toBe(true);
+      expect((error as Error).message).toContain(`rememberKeys must be a whole number of keys`);
+    }
+  });
+});
