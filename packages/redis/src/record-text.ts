@@ -14,7 +14,7 @@ import {
  * can read the guard fields without a JSON parser:
  *
  *   state, fingerprint, owner, fencing token, lease expiry, expiry, updated, attempt, created,
- *   meta (JSON: tool, tenant, args, correlation id; written once),
+ *   meta (JSON: tool, tenant, correlation id, scope, then the arguments; written once),
  *   out (JSON: result or error, effect, reason; written when the record settles),
  *   pending (the creation events, written to the stream by the next change of this operation)
  *
@@ -49,6 +49,15 @@ export interface CreationContext {
   args?: JsonValue;
 }
 
+/**
+ * The arguments are the meta line's last member, under this name, so that reading a record does not
+ * parse them until someone asks (a replay never does; with 7 KB of arguments that is a fifth of a
+ * replay's JavaScript). The members before it are strings, and JSON escapes every quote inside a
+ * string, so the first occurrence of this text is the member itself. Records written before carry
+ * an `args` member before it (whose value may hold this text) and are parsed whole.
+ */
+const ARGS_MEMBER = ',"@args":';
+
 /** The creation fields of a record that still holds its creation events (owner and time unchanged). */
 export function creationContext(
   record: Pick<OperationRecord, "tool" | "createdAt" | "tenant" | "correlationId" | "owner" | "args">,
@@ -69,24 +78,44 @@ export function parseCreationFields(value: string): CreationContext {
   const ownerEnd = value.indexOf("\n");
   const createdEnd = value.indexOf("\n", ownerEnd + 1);
   const owner = value.slice(0, ownerEnd);
+  const { fields, argsText } = metaFields(value.slice(createdEnd + 1));
+  if (argsText !== undefined) fields.args = JSON.parse(argsText) as JsonValue;
   return creationContext({
-    ...metaFields(value.slice(createdEnd + 1)),
+    ...fields,
     owner: owner === "" ? null : owner,
     createdAt: Number(value.slice(ownerEnd + 1, createdEnd)),
   });
 }
 
-/** The record fields a meta line holds. */
-function metaFields(
-  meta: string,
-): Pick<OperationRecord, "tool" | "tenant" | "args" | "correlationId" | "scope"> {
-  const m = JSON.parse(meta) as Meta;
-  const fields: ReturnType<typeof metaFields> = { tool: m.tool };
+type MetaFields = Pick<OperationRecord, "tool" | "tenant" | "args" | "correlationId" | "scope">;
+
+/** The record fields a meta line holds; the arguments as their JSON text when they come last. */
+function metaFields(meta: string): { fields: MetaFields; argsText?: string } {
+  let at = meta.indexOf(ARGS_MEMBER);
+  if (at >= 0 && meta.lastIndexOf('"args":', at) >= 0) at = -1;
+  const m = JSON.parse(at < 0 ? meta : `${meta.slice(0, at)}}`) as Meta;
+  const fields: MetaFields = { tool: m.tool };
   if (m.tenant !== undefined) fields.tenant = m.tenant;
   if (m.args !== undefined) fields.args = m.args;
   if (m.corr !== undefined) fields.correlationId = m.corr;
   if (m.scope !== undefined) fields.scope = m.scope;
-  return fields;
+  return at < 0 ? { fields } : { fields, argsText: meta.slice(at + ARGS_MEMBER.length, -1) };
+}
+
+/** `record.args` read from `text` when first asked for (and replaceable like any field). */
+function defineLazyArgs(record: OperationRecord, text: string): void {
+  let parsed: { value: JsonValue } | undefined;
+  Object.defineProperty(record, "args", {
+    enumerable: true,
+    configurable: true,
+    get() {
+      parsed ??= { value: JSON.parse(text) as JsonValue };
+      return parsed.value;
+    },
+    set(value: JsonValue | undefined) {
+      Object.defineProperty(record, "args", { value, enumerable: true, configurable: true, writable: true });
+    },
+  });
 }
 
 const text = (value: number | string | null | undefined): string =>
@@ -96,9 +125,11 @@ const text = (value: number | string | null | undefined): string =>
 export function recordText(record: OperationRecord, pending: string): string {
   const meta: Meta = { tool: record.tool };
   if (record.tenant !== undefined) meta.tenant = record.tenant;
-  if (record.args !== undefined) meta.args = record.args;
   if (record.correlationId !== undefined) meta.corr = record.correlationId;
   if (record.scope !== undefined) meta.scope = record.scope;
+  const head = JSON.stringify(meta);
+  const metaText =
+    record.args === undefined ? head : `${head.slice(0, -1)}${ARGS_MEMBER}${JSON.stringify(record.args)}}`;
   return [
     record.state,
     record.fingerprint,
@@ -109,7 +140,7 @@ export function recordText(record: OperationRecord, pending: string): string {
     record.updatedAt,
     record.attempt,
     record.createdAt,
-    JSON.stringify(meta),
+    metaText,
     outJson(record),
     pending,
   ].join("\n");
@@ -173,9 +204,10 @@ export function recordLines(value: string, key: string): RecordLines {
 export function parseRecordText(value: string, key: string): { record: OperationRecord; pending: string } {
   const [state, fp, owner, token, lease, expires, updated, attempt, created, meta, out, pending] =
     recordLines(value, key);
+  const { fields, argsText } = metaFields(meta);
   const record: OperationRecord = {
     key,
-    ...metaFields(meta),
+    ...fields,
     fingerprint: fp,
     state: state as OperationState,
     attempt: Number(attempt),
@@ -193,5 +225,6 @@ export function parseRecordText(value: string, key: string): { record: Operation
     if (o.effect !== undefined) record.effect = o.effect;
     if (o.reason !== undefined) record.reason = o.reason;
   }
+  if (argsText !== undefined) defineLazyArgs(record, argsText);
   return { record, pending };
 }
