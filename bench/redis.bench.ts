@@ -439,28 +439,22 @@ async function main() {
       patched.dtTransitionV3 = realTransition;
       oursUnseenStore.claim = realClaim;
       const request = claimRequest as NonNullable<typeof claimRequest>;
-      const instant = {
-        defineCommand() {},
-        get: async () => replies["claim:existing"],
-        set: async () => replies["claim:created"],
-        dtTransitionV3: async () => replies["transition:ok"],
-      };
-      const jsOnly = (rememberKeys?: number) =>
-        new Ledger({
-          store: new RedisLedgerStore(instant as unknown as Redis, {
-            prefix: "x",
-            ...(rememberKeys === undefined ? {} : { rememberKeys }),
-          }),
+      /** A Ledger on a stand-in client that answers at once: SET with `setReply`, GET with the record. */
+      const jsOnly = (setReply: "created" | "existing", rememberKeys: number) => {
+        const instant = {
+          defineCommand() {},
+          get: async () => replies["claim:existing"],
+          set: async () => replies[`claim:${setReply}`],
+          dtTransitionV3: async () => replies["transition:ok"],
+        };
+        return new Ledger({
+          store: new RedisLedgerStore(instant as unknown as Redis, { prefix: "x", rememberKeys }),
         });
-      const jsReplaySeen = jsOnly();
+      };
+      const jsReplaySeen = jsOnly("created", 10);
       await jsReplaySeen.execute({ tool: "t", args: same, submit: work }); // now it has seen the key
-      const jsReplayUnseen = new Ledger({
-        store: new RedisLedgerStore({ ...instant, set: instant.get } as unknown as Redis, {
-          prefix: "x",
-          rememberKeys: 0,
-        }),
-      });
-      const jsNew = jsOnly(0);
+      const jsReplayUnseen = jsOnly("existing", 0);
+      const jsNew = jsOnly("created", 0);
       const batchCalls = Math.max(100, CALLS >> 1);
       const layers: [string, () => Promise<unknown>][] = [
         ["GET (one plain round trip)", () => oursClient.get("bench-nope")],

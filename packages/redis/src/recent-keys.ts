@@ -30,16 +30,8 @@ export class RecentKeys {
     this.#keys.delete(key);
   }
 
-  /** Forgets the keys that start with `prefix` (all of them for ""). */
+  /** Forgets the keys that start with `prefix`. */
   deleteByPrefix(prefix: string): void {
-    if (prefix === "") {
-      this.#keys.clear();
-      return;
-    }
     for (const key of this.#keys) if (key.startsWith(prefix)) this.#keys.delete(key);
-  }
-
-  get size(): number {
-    return this.#keys.size;
   }
 }

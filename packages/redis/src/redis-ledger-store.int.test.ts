@@ -23,35 +23,21 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describeLedgerStoreConformance("RedisLedgerStore (redis-server)", {
-  create: () => new RedisLedgerStore(new Redis(server.port, "127.0.0.1"), { prefix: `conf${++prefixes}` }),
-  destroy: async (store) => {
-    await (store as RedisLedgerStore).client.quit();
-  },
-});
-
-// Every claim a SET NX GET: what a process that has not seen the key sends.
-describeLedgerStoreConformance("RedisLedgerStore (redis-server, remembers no keys)", {
-  create: () =>
-    new RedisLedgerStore(new Redis(server.port, "127.0.0.1"), {
-      prefix: `conf${++prefixes}`,
-      rememberKeys: 0,
-    }),
-  destroy: async (store) => {
-    await (store as RedisLedgerStore).client.quit();
-  },
-});
-
-describeLedgerStoreConformance("RedisLedgerStore (redis-server, claims by script as on Redis 6.2)", {
-  create: () =>
-    new RedisLedgerStore(new Redis(server.port, "127.0.0.1"), {
-      prefix: `conf${++prefixes}`,
-      claimWith: "script",
-    }),
-  destroy: async (store) => {
-    await (store as RedisLedgerStore).client.quit();
-  },
-});
+// Defaults; every claim a SET NX GET (what a process that has not seen the key sends); every claim a
+// Lua script (as on Redis 6.2).
+for (const [mode, options] of [
+  ["", {}],
+  [", remembers no keys", { rememberKeys: 0 }],
+  [", claims by script as on Redis 6.2", { claimWith: "script" }],
+] as const) {
+  describeLedgerStoreConformance(`RedisLedgerStore (redis-server${mode})`, {
+    create: () =>
+      new RedisLedgerStore(new Redis(server.port, "127.0.0.1"), { prefix: `conf${++prefixes}`, ...options }),
+    destroy: async (store) => {
+      await (store as RedisLedgerStore).client.quit();
+    },
+  });
+}
 
 describe("RedisLedgerStore with an AES-256-GCM codec", () => {
   it("keeps arguments, results and event data encrypted at rest; tampering is an error, never a result", async () => {

@@ -167,34 +167,29 @@ export class RedisLedgerStore implements LedgerStore {
   async #claimSeenKey(rec: string, request: ClaimRequest, fresh: OperationRecord): Promise<ClaimResult> {
     const existing = await this.#run("claim", () => this.client.get(rec));
     if (existing === null) return this.#claimNewKey(rec, request, fresh);
-    return this.#existingOrByScript(existing, request, fresh);
+    return this.#existing(existing, request) ?? this.#claimByScript(request, this.#stored(fresh, request));
   }
 
   async #claimNewKey(rec: string, request: ClaimRequest, fresh: OperationRecord): Promise<ClaimResult> {
+    const stored = this.#stored(fresh, request);
     if (this.#nativeClaim) {
-      const stored = this.#stored(fresh, request);
       const text = recordText(stored, this.#entry(request.events, creationContext(stored)));
       const existing = await this.#run("claim", () => this.#setIfAbsent(rec, text));
       if (existing === null) return { outcome: "created", record: fresh };
-      if (existing !== undefined) return this.#existingOrByScript(existing, request, fresh);
+      const result = existing === undefined ? undefined : this.#existing(existing, request);
+      if (result !== undefined) return result;
     }
-    return this.#claimByScript(request, this.#stored(fresh, request));
+    return this.#claimByScript(request, stored);
   }
 
   /**
-   * The store rules decide about a record that exists; replacing an expired record or taking over a
-   * lease needs the guard in Redis, so those (rare) outcomes go through the script.
+   * The claim's result when the store rules leave a record that exists as it is; undefined when they
+   * replace an expired record or take over a lease, which needs the guard in Redis: the script.
    */
-  #existingOrByScript(
-    text: string,
-    request: ClaimRequest,
-    fresh: OperationRecord,
-  ): Promise<ClaimResult> | ClaimResult {
+  #existing(text: string, request: ClaimRequest): ClaimResult | undefined {
     const { record } = parseRecordText(text, request.key);
-    if (decideClaim(record, request).outcome === "existing") {
-      return { outcome: "existing", record: codeRecord(record, this.#codec, "decode") };
-    }
-    return this.#claimByScript(request, this.#stored(fresh, request));
+    if (decideClaim(record, request).outcome !== "existing") return undefined;
+    return { outcome: "existing", record: codeRecord(record, this.#codec, "decode") };
   }
 
   /** The record as stored: its arguments through the codec. */

@@ -42,17 +42,29 @@ async function commandCalls(): Promise<Calls> {
   return { get: calls("get"), set: calls("set"), evalsha: calls("evalsha") };
 }
 
-/** The GET / SET / EVALSHA calls Redis served while `body` ran (commands from scripts count too). */
-async function callsDuring(body: () => Promise<unknown>): Promise<Calls> {
+/** What a claim of a key the store has seen sends, and what it sends for a key it has not. */
+const ONE_GET: Calls = { get: 1, set: 0, evalsha: 0 };
+const ONE_SET_NX_GET: Calls = { get: 0, set: 1, evalsha: 0 };
+
+/**
+ * What `body` returned, and the GET / SET / EVALSHA calls Redis served while it ran (commands from
+ * scripts count too).
+ */
+async function callsDuring<T>(body: () => Promise<T>): Promise<{ calls: Calls; value: T }> {
   const before = await commandCalls();
-  await body();
+  const value = await body();
   const after = await commandCalls();
   return {
-    get: after.get - before.get,
-    set: after.set - before.set,
-    evalsha: after.evalsha - before.evalsha,
+    calls: {
+      get: after.get - before.get,
+      set: after.set - before.set,
+      evalsha: after.evalsha - before.evalsha,
+    },
+    value,
   };
 }
+
+const callsOf = async (body: () => Promise<unknown>): Promise<Calls> => (await callsDuring(body)).calls;
 
 function charge(store: RedisLedgerStore) {
   const ledger = new Ledger({ store });
@@ -71,13 +83,10 @@ describe("RedisLedgerStore: keys this process has seen", () => {
   it("replays a key it has seen with one GET and sends no new record", async () => {
     const { call, runs } = charge(newStore());
     const first = await call();
-    let replay: Awaited<ReturnType<typeof call>> | undefined;
-    const calls = await callsDuring(async () => {
-      replay = await call();
-    });
-    expect(calls).toEqual({ get: 1, set: 0, evalsha: 0 });
-    expect(replay?.replayed).toBe(true);
-    expect(replay?.result).toEqual(first.result);
+    const { calls, value: replay } = await callsDuring(call);
+    expect(calls).toEqual(ONE_GET);
+    expect(replay.replayed).toBe(true);
+    expect(replay.result).toEqual(first.result);
     expect(runs()).toBe(1);
   });
 
@@ -87,10 +96,10 @@ describe("RedisLedgerStore: keys this process has seen", () => {
     const prefix = `seen${prefixes}`;
     const elsewhere = charge(newStore({ prefix }));
     const remembersNone = charge(newStore({ prefix, rememberKeys: 0 }));
-    expect(await callsDuring(() => elsewhere.call())).toEqual({ get: 0, set: 1, evalsha: 0 });
-    expect(await callsDuring(() => elsewhere.call())).toEqual({ get: 1, set: 0, evalsha: 0 });
-    expect(await callsDuring(() => remembersNone.call())).toEqual({ get: 0, set: 1, evalsha: 0 });
-    expect(await callsDuring(() => remembersNone.call())).toEqual({ get: 0, set: 1, evalsha: 0 });
+    expect(await callsOf(elsewhere.call)).toEqual(ONE_SET_NX_GET);
+    expect(await callsOf(elsewhere.call)).toEqual(ONE_GET);
+    expect(await callsOf(remembersNone.call)).toEqual(ONE_SET_NX_GET);
+    expect(await callsOf(remembersNone.call)).toEqual(ONE_SET_NX_GET);
     expect([elsewhere.runs(), remembersNone.runs()]).toEqual([0, 0]);
   });
 
@@ -102,13 +111,10 @@ describe("RedisLedgerStore: keys this process has seen", () => {
     expect(await admin.del(`${prefix}:{-/charge/k:order-1}:rec`, `${prefix}:{-/charge/k:order-1}:ev`)).toBe(
       2,
     );
-    let again: Awaited<ReturnType<typeof call>> | undefined;
-    const calls = await callsDuring(async () => {
-      again = await call();
-    });
+    const { calls, value: again } = await callsDuring(call);
     // GET finds nothing; SET NX GET creates the record; the confirm script GETs and SETs it.
     expect(calls).toEqual({ get: 2, set: 2, evalsha: 1 });
-    expect(again?.replayed).toBe(false);
+    expect(again.replayed).toBe(false);
     expect(runs()).toBe(2);
     expect((await store.readEvents({ key: "-/charge/k:order-1" })).map((e) => e.type)).toEqual([
       "claimed",
@@ -139,18 +145,16 @@ describe("RedisLedgerStore: keys this process has seen", () => {
     ]);
 
     await store.claim(claimRequest("stuck", { leaseMs: 1000 }));
-    let takeover: Awaited<ReturnType<RedisLedgerStore["claim"]>> | undefined;
-    const calls = await callsDuring(async () => {
-      takeover = await store.claim(claimRequest("stuck", { now: T0 + 1000, owner: "owner-b" }));
-    });
+    const { calls, value: takeover } = await callsDuring(() =>
+      store.claim(claimRequest("stuck", { now: T0 + 1000, owner: "owner-b" })),
+    );
     expect(calls.get).toBe(2); // the GET, then the script's own
     expect(calls.evalsha).toBe(1);
     expect(takeover).toMatchObject({ outcome: "taken_over", previousOwner: "owner-a" });
-    expect(takeover?.record).toMatchObject({ owner: "owner-b", fencingToken: 2 });
+    expect(takeover.record).toMatchObject({ owner: "owner-b", fencingToken: 2 });
 
     // A live lease with the same fingerprint is just there: existing, nothing written.
-    const live = await callsDuring(() => store.claim(claimRequest("stuck", { now: T0 + 1500 })));
-    expect(live).toEqual({ get: 1, set: 0, evalsha: 0 });
+    expect(await callsOf(() => store.claim(claimRequest("stuck", { now: T0 + 1500 })))).toEqual(ONE_GET);
   });
 
   it("forgets a key it released and the keys it deleted by prefix", async () => {
@@ -162,31 +166,19 @@ describe("RedisLedgerStore: keys this process has seen", () => {
       fencingToken: claimed.record.fencingToken,
       events: [],
     });
-    expect(await callsDuring(() => store.claim(claimRequest("t1/a")))).toEqual({
-      get: 0,
-      set: 1,
-      evalsha: 0,
-    });
+    expect(await callsOf(() => store.claim(claimRequest("t1/a")))).toEqual(ONE_SET_NX_GET);
     await store.claim(claimRequest("t1/b"));
     await store.claim(claimRequest("t2/a"));
     expect(await store.deleteByKeyPrefix("t1/")).toBe(2);
-    expect(await callsDuring(() => store.claim(claimRequest("t1/b")))).toEqual({
-      get: 0,
-      set: 1,
-      evalsha: 0,
-    });
-    expect(await callsDuring(() => store.claim(claimRequest("t2/a")))).toEqual({
-      get: 1,
-      set: 0,
-      evalsha: 0,
-    });
+    expect(await callsOf(() => store.claim(claimRequest("t1/b")))).toEqual(ONE_SET_NX_GET);
+    expect(await callsOf(() => store.claim(claimRequest("t2/a")))).toEqual(ONE_GET);
   });
 
   it("remembers at most rememberKeys keys, the most recent ones", async () => {
     const store = newStore({ rememberKeys: 2 });
     for (const key of ["a", "b", "c"]) await store.claim(claimRequest(key));
-    expect(await callsDuring(() => store.claim(claimRequest("c")))).toEqual({ get: 1, set: 0, evalsha: 0 });
-    expect(await callsDuring(() => store.claim(claimRequest("a")))).toEqual({ get: 0, set: 1, evalsha: 0 });
+    expect(await callsOf(() => store.claim(claimRequest("c")))).toEqual(ONE_GET);
+    expect(await callsOf(() => store.claim(claimRequest("a")))).toEqual(ONE_SET_NX_GET);
   });
 
   it("fails closed on a seen key when Redis cannot be reached: no side effect runs", async () => {
@@ -201,13 +193,12 @@ describe("RedisLedgerStore: keys this process has seen", () => {
 
   it("refuses a rememberKeys that is not a whole number of keys", () => {
     for (const rememberKeys of [-1, 1.5, Number.NaN]) {
-      const error = (() => {
-        try {
-          newStore({ rememberKeys });
-        } catch (e) {
-          return e;
-        }
-      })();
+      let error: unknown;
+      try {
+        newStore({ rememberKeys });
+      } catch (e) {
+        error = e;
+      }
       expect(isInvalidConfigurationError(error)).toBe(true);
       expect((error as Error).message).toContain(`rememberKeys must be a whole number of keys`);
     }
