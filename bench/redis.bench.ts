@@ -27,6 +27,7 @@ import { SqliteLedgerStore } from "@durable-tools/sqlite";
 import { createClient } from "@redis/client";
 import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
+import { bytesPerOperation, streamNodeSetting } from "./redis-memory.js";
 import { median, round0, round1, round2 } from "./stats.js";
 import { versionOf } from "./versions.js";
 
@@ -369,6 +370,7 @@ async function main() {
     };
 
     let keysAfterLastRound: Record<string, number> = {};
+    let memoryPerNewKey: Record<string, number> = {};
     const benchStart = performance.now();
     for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
       // Each round starts on an empty Redis (constant store size); the replay payloads are recorded again.
@@ -394,9 +396,29 @@ async function main() {
           "bench-dtu:{*}:rec (ours, keys not seen: records)": await countKeys(admin, "bench-dtu:{*}:rec"),
           "bench-floor-new:* (floor)": await countKeys(admin, "bench-floor-new:*"),
         };
+        memoryPerNewKey = {
+          floor: round0(await bytesPerOperation(admin, "bench-floor-new:*", CALLS)),
+          powertools: round0(await bytesPerOperation(admin, "bench-pt-new#*", CALLS)),
+          powertoolsWithContext: round0(await bytesPerOperation(admin, "bench-ptctx-new#*", CALLS)),
+          ours: round0(await bytesPerOperation(admin, "bench-dt:{-/create_invoice/h:*", CALLS)),
+          oursRecordsOnly: round0(
+            await bytesPerOperation(admin, "bench-dt:{-/create_invoice/h:*:rec", CALLS),
+          ),
+        };
       }
     }
     const throughputSeconds = (performance.now() - benchStart) / 1000;
+
+    // --- an operation's event stream and the server's stream-node-max-bytes ------------------------
+    // Redis 7 allocates a new stream's first node at min(4096, stream-node-max-bytes) bytes, so a
+    // one-entry stream per operation holds about 4.7 KB with the default. The same new keys with the
+    // setting at 512, alternating with the default (it is server-wide), batches of half a round.
+    const streamNodeMaxBytes = await streamNodeSetting(
+      admin,
+      oursClient,
+      (ledger) => ledger.execute({ tool: "create_invoice", args: fresh(), submit: work }),
+      Math.max(100, CALLS >> 1),
+    );
     const ptReplayKey = (await admin.keys("bench-pt-replay#*"))[0];
     const powertoolsReplayRecord = ptReplayKey
       ? { key: ptReplayKey, value: await admin.get(ptReplayKey), ttlSeconds: await admin.ttl(ptReplayKey) }
@@ -682,6 +704,11 @@ async function main() {
         newKey: wire("newKey"),
         replay: wire("replay"),
       },
+      memoryPerNewKey: {
+        note: "bytes Redis holds per new-key operation after the last round (MEMORY USAGE ... SAMPLES 0 of every key the batch left, divided by the calls): ours is the record plus the operation's event stream",
+        ...memoryPerNewKey,
+        streamNodeMaxBytes,
+      },
       persistenceCheck: {
         expectedPerNewKeyBatch: CALLS,
         keysInRedisAfterLastRound: keysAfterLastRound,
@@ -813,6 +840,11 @@ async function main() {
       console.log("replay claim of a key not seen (SET NX GET):", breakdown.replayClaim);
     }
     console.log("\nRedis keys after the last round:", keysAfterLastRound);
+    console.log("\nBytes in Redis per new-key operation (MEMORY USAGE, last round):", memoryPerNewKey);
+    console.log(
+      "durable-tools new keys by the server's stream-node-max-bytes (bytes per operation, µs per call):",
+      streamNodeMaxBytes.setting,
+    );
     console.log("\nTargets:");
     for (const [name, t] of Object.entries(targets)) console.log(`  ${name}: ${JSON.stringify(t)}`);
     console.log(`written to bench/results/${RESULT_FILE}`);
