@@ -7,6 +7,7 @@
  * whose function takes 50 ms: how many times the function really ran, and what every caller got.
  * durable-tools runs twice: with defaults (a process claims a key it has seen with a GET) and with
  * rememberKeys: 0 (every claim a SET NX GET with a new record, as for a key the process has not seen).
+ * Also the Redis memory each contender's new keys hold (MEMORY USAGE of every key they left).
  *
  * Env: BENCH_ROUNDS (15), BENCH_CALLS (1500), BENCH_WARMUP (2), BENCH_TRIALS (5),
  * BENCH_BREAKDOWN=0 skips the layer-by-layer time breakdown of a durable-tools call,
