@@ -25,26 +25,27 @@ local function parse(s)
   return f
 end
 local function text(f) return table.concat(f, '\\n', 1, 12) end
--- Redis 7 gives a new stream a first node of stream-node-max-bytes (4 KB by default) whatever it holds.
--- A stream the script has just created is rewritten at its real size (DUMP + RESTORE): about 3 KB less
--- per operation. Best effort: where DUMP or RESTORE is refused (ACLs, renamed commands) the stream
--- stays as XADD made it; pcall, so that a refusal never stops a script that has already written.
-local function compact_if_new(new)
+-- Runs write (XADDs to KEYS[2]). Redis 7 gives a new stream a first node of stream-node-max-bytes
+-- (4 KB by default) whatever it holds, so a stream write created is rewritten at its real size
+-- (DUMP + RESTORE keep entries and ids): about 3 KB less per operation. Best effort, under pcall:
+-- where DUMP or RESTORE is refused (ACLs, renamed commands) the stream stays as XADD made it, and a
+-- refusal never stops a script that has already written.
+local function compacting(write)
+  local new = redis.call('EXISTS', KEYS[2]) == 0
+  write()
   if not new then return end
   local dump = redis.pcall('DUMP', KEYS[2])
   if type(dump) == 'string' then redis.pcall('RESTORE', KEYS[2], 0, dump, 'REPLACE') end
 end
-local function is_new_stream() return redis.call('EXISTS', KEYS[2]) == 0 end
+local function xadd_entry(entry)
+  compacting(function() redis.call('XADD', KEYS[2], '*', 'e', entry) end)
+end
 -- Appends a change's events (an entry value, or ''), after the creation events the record still holds:
 -- both in one entry then, under the id rule of pendingEntryId (stream-ids.ts). The first try is the
 -- usual case (the stream has nothing at or after <created>-0); XADD refuses an id that is not greater.
 local function append(f, entry)
   if f[12] == '' then
-    if entry ~= '' then
-      local new = is_new_stream()
-      redis.call('XADD', KEYS[2], '*', 'e', entry)
-      compact_if_new(new)
-    end
+    if entry ~= '' then xadd_entry(entry) end
     return
   end
   -- The creation events leave out what the record holds; 'r' keeps it beside them (parseCreationFields).
@@ -53,14 +54,14 @@ local function append(f, entry)
     fields[5] = 'f'
     fields[6] = entry
   end
-  local new = is_new_stream()
-  local added = redis.pcall('XADD', KEYS[2], f[9] .. '-0', unpack(fields))
-  if type(added) == 'table' and added.err then
-    local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1][1]
-    local ms, n = string.match(last, '^(%d+)-(%d+)$')
-    redis.call('XADD', KEYS[2], ms .. '-' .. (tonumber(n) + 1), unpack(fields))
-  end
-  compact_if_new(new)
+  compacting(function()
+    local added = redis.pcall('XADD', KEYS[2], f[9] .. '-0', unpack(fields))
+    if type(added) == 'table' and added.err then
+      local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1][1]
+      local ms, n = string.match(last, '^(%d+)-(%d+)$')
+      redis.call('XADD', KEYS[2], ms .. '-' .. (tonumber(n) + 1), unpack(fields))
+    end
+  end)
   f[12] = ''
 end
 local function fenced(owner, token)
@@ -105,11 +106,7 @@ end
 local f = parse(ARGV[5])
 f[4] = tostring(token)
 f[12] = ''
-if ARGV[6] ~= '' then
-  local new = is_new_stream()
-  redis.call('XADD', KEYS[2], '*', 'e', ARGV[6])
-  compact_if_new(new)
-end
+if ARGV[6] ~= '' then xadd_entry(ARGV[6]) end
 local out = text(f)
 redis.call('SET', KEYS[1], out)
 return { 'created', out, '' }
@@ -183,8 +180,6 @@ if s then
     return 1
   end
 end
-local new = is_new_stream()
-redis.call('XADD', KEYS[2], '*', 'e', ARGV[1])
-compact_if_new(new)
+xadd_entry(ARGV[1])
 return 1
 `;
