@@ -28,7 +28,7 @@ import { SqliteLedgerStore } from "@durable-tools/sqlite";
 import { createClient } from "@redis/client";
 import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
-import { bytesPerOperation, streamNodeSetting } from "./redis-memory.js";
+import { bytesPerOperation, countKeys, streamNodeSetting } from "./redis-keys.js";
 import { median, round0, round1, round2 } from "./stats.js";
 import { versionOf } from "./versions.js";
 
@@ -142,18 +142,6 @@ async function redisCounters(admin: Redis): Promise<{ in: number; out: number; u
     out: Number(/total_net_output_bytes:(\d+)/.exec(stats)?.[1] ?? 0),
     usec,
   };
-}
-
-/** Counts keys matching a pattern (SCAN, not KEYS). */
-async function countKeys(redis: Redis, pattern: string): Promise<number> {
-  let cursor = "0";
-  let count = 0;
-  do {
-    const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    count += batch.length;
-  } while (cursor !== "0");
-  return count;
 }
 
 // --- main ----------------------------------------------------------------------------------------

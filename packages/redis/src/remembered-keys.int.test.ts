@@ -1,9 +1,8 @@
-import { isInvalidConfigurationError, isLedgerUnavailableError, Ledger } from "@durable-tools/core";
+import { isInvalidConfigurationError, isLedgerUnavailableError } from "@durable-tools/core";
 import { claimRequest, T0, testEvent } from "@durable-tools/core/testing";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
+import { describe, expect, it } from "vitest";
 import { RedisLedgerStore, type RedisLedgerStoreOptions } from "./redis-ledger-store.js";
+import { charge, useRedisServer } from "./test-support.js";
 
 /*
  * A store claims a key it has seen before with a GET (a likely replay) instead of SET NX GET with a
@@ -11,33 +10,17 @@ import { RedisLedgerStore, type RedisLedgerStoreOptions } from "./redis-ledger-s
  * server of this file's own; every outcome must be the one the usual claim gives.
  */
 
-let server: RedisServer;
-let admin: Redis;
-const clients: Redis[] = [];
+const redis = useRedisServer();
 let prefixes = 0;
 
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.port, "127.0.0.1");
-});
-
-afterAll(async () => {
-  // A test disconnects one on purpose.
-  await Promise.all(clients.filter((client) => client.status !== "end").map((client) => client.quit()));
-  await admin?.quit();
-  await server?.stop();
-});
-
 function newStore(options: RedisLedgerStoreOptions = {}): RedisLedgerStore {
-  const client = new Redis(server.port, "127.0.0.1");
-  clients.push(client);
-  return new RedisLedgerStore(client, { prefix: `seen${++prefixes}`, ...options });
+  return new RedisLedgerStore(redis.client(), { prefix: `seen${++prefixes}`, ...options });
 }
 
 type Calls = { get: number; set: number; evalsha: number };
 
 async function commandCalls(): Promise<Calls> {
-  const stats = await admin.info("commandstats");
+  const stats = await redis.admin.info("commandstats");
   const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
   return { get: calls("get"), set: calls("set"), evalsha: calls("evalsha") };
 }
@@ -65,19 +48,6 @@ async function callsDuring<T>(body: () => Promise<T>): Promise<{ calls: Calls; v
 }
 
 const callsOf = async (body: () => Promise<unknown>): Promise<Calls> => (await callsDuring(body)).calls;
-
-function charge(store: RedisLedgerStore) {
-  const ledger = new Ledger({ store });
-  let runs = 0;
-  const call = () =>
-    ledger.execute({
-      tool: "charge",
-      key: "order-1",
-      args: { cents: 500 },
-      submit: () => ({ chargeId: `ch_${++runs}` }),
-    });
-  return { call, runs: () => runs };
-}
 
 describe("RedisLedgerStore: keys this process has seen", () => {
   it("replays a key it has seen with one GET and sends no new record", async () => {
@@ -108,9 +78,9 @@ describe("RedisLedgerStore: keys this process has seen", () => {
     const { call, runs } = charge(store);
     await call();
     const prefix = `seen${prefixes}`;
-    expect(await admin.del(`${prefix}:{-/charge/k:order-1}:rec`, `${prefix}:{-/charge/k:order-1}:ev`)).toBe(
-      2,
-    );
+    expect(
+      await redis.admin.del(`${prefix}:{-/charge/k:order-1}:rec`, `${prefix}:{-/charge/k:order-1}:ev`),
+    ).toBe(2);
     const { calls, value: again } = await callsDuring(call);
     // GET finds nothing; SET NX GET creates the record; the confirm script GETs and SETs it.
     expect(calls).toEqual({ get: 2, set: 2, evalsha: 1 });

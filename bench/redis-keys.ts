@@ -4,25 +4,28 @@ import { RedisLedgerStore } from "@durable-tools/redis";
 import type { Redis } from "ioredis";
 import { median, round0, round1 } from "./stats.js";
 
+/** Counts keys matching a pattern (SCAN, not KEYS). */
+export async function countKeys(redis: Redis, pattern: string): Promise<number> {
+  let count = 0;
+  for await (const keys of redis.scanStream({ match: pattern, count: 1000 })) count += keys.length;
+  return count;
+}
+
 /**
- * Bytes Redis holds per operation for the keys matching `pattern` (SCAN, then `MEMORY USAGE key
- * SAMPLES 0`, which counts every element of a stream or hash exactly), divided by `operations`. It is
- * what a key costs in RAM for as long as it lives: the record, plus for durable-tools the operation's
- * event stream.
+ * Bytes Redis holds per operation for the keys matching `pattern` (`MEMORY USAGE key SAMPLES 0`, which
+ * counts every element of a stream or hash exactly), divided by `operations`. It is what a key costs in
+ * RAM for as long as it lives: the record, plus for durable-tools the operation's event stream.
  */
 export async function bytesPerOperation(redis: Redis, pattern: string, operations: number): Promise<number> {
-  let cursor = "0";
   let bytes = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
+  for await (const keys of redis.scanStream({ match: pattern, count: 1000 })) {
     const pipeline = redis.pipeline();
-    for (const key of keys) pipeline.memory("USAGE", key, "SAMPLES", 0);
+    for (const key of keys as string[]) pipeline.memory("USAGE", key, "SAMPLES", 0);
     for (const [error, usage] of (await pipeline.exec()) ?? []) {
       if (error) throw error;
       bytes += Number(usage ?? 0);
     }
-  } while (cursor !== "0");
+  }
   return bytes / operations;
 }
 

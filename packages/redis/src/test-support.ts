@@ -1,0 +1,53 @@
+import { Ledger } from "@durable-tools/core";
+import { Redis, type RedisOptions } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
+import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
+import type { RedisLedgerStore } from "./redis-ledger-store.js";
+
+/*
+ * Helpers shared by this package's tests (not exported from the package entry point).
+ */
+
+export interface RedisFixture {
+  /** Set once the file's first beforeAll has run. */
+  server: RedisServer;
+  /** A client for looking at what the tests left (INFO, MEMORY USAGE, ...). */
+  admin: Redis;
+  /** A client on the server, quit after the file's tests (unless a test ended it). */
+  client(options?: RedisOptions): Redis;
+}
+
+/** A redis-server of the test file's own: started before its tests, stopped with its clients after. */
+export function useRedisServer(): RedisFixture {
+  const clients: Redis[] = [];
+  const fixture = {
+    client(options: RedisOptions = {}) {
+      const client = new Redis({ host: "127.0.0.1", port: fixture.server.port, ...options });
+      clients.push(client);
+      return client;
+    },
+  } as RedisFixture;
+  beforeAll(async () => {
+    fixture.server = await startRedisServer();
+    fixture.admin = fixture.client();
+  });
+  afterAll(async () => {
+    await Promise.all(clients.filter((client) => client.status !== "end").map((client) => client.quit()));
+    await fixture.server?.stop();
+  });
+  return fixture;
+}
+
+/** A ledger call with a fixed key on `store`, and how many times its function ran. */
+export function charge(store: RedisLedgerStore) {
+  const ledger = new Ledger({ store });
+  let runs = 0;
+  const call = () =>
+    ledger.execute({
+      tool: "charge",
+      key: "order-1",
+      args: { cents: 500 },
+      submit: () => ({ chargeId: `ch_${++runs}` }),
+    });
+  return { call, runs: () => runs };
+}
