@@ -276,4 +276,30 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     expect(() => new RedisSaver({} as Redis)).toThrow(/ioredis/);
     expect(JSON.stringify({ saver })).toBe('{"saver":"[RedisSaver]"}');
   });
+
+  it("refuses ids and serializer types it could not store apart, before writing anything", async () => {
+    const prefix = nextPrefix("refuse");
+    const saver = new RedisSaver(admin, { prefix });
+    // UTF-8 would store a lone surrogate as U+FFFD, the same bytes as another thread's id.
+    await expect(
+      counterGraph(saver).invoke({ constant: "k", steps: 0 }, { configurable: { thread_id: "t\uD800" } }),
+    ).rejects.toThrow(/lone UTF-16 surrogate/);
+    await expect(saver.getTuple({ configurable: { thread_id: "t\uFFFD" } })).resolves.toBeUndefined();
+    expect(await keysMatching(`{${prefix}:*`)).toEqual([]);
+
+    // A serializer whose type would read back as "no value".
+    const serde = new RedisSaver(admin).serde;
+    const confusing = new RedisSaver(admin, {
+      prefix,
+      serde: {
+        dumpsTyped: async (value: unknown) => ["empty", (await serde.dumpsTyped(value))[1]],
+        loadsTyped: (type: string, bytes: Uint8Array | string) => serde.loadsTyped(type, bytes),
+      },
+    });
+    await expect(
+      counterGraph(confusing).invoke({ constant: "k", steps: 0 }, { configurable: { thread_id: "u" } }),
+    ).rejects.toThrow(/must not contain a newline or be "empty"/);
+    const [checkpoints, , blobs] = confusing.threadKeys("u");
+    expect(await admin.exists(checkpoints, blobs)).toBe(0);
+  });
 });

@@ -36,6 +36,7 @@ import {
   decodeCheckpointRecord,
   decodeWrite,
   EMPTY_BLOB_TYPE,
+  emptyBlob,
   encodeBlob,
   encodeCheckpointRecord,
   encodeWrite,
@@ -284,7 +285,7 @@ export class RedisSaver extends BaseCheckpointSaver {
       Promise.all(
         Object.entries(newVersions).map(async ([channel, version]) => {
           const value = (values as Record<string, unknown> | undefined)?.[channel];
-          if (value === undefined) return [blobField(ns, channel, version), encodeBlob(EMPTY_BLOB_TYPE)];
+          if (value === undefined) return [blobField(ns, channel, version), emptyBlob()];
           const [type, bytes] = await this.serde.dumpsTyped(value);
           return [blobField(ns, channel, version), encodeBlob(type, bytes)];
         }),

@@ -22,7 +22,18 @@ export const KEY_SUFFIXES = ["cp", "idx", "blobs", "writes", "widx"] as const;
 /** The five keys of one thread, in the order the Lua scripts take them as KEYS[1..5]. */
 export type ThreadKeys = [cp: string, idx: string, blobs: string, writes: string, widx: string];
 
+/** With the `u` flag a surrogate pair is one code point, so this matches lone surrogates only. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 export function encodePart(value: string): string {
+  if (LONE_SURROGATE.test(value)) {
+    // encodeURIComponent would throw a bare "URI malformed"; UTF-8 would turn it into U+FFFD and
+    // merge it with other ids.
+    throw new Error(
+      `RedisSaver: ${JSON.stringify(value)} (a thread id, namespace, checkpoint id, channel, version or ` +
+        "task id) holds a lone UTF-16 surrogate, which Redis cannot store apart from U+FFFD. Use well-formed strings.",
+    );
+  }
   return encodeURIComponent(value);
 }
 

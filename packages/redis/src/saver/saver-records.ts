@@ -88,6 +88,9 @@ export function decodeCheckpointRecord(buffer: Buffer): DecodedCheckpointRecord 
     mt: string;
   };
   if (head.v !== FORMAT_VERSION) throw new Error(`RedisSaver: unknown checkpoint record format ${head.v}`);
+  if (!Number.isInteger(head.cn) || head.cn < 0 || head.cn > body.byteLength) {
+    throw new Error("RedisSaver: malformed stored value (checkpoint length beyond the record)");
+  }
   const fields = lines[1] as string;
   return {
     parent: head.parent,
@@ -99,8 +102,20 @@ export function decodeCheckpointRecord(buffer: Buffer): DecodedCheckpointRecord 
   };
 }
 
-export function encodeBlob(type: string, value?: Uint8Array): Buffer {
-  return frame([type], value === undefined ? [] : [value]);
+/** A channel value: the serializer's type on the header line, its bytes as the body. */
+export function encodeBlob(type: string, value: Uint8Array): Buffer {
+  if (type === EMPTY_BLOB_TYPE || type.includes("\n")) {
+    throw new Error(
+      `RedisSaver: the serializer returned the type ${JSON.stringify(type)}, which a stored channel value ` +
+        `cannot carry (it must not contain a newline or be "${EMPTY_BLOB_TYPE}"). Use a serializer whose types are plain names.`,
+    );
+  }
+  return frame([type], [value]);
+}
+
+/** A channel that has no value at this version. */
+export function emptyBlob(): Buffer {
+  return frame([EMPTY_BLOB_TYPE], []);
 }
 
 export function decodeBlob(buffer: Buffer): { type: string; value: Uint8Array } {
