@@ -451,6 +451,8 @@ async function main() {
       }
     }
     const redisCommandsPerRun: Record<string, Record<string, number>> = {};
+    /** MEMORY USAGE ... SAMPLES 0 of the five keys of each thread, per run (12 checkpoints). */
+    const redisBytesPerRun: Record<string, number> = {};
     for (const c of contenders.filter((x) => x.saver === "redis")) {
       const runs = 20;
       const sent = countSentCommands(client);
@@ -464,6 +466,13 @@ async function main() {
       redisCommandsPerRun[c.name] = Object.fromEntries(
         Object.entries(sent.counts).map(([cmd, n]) => [cmd, round2(n / runs)]),
       );
+      let bytes = 0;
+      for (let r = 0; r < runs; r++) {
+        for (const key of (c.storage as RedisSaver).threadKeys(`bench-count-${r}`)) {
+          bytes += Number((await admin.memory("USAGE", key, "SAMPLES", 0)) ?? 0);
+        }
+      }
+      redisBytesPerRun[c.name] = Math.round(bytes / runs);
       for (let r = 0; r < runs; r++) await c.storage.deleteThread(`bench-count-${r}`);
     }
 
@@ -544,6 +553,10 @@ async function main() {
       redisCommandsPerRun: {
         note: "commands the ioredis client sent (round trips; a Lua script is one evalsha), per run, over 20 untimed runs on fresh threads",
         ...redisCommandsPerRun,
+      },
+      redisBytesPerRun: {
+        note: "Redis memory a run leaves (MEMORY USAGE ... SAMPLES 0 of the thread's five keys: 12 checkpoints, their channel values and pending writes), mean over the same 20 runs",
+        ...redisBytesPerRun,
       },
       config: {
         rounds: ROUNDS,
@@ -645,6 +658,8 @@ async function main() {
     );
     console.log("Redis commands per run:");
     console.table(redisCommandsPerRun);
+    console.log("Redis memory per run (bytes, MEMORY USAGE of the thread's keys):");
+    console.table(redisBytesPerRun);
     if (diagnostic) {
       console.log(
         `\nDiagnostic, ${DIAGNOSTIC_ROUNDS} rounds x ${RUNS} runs: RedisSaver bare, wrapped, wrapped with optimisticConcurrency: false (no stale-parent check)`,

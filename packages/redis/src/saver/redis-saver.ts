@@ -19,6 +19,7 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { defineScripts } from "../define-scripts.js";
+import { nextChannelVersion } from "./channel-versions.js";
 import {
   blobField,
   channelOfBlobField,
@@ -93,7 +94,8 @@ const LIST_BATCH = 50;
  * - Channel values are stored once per version: `put` writes a blob only for the channels in
  *   `newVersions`; a checkpoint keeps its `channel_versions` and its `channel_values` are rebuilt on
  *   read from the blobs those versions name. Versions this saver mints are
- *   `<20-digit counter>.<uuid>`, so two branches forked from one checkpoint never share a blob.
+ *   `<12-digit counter>.<48 random bits>`, so two branches forked from one checkpoint never share a
+ *   blob (channel-versions.ts).
  * - `put` (record + index + new blobs) and `putWrites` (all writes of a task) are each one Lua
  *   script, so they commit atomically; a checkpoint read is one script too (record, blobs and
  *   pending writes in one round trip, one consistent snapshot).
@@ -330,21 +332,10 @@ export class RedisSaver extends BaseCheckpointSaver {
     await this.client.unlink(...this.threadKeys(threadId));
   }
 
-  /**
-   * `<20-digit counter>.<uuid>`: increasing (compared as strings, the way LangGraph compares string
-   * versions) and unique per call, so a channel written on two branches forked from one checkpoint
-   * gets two blobs, never one overwritten by the other. Accepts numeric versions of older threads.
-   */
+  /** `<12-digit counter>.<random>`: see channel-versions.ts. */
   override getNextVersion(current: number | undefined): number {
-    const counter =
-      current === undefined
-        ? 0
-        : typeof current === "number"
-          ? current
-          : Number.parseInt(String(current).split(".")[0] ?? "0", 10) || 0;
-    const next = `${String(counter + 1).padStart(20, "0")}.${crypto.randomUUID()}`;
     // LangGraph supports string versions at run time; its type parameter defaults to number.
-    return next as unknown as number;
+    return nextChannelVersion(current) as unknown as number;
   }
 
   // --- helpers ---------------------------------------------------------------------------------
