@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   Annotation,
   Command,
@@ -109,6 +110,35 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     } finally {
       await second.close();
     }
+  });
+
+  it("resumes a thread written with the 57-character versions of earlier releases", async () => {
+    /** RedisSaver as earlier releases minted versions: `<20-digit counter>.<uuid>`. */
+    class EarlierRedisSaver extends RedisSaver {
+      override getNextVersion(current: number | undefined): number {
+        const counter = Number.parseInt(String(current ?? 0).split(".")[0] ?? "0", 10);
+        return `${String(counter + 1).padStart(20, "0")}.${randomUUID()}` as unknown as number;
+      }
+    }
+    const prefix = nextPrefix("versions");
+    const config = { configurable: { thread_id: "older" } };
+    await approvalGraph(new EarlierRedisSaver(admin, { prefix })).invoke({ request: "pay 5 EUR" }, config);
+
+    const graph = approvalGraph(new RedisSaver(admin, { prefix }));
+    const done = await graph.invoke(new Command({ resume: "approved" }), config);
+    expect(done.log).toEqual(["ask:approved", "finish:approved"]);
+    const latest = await new RedisSaver(admin, { prefix }).getTuple(config);
+    const minted = Object.values(latest?.checkpoint.channel_versions ?? {}).map(String);
+    expect(minted.some((v) => /^\d{20}\./.test(v))).toBe(true); // channels the resume did not touch
+    expect(minted.filter((v) => /^\d{12}\.[\w-]{8}$/.test(v)).length).toBeGreaterThan(0);
+    expect(latest?.checkpoint.channel_values).toMatchObject({ request: "pay 5 EUR", decision: "approved" });
+
+    // A new input on the same thread: __start__ and the nodes run again only if each new version
+    // sorts after the older one they have seen.
+    const again = await graph.invoke({ request: "pay 6 EUR" }, config);
+    expect(isInterrupted<string>(again) && again[INTERRUPT][0]?.value).toBe("approve the transfer?");
+    const last = await graph.invoke(new Command({ resume: "rejected" }), config);
+    expect(last.log).toEqual(["ask:approved", "finish:approved", "ask:rejected", "finish:rejected"]);
   });
 
   it("writes a channel's value once per version: an unchanged channel is stored once", async () => {
