@@ -147,12 +147,14 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     const threadId = "counter-1";
     const [, , blobsKey] = saver.threadKeys(threadId);
 
-    // Count every HSET that writes a blob of the `constant` channel, as the server sees it.
+    // Count every blob of the `constant` channel an HSET writes (HSET key field value [field value
+    // ...]), as the server sees it.
     const monitor = await admin.monitor();
-    const constantWrites: string[][] = [];
+    const constantWrites: string[] = [];
     monitor.on("monitor", (_time: string, args: string[]) => {
-      if (args[0]?.toLowerCase() === "hset" && args[1] === blobsKey && args[2]?.includes(":constant:")) {
-        constantWrites.push(args);
+      if (args[0]?.toLowerCase() !== "hset" || args[1] !== blobsKey) return;
+      for (let i = 2; i < args.length; i += 2) {
+        if (args[i]?.includes(":constant:")) constantWrites.push(args[i] as string);
       }
     });
     try {
@@ -266,6 +268,41 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
       ["task-a", "__error__", "boom 2"],
       ["task-b", "out", "first"],
     ]);
+  });
+
+  it("stores thousands of channel values and writes in one call (past Lua's unpack limit), all read back", async () => {
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("wide") });
+    const channels = Array.from({ length: 5_000 }, (_, i) => `ch${i}`);
+    const versions = Object.fromEntries(channels.map((c) => [c, saver.getNextVersion(undefined)]));
+    const config = await saver.put(
+      { configurable: { thread_id: "wide", checkpoint_ns: "" } },
+      {
+        v: 4,
+        id: "1f000000-0000-6000-8000-000000000002",
+        ts: new Date().toISOString(),
+        channel_values: Object.fromEntries(channels.map((c, i) => [c, { i }])),
+        channel_versions: versions,
+        versions_seen: {},
+      },
+      { source: "input", step: -1, parents: {} },
+      versions,
+    );
+    const writes = Array.from({ length: 3_000 }, (_, i): [string, unknown] => [`out${i}`, i]);
+    await saver.putWrites(config, writes, "task-wide", "~0");
+    // The same task again: regular writes keep their first value, even with new values.
+    await saver.putWrites(
+      config,
+      writes.map(([c, v]): [string, unknown] => [c, `again ${v}`]),
+      "task-wide",
+      "~0",
+    );
+
+    const tuple = await saver.getTuple(config);
+    expect(Object.keys(tuple?.checkpoint.channel_values ?? {})).toHaveLength(5_000);
+    expect(tuple?.checkpoint.channel_values.ch4999).toEqual({ i: 4999 });
+    expect(tuple?.pendingWrites).toHaveLength(3_000);
+    expect(tuple?.pendingWrites?.[2_999]).toEqual(["task-wide", "out2999", 2999]);
+    expect(await admin.zcard(saver.threadKeys("wide")[4])).toBe(3_000);
   });
 
   it("expires a thread as a whole: ttlMs is set again on all five keys by every write", async () => {
