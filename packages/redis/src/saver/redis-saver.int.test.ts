@@ -13,6 +13,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../../test/support/redis-server.js";
 import { RedisSaver } from "./redis-saver.js";
+import { parseBlobField } from "./saver-keys.js";
+import { decodeCheckpointRecord } from "./saver-records.js";
 
 let server: RedisServer;
 let admin: Redis;
@@ -122,7 +124,15 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     }
     const prefix = nextPrefix("versions");
     const config = { configurable: { thread_id: "older" } };
-    await approvalGraph(new EarlierRedisSaver(admin, { prefix })).invoke({ request: "pay 5 EUR" }, config);
+    const earlier = new EarlierRedisSaver(admin, { prefix });
+    await approvalGraph(earlier).invoke({ request: "pay 5 EUR" }, config);
+    // Earlier releases also kept channel_versions inside the checkpoint bytes (record format 1).
+    const [checkpointsKey] = earlier.threadKeys("older");
+    const records = await admin.hgetallBuffer(checkpointsKey);
+    for (const [member, record] of Object.entries(records)) {
+      await admin.hset(checkpointsKey, member, toFormat1(record));
+    }
+    expect(Object.keys(records).length).toBeGreaterThan(1);
 
     const graph = approvalGraph(new RedisSaver(admin, { prefix }));
     const done = await graph.invoke(new Command({ resume: "approved" }), config);
@@ -305,6 +315,32 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     expect(await admin.zcard(saver.threadKeys("wide")[4])).toBe(3_000);
   });
 
+  it("keeps channel versions once, in the record's blob fields, and gives them back with their types", async () => {
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("types") });
+    const channel_versions = { count: 3, "to:node b": "000000000002.AbCd-_9z", empty: 7 };
+    const config = await saver.put(
+      { configurable: { thread_id: "types", checkpoint_ns: "" } },
+      {
+        v: 4,
+        id: "1f000000-0000-6000-8000-000000000003",
+        ts: new Date().toISOString(),
+        channel_values: { count: 41, "to:node b": "b" },
+        channel_versions: channel_versions as unknown as Record<string, number>,
+        versions_seen: { n: { count: 2 } },
+      },
+      { source: "loop", step: 1, parents: {} },
+      channel_versions as unknown as Record<string, number>,
+    );
+    const tuple = await saver.getTuple(config);
+    expect(tuple?.checkpoint.channel_versions).toStrictEqual(channel_versions);
+    expect(tuple?.checkpoint.channel_values).toStrictEqual({ count: 41, "to:node b": "b" });
+    expect(tuple?.checkpoint.versions_seen).toStrictEqual({ n: { count: 2 } });
+    // The checkpoint bytes no longer carry them.
+    const [checkpointsKey] = saver.threadKeys("types");
+    const record = await admin.hgetBuffer(checkpointsKey, `:${"1f000000-0000-6000-8000-000000000003"}`);
+    expect(record?.toString("utf8")).not.toContain("channel_versions");
+  });
+
   it("expires a thread as a whole: ttlMs is set again on all five keys by every write", async () => {
     const saver = new RedisSaver(admin, { prefix: nextPrefix("ttl"), ttlMs: 60_000 });
     await approvalGraph(saver).invoke({ request: "r" }, { configurable: { thread_id: "t" } });
@@ -370,3 +406,25 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     expect(await admin.exists(checkpoints, blobs)).toBe(0);
   });
 });
+
+/** A record as format 1 wrote it: channel_versions in the checkpoint JSON, no `cv` in the header. */
+function toFormat1(record: Buffer): Buffer {
+  const decoded = decodeCheckpointRecord(record);
+  const checkpoint = JSON.parse(Buffer.from(decoded.checkpoint).toString("utf8")) as Record<string, unknown>;
+  checkpoint.channel_versions = Object.fromEntries(
+    decoded.blobFields.map((field) => [parseBlobField(field).channel, parseBlobField(field).version]),
+  );
+  const body = Buffer.from(JSON.stringify(checkpoint));
+  const head = {
+    v: 1,
+    parent: decoded.parent,
+    ct: decoded.checkpointType,
+    cn: body.length,
+    mt: decoded.metadataType,
+  };
+  return Buffer.concat([
+    Buffer.from(`${JSON.stringify(head)}\n${decoded.blobFields.join(" ")}\n`),
+    body,
+    decoded.metadata,
+  ]);
+}

@@ -22,9 +22,9 @@ import { defineScripts } from "../define-scripts.js";
 import { nextChannelVersion } from "./channel-versions.js";
 import {
   blobField,
-  channelOfBlobField,
   checkpointMember,
   namespaceBounds,
+  parseBlobField,
   parseCheckpointMember,
   type ThreadKeys,
   threadIndexPattern,
@@ -281,8 +281,11 @@ export class RedisSaver extends BaseCheckpointSaver {
     const ns = (config.configurable.checkpoint_ns as string | undefined) ?? "";
     const parent = (config.configurable.checkpoint_id as string | undefined) || null;
     const { channel_values: values, ...withoutValues } = checkpoint;
+    // The blob fields name every channel's version, so the checkpoint need not repeat them.
+    const versionsInFields = rebuildableVersions(checkpoint.channel_versions);
+    const { channel_versions: _, ...withoutVersions } = withoutValues;
     const [[checkpointType, checkpointBytes], [metadataType, metadataBytes], blobs] = await Promise.all([
-      this.serde.dumpsTyped(withoutValues),
+      this.serde.dumpsTyped(versionsInFields === undefined ? withoutValues : withoutVersions),
       this.serde.dumpsTyped(metadata),
       Promise.all(
         Object.entries(newVersions).map(async ([channel, version]) => {
@@ -297,7 +300,7 @@ export class RedisSaver extends BaseCheckpointSaver {
       blobField(ns, channel, version),
     );
     const record = encodeCheckpointRecord(
-      { parent, checkpointType, metadataType },
+      { parent, checkpointType, metadataType, versionsInFields },
       blobFields,
       checkpointBytes,
       metadataBytes,
@@ -363,6 +366,9 @@ export class RedisSaver extends BaseCheckpointSaver {
       this.#loadWrites(writeValues),
     ]);
     const checkpoint: Checkpoint = { ...stored, channel_values: channelValues };
+    if (record.versionsInFields !== undefined) {
+      checkpoint.channel_versions = versionsOfFields(record.blobFields, record.versionsInFields.numeric);
+    }
     if (checkpoint.v < 4 && record.parent !== null) {
       await this.#migratePendingSends(checkpoint, threadId, ns, record.parent);
     }
@@ -387,7 +393,7 @@ export class RedisSaver extends BaseCheckpointSaver {
         if (!raw) return undefined;
         const blob = decodeBlob(raw);
         if (blob.type === EMPTY_BLOB_TYPE) return undefined;
-        return [channelOfBlobField(field), await this.serde.loadsTyped(blob.type, blob.value)];
+        return [parseBlobField(field).channel, await this.serde.loadsTyped(blob.type, blob.value)];
       }),
     );
     return Object.fromEntries(entries.filter((entry) => entry !== undefined));
@@ -478,6 +484,34 @@ export class RedisSaver extends BaseCheckpointSaver {
     }
     return [...threads];
   }
+}
+
+/**
+ * How a checkpoint's channel_versions can be left to its blob fields: strings and finite numbers only
+ * (a field holds the version as text; `numeric` says which to turn back into numbers). Undefined: keep
+ * them in the checkpoint bytes.
+ */
+function rebuildableVersions(versions: ChannelVersions | undefined): { numeric: number[] } | undefined {
+  if (versions === undefined || versions === null || typeof versions !== "object") return undefined;
+  const numeric: number[] = [];
+  const all = Object.values(versions as Record<string, unknown>);
+  for (let i = 0; i < all.length; i++) {
+    const version = all[i];
+    if (typeof version === "number" && Number.isFinite(version)) numeric.push(i);
+    else if (typeof version !== "string") return undefined;
+  }
+  return { numeric };
+}
+
+/** channel_versions rebuilt from a record's blob fields (the inverse of `rebuildableVersions`). */
+function versionsOfFields(fields: readonly string[], numeric: readonly number[]): ChannelVersions {
+  const numbers = new Set(numeric);
+  const versions: Record<string, string | number> = {};
+  fields.forEach((field, i) => {
+    const { channel, version } = parseBlobField(field);
+    versions[channel] = numbers.has(i) ? Number(version) : version;
+  });
+  return versions as ChannelVersions;
 }
 
 function sortKey(write: DecodedWrite) {

@@ -2,10 +2,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   blobField,
-  channelOfBlobField,
   checkpointMember,
   encodePart,
   namespaceBounds,
+  parseBlobField,
   parseCheckpointMember,
   threadIndexPattern,
   threadKeys,
@@ -75,10 +75,14 @@ describe("RedisSaver key layout", () => {
     );
   });
 
-  it("finds the channel of a blob field, whatever the namespace and version", () => {
+  it("reads a blob field back as the namespace, channel and version it was made of", () => {
     fc.assert(
       fc.property(part, part, fc.oneof(part, fc.integer()), (ns, channel, version) => {
-        expect(channelOfBlobField(blobField(ns, channel, version))).toBe(channel);
+        expect(parseBlobField(blobField(ns, channel, version))).toEqual({
+          ns,
+          channel,
+          version: String(version),
+        });
       }),
     );
   });

@@ -73,9 +73,10 @@ export function blobField(ns: string, channel: string, version: string | number)
   return `${encodePart(ns)}:${encodePart(channel)}:${encodePart(String(version))}`;
 }
 
-/** The channel a blob field belongs to (its middle part). */
-export function channelOfBlobField(field: string): string {
-  return decodePart(field.split(":")[1] ?? "");
+/** The namespace, channel and version a blob field names (a version always comes back a string). */
+export function parseBlobField(field: string): { ns: string; channel: string; version: string } {
+  const [ns = "", channel = "", version = ""] = field.split(":");
+  return { ns: decodePart(ns), channel: decodePart(channel), version: decodePart(version) };
 }
 
 export function writeField(member: string, taskId: string, idx: number): string {

@@ -30,12 +30,14 @@ describe("RedisSaver stored values", () => {
         text,
         text,
         fc.array(fc.tuple(text, text, text)),
+        fc.option(fc.array(fc.nat()), { nil: undefined }),
         bytes,
         bytes,
-        (parent, checkpointType, metadataType, blobs, checkpoint, metadata) => {
+        (parent, checkpointType, metadataType, blobs, numeric, checkpoint, metadata) => {
           const fields = blobs.map(([ns, channel, version]) => blobField(ns, channel, version));
+          const versionsInFields = numeric === undefined ? undefined : { numeric };
           const stored = encodeCheckpointRecord(
-            { parent, checkpointType, metadataType },
+            { parent, checkpointType, metadataType, versionsInFields },
             fields,
             checkpoint,
             metadata,
@@ -44,6 +46,7 @@ describe("RedisSaver stored values", () => {
             parent,
             checkpointType,
             metadataType,
+            versionsInFields,
             blobFields: fields,
             checkpoint,
             metadata,
@@ -51,6 +54,26 @@ describe("RedisSaver stored values", () => {
         },
       ),
     );
+  });
+
+  it("still reads records of format 1 (channel_versions inside the checkpoint bytes)", () => {
+    const checkpoint = Buffer.from('{"v":4,"id":"c1","channel_versions":{"a":"00000000000000000001.x"}}');
+    const stored = Buffer.concat([
+      Buffer.from(
+        `{"v":1,"parent":"c0","ct":"json","cn":${checkpoint.length},"mt":"json"}\n:a:00000000000000000001.x\n`,
+      ),
+      checkpoint,
+      Buffer.from('{"step":1}'),
+    ]);
+    expect(decodeCheckpointRecord(stored)).toEqual({
+      parent: "c0",
+      checkpointType: "json",
+      metadataType: "json",
+      versionsInFields: undefined,
+      blobFields: [":a:00000000000000000001.x"],
+      checkpoint: new Uint8Array(checkpoint),
+      metadata: new Uint8Array(Buffer.from('{"step":1}')),
+    });
   });
 
   it("keeps the blob fields on one line, split on spaces alone (what the get script reads)", () => {
@@ -122,7 +145,7 @@ describe("RedisSaver stored values", () => {
     expect(() => decodeCheckpointRecord(stored.subarray(0, stored.length - 3))).toThrow(
       /checkpoint length beyond the record/,
     );
-    const future = Buffer.from(stored.toString("latin1").replace('"v":1', '"v":2'), "latin1");
-    expect(() => decodeCheckpointRecord(future)).toThrow(/unknown checkpoint record format 2/);
+    const future = Buffer.from(stored.toString("latin1").replace('"v":2', '"v":3'), "latin1");
+    expect(() => decodeCheckpointRecord(future)).toThrow(/unknown checkpoint record format 3/);
   });
 });

@@ -4,21 +4,31 @@
  * bytes untouched. Header lines never contain a raw newline (JSON.stringify escapes it; encoded key
  * parts have none), so the first `\n`s split the frame and the body may hold any byte.
  *
- *   checkpoint record: line 1 JSON {v, parent, ct, cn, mt}  (parent id or null, checkpoint type and
- *                      byte length, metadata type); line 2 the blob fields of every channel the
- *                      checkpoint references, space-separated (read by the get script in Lua);
+ *   checkpoint record: line 1 JSON {v, parent, ct, cn, mt, cv?, nv?}  (parent id or null, checkpoint
+ *                      type and byte length, metadata type); line 2 the blob fields of every channel
+ *                      the checkpoint references, space-separated (read by the get script in Lua);
  *                      body = checkpoint bytes (without channel_values), then metadata bytes.
+ *                      Format 2: with `cv: 1` the checkpoint bytes leave out channel_versions too,
+ *                      which line 2 already holds (`<ns>:<channel>:<version>`, in the same order);
+ *                      `nv` lists the places of the versions that are numbers, not strings. Format 1
+ *                      (no cv) is still read.
  *   blob:              line 1 the serializer type (`empty` when the channel has no value); body bytes.
  *   write:             line 1 JSON {task, idx, channel, type, path}; body bytes.
  */
 
 const NEWLINE = 0x0a;
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+const READABLE_FORMATS = new Set([1, 2]);
 
 export interface CheckpointHeader {
   parent: string | null;
   checkpointType: string;
   metadataType: string;
+  /**
+   * Set when the checkpoint bytes leave out channel_versions, to be rebuilt from the blob fields:
+   * the places (in blobFields) of the versions that are numbers.
+   */
+  versionsInFields?: { numeric: number[] } | undefined;
 }
 
 export interface DecodedCheckpointRecord extends CheckpointHeader {
@@ -68,12 +78,15 @@ export function encodeCheckpointRecord(
   checkpoint: Uint8Array,
   metadata: Uint8Array,
 ): Buffer {
+  const inFields = header.versionsInFields;
   const head = JSON.stringify({
     v: FORMAT_VERSION,
     parent: header.parent,
     ct: header.checkpointType,
     cn: checkpoint.byteLength,
     mt: header.metadataType,
+    ...(inFields === undefined ? {} : { cv: 1 }),
+    ...(inFields === undefined || inFields.numeric.length === 0 ? {} : { nv: inFields.numeric }),
   });
   return frame([head, blobFields.join(" ")], [checkpoint, metadata]);
 }
@@ -86,8 +99,11 @@ export function decodeCheckpointRecord(buffer: Buffer): DecodedCheckpointRecord 
     ct: string;
     cn: number;
     mt: string;
+    cv?: 1;
+    nv?: number[];
   };
-  if (head.v !== FORMAT_VERSION) throw new Error(`RedisSaver: unknown checkpoint record format ${head.v}`);
+  if (!READABLE_FORMATS.has(head.v))
+    throw new Error(`RedisSaver: unknown checkpoint record format ${head.v}`);
   if (!Number.isInteger(head.cn) || head.cn < 0 || head.cn > body.byteLength) {
     throw new Error("RedisSaver: malformed stored value (checkpoint length beyond the record)");
   }
@@ -96,6 +112,7 @@ export function decodeCheckpointRecord(buffer: Buffer): DecodedCheckpointRecord 
     parent: head.parent,
     checkpointType: head.ct,
     metadataType: head.mt,
+    versionsInFields: head.cv === 1 ? { numeric: head.nv ?? [] } : undefined,
     blobFields: fields === "" ? [] : fields.split(" "),
     checkpoint: plain(body.subarray(0, head.cn)),
     metadata: plain(body.subarray(head.cn)),
