@@ -29,7 +29,7 @@ import {
   type ThreadKeys,
   threadIndexPattern,
   threadKeys,
-  writeSuffix,
+  writeField,
 } from "./saver-keys.js";
 import {
   type DecodedWrite,
@@ -71,8 +71,8 @@ type ScriptArg = string | number | Buffer;
 interface ScriptedCommands<R> {
   dtCpPutV1(...args: ScriptArg[]): R;
   dtCpPutIfLatestV1(...args: ScriptArg[]): R;
-  dtCpWritesV2(...args: ScriptArg[]): R;
-  dtCpGetV2Buffer(...args: ScriptArg[]): R;
+  dtCpWritesV1(...args: ScriptArg[]): R;
+  dtCpGetV1Buffer(...args: ScriptArg[]): R;
 }
 type ScriptedClient = ScriptedCommands<Promise<unknown>>;
 type ScriptedPipeline = ScriptedCommands<unknown> & {
@@ -134,8 +134,8 @@ export class RedisSaver extends BaseCheckpointSaver {
     this.#scripts = defineScripts<ScriptedClient>(client, 5, {
       dtCpPutV1: PUT_CHECKPOINT_SCRIPT,
       dtCpPutIfLatestV1: PUT_CHECKPOINT_IF_LATEST_SCRIPT,
-      dtCpWritesV2: PUT_WRITES_SCRIPT,
-      dtCpGetV2: GET_CHECKPOINT_SCRIPT,
+      dtCpWritesV1: PUT_WRITES_SCRIPT,
+      dtCpGetV1: GET_CHECKPOINT_SCRIPT,
     });
   }
 
@@ -161,7 +161,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
     const checkpointId = getCheckpointId(config);
     const member = checkpointId ? checkpointMember(ns, checkpointId) : "";
-    const reply = (await this.#scripts.dtCpGetV2Buffer(
+    const reply = (await this.#scripts.dtCpGetV1Buffer(
       ...this.#getArgs(String(threadId), ns, member),
     )) as Reply;
     return this.#toTuple(String(threadId), reply);
@@ -193,7 +193,7 @@ export class RedisSaver extends BaseCheckpointSaver {
         start += size;
         const pipeline = this.client.pipeline() as unknown as ScriptedPipeline;
         for (const entry of batch) {
-          pipeline.dtCpGetV2Buffer(...this.#getArgs(threadId, entry.ns, entry.member));
+          pipeline.dtCpGetV1Buffer(...this.#getArgs(threadId, entry.ns, entry.member));
         }
         const results = (await pipeline.exec()) ?? [];
         for (const [error, reply] of results) {
@@ -324,10 +324,10 @@ export class RedisSaver extends BaseCheckpointSaver {
         const idx = WRITES_IDX_MAP[channel] ?? index;
         const [type, bytes] = await this.serde.dumpsTyped(value);
         const encoded = encodeWrite({ taskId, idx, channel, type, taskPath: taskPath ?? "" }, bytes);
-        return [writeSuffix(taskId, idx), encoded, idx < 0 ? "1" : "0"];
+        return [writeField(member, taskId, idx), encoded, idx < 0 ? "1" : "0"];
       }),
     );
-    await this.#scripts.dtCpWritesV2(...this.threadKeys(threadId), this.#ttlMs, member, ...args.flat());
+    await this.#scripts.dtCpWritesV1(...this.threadKeys(threadId), this.#ttlMs, ...args.flat());
   }
 
   /** Removes every checkpoint, blob and write of the thread, in all namespaces (one UNLINK). */
@@ -416,7 +416,7 @@ export class RedisSaver extends BaseCheckpointSaver {
 
   /** Checkpoints older than format 4 kept pending sends as TASKS writes on their parent. */
   async #migratePendingSends(checkpoint: Checkpoint, threadId: string, ns: string, parentId: string) {
-    const reply = (await this.#scripts.dtCpGetV2Buffer(
+    const reply = (await this.#scripts.dtCpGetV1Buffer(
       ...this.#getArgs(threadId, ns, checkpointMember(ns, parentId)),
     )) as Reply;
     let sends: unknown[] = [];

@@ -10,7 +10,6 @@ import {
   threadIndexPattern,
   threadKeys,
   writeField,
-  writeSuffix,
 } from "./saver-keys.js";
 
 /** Well-formed strings of any code points (the Lua scripts and ZRANGEBYLEX see their UTF-8 bytes). */
@@ -57,17 +56,7 @@ describe("RedisSaver key layout", () => {
     );
   });
 
-  it("lists a write by a suffix without spaces, which after `<member>:` is its writes field", () => {
-    fc.assert(
-      fc.property(part, part, part, fc.integer({ min: -10, max: 1000 }), (ns, id, task, idx) => {
-        const member = checkpointMember(ns, id);
-        expect(writeSuffix(task, idx)).not.toMatch(/\s/);
-        expect(`${member}:${writeSuffix(task, idx)}`).toBe(writeField(member, task, idx));
-      }),
-    );
-  });
-
-  it("bounds a checkpoint's writes in a sorted-set index exactly (`[<member>:` .. `(<member>;`)", () => {
+  it("bounds a checkpoint's writes exactly as the get script does (`[<member>:` .. `(<member>;`)", () => {
     fc.assert(
       fc.property(
         part,

@@ -8,12 +8,7 @@
  *   {p:t}:idx    ZSET  <ns>:<checkpoint id> (score 0)       -> lexicographic index: latest, list, before
  *   {p:t}:blobs  HASH  <ns>:<channel>:<version>             -> one channel value per version
  *   {p:t}:writes HASH  <ns>:<checkpoint id>:<task id>:<idx> -> one pending write
- *   {p:t}:widx   HASH  <ns>:<checkpoint id>                 -> its writes: `<task id>:<idx>`, space-separated
- *
- * Threads written before the writes index was a hash keep it as a ZSET of the full writes fields
- * (score 0, read by range): the scripts check the key's type and carry on in that form for them. One
- * hash field per checkpoint costs about a third of one sorted-set member per write: the members are
- * longer than `zset-max-listpack-value`, so the set is a skiplist, over 180 bytes a write.
+ *   {p:t}:widx   ZSET  same members as the writes fields    -> the writes of one checkpoint, by range
  *
  * Every variable part (thread id, namespace, checkpoint id, channel, version, task id) is
  * percent-encoded with encodeURIComponent, so it never contains `:`, `{`, `}`, `;`, spaces or
@@ -84,14 +79,8 @@ export function parseBlobField(field: string): { ns: string; channel: string; ve
   return { ns: decodePart(ns), channel: decodePart(channel), version: decodePart(version) };
 }
 
-/** A write's place among its checkpoint's writes: `<task id>:<idx>` (listed in the writes index). */
-export function writeSuffix(taskId: string, idx: number): string {
-  return `${encodePart(taskId)}:${idx}`;
-}
-
-/** The writes hash field of a write (the scripts build it the same way: `<member>:<suffix>`). */
 export function writeField(member: string, taskId: string, idx: number): string {
-  return `${member}:${writeSuffix(taskId, idx)}`;
+  return `${member}:${encodePart(taskId)}:${idx}`;
 }
 
 /** SCAN pattern and parser for the index key of every thread under a prefix. */

@@ -52,32 +52,16 @@ return { 'ok' }
 `;
 
 /**
- * putWrites: all writes of one task call, atomically. ARGV: ttl, the checkpoint member, then (suffix,
- * value, overwrite) triples; a write's field is `<member>:<suffix>`. A regular write (idx >= 0) that
- * is already stored is kept (first write wins, as in MemorySaver); special channels (__error__,
- * __interrupt__, ... with negative idx) overwrite. A new write's suffix is added to the member's list
- * in the writes index (a ZSET of full fields instead, for threads that started with one).
+ * putWrites: all writes of one task call, atomically. ARGV: ttl, then (field, value, overwrite)
+ * triples. A regular write (idx >= 0) that is already stored is kept (first write wins, as in
+ * MemorySaver); special channels (__error__, __interrupt__, ... with negative idx) overwrite.
  */
 export const PUT_WRITES_SCRIPT = `${REFRESH_TTL}
-local member = ARGV[2]
-local legacy_index = redis.call('TYPE', KEYS[5])['ok'] == 'zset'
-local added = {}
-for i = 3, #ARGV, 3 do
-  local field = member .. ':' .. ARGV[i]
-  local stored = redis.call('HEXISTS', KEYS[4], field) == 1
-  if ARGV[i + 2] == '1' or not stored then
-    redis.call('HSET', KEYS[4], field, ARGV[i + 1])
-    if legacy_index then
-      redis.call('ZADD', KEYS[5], 0, field)
-    elseif not stored then
-      added[#added + 1] = ARGV[i]
-    end
+for i = 2, #ARGV, 3 do
+  if ARGV[i + 2] == '1' or redis.call('HEXISTS', KEYS[4], ARGV[i]) == 0 then
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+    redis.call('ZADD', KEYS[5], 0, ARGV[i])
   end
-end
-if #added > 0 then
-  local listed = redis.call('HGET', KEYS[5], member)
-  local more = table.concat(added, ' ')
-  redis.call('HSET', KEYS[5], member, listed and (listed .. ' ' .. more) or more)
 end
 refresh_ttl()
 return 1
@@ -118,15 +102,7 @@ for field in string.gmatch(string.sub(record, first + 1, second - 1), '%S+') do
   table.insert(fields, field)
 end
 hmget_into(KEYS[3], fields, out)
-local writes = {}
-if redis.call('TYPE', KEYS[5])['ok'] == 'zset' then
-  writes = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. member .. ':', '(' .. member .. ';')
-else
-  local listed = redis.call('HGET', KEYS[5], member)
-  if listed then
-    for suffix in string.gmatch(listed, '%S+') do table.insert(writes, member .. ':' .. suffix) end
-  end
-end
+local writes = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. member .. ':', '(' .. member .. ';')
 hmget_into(KEYS[4], writes, out)
 return out
 `;
