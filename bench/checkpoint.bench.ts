@@ -37,8 +37,9 @@ import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
 import { measureChannelDeltas } from "./channel-deltas.js";
 import { chainInOrder, checkpointerOver } from "./graph-kit.js";
+import { bytesPerOperation } from "./redis-keys.js";
 import { RoundTripFloorSaver } from "./round-trip-floor-saver.js";
-import { median, round1, round2, round3, seededRandom, shuffled } from "./stats.js";
+import { median, round0, round1, round2, round3, seededRandom, shuffled } from "./stats.js";
 import { versionOf } from "./versions.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -466,13 +467,10 @@ async function main() {
       redisCommandsPerRun[c.name] = Object.fromEntries(
         Object.entries(sent.counts).map(([cmd, n]) => [cmd, round2(n / runs)]),
       );
-      let bytes = 0;
-      for (let r = 0; r < runs; r++) {
-        for (const key of (c.storage as RedisSaver).threadKeys(`bench-count-${r}`)) {
-          bytes += Number((await admin.memory("USAGE", key, "SAMPLES", 0)) ?? 0);
-        }
-      }
-      redisBytesPerRun[c.name] = Math.round(bytes / runs);
+      // The five keys of each bench-count thread of this contender's saver ({<prefix>:<thread>}:<suffix>).
+      const [keysOfAThread] = (c.storage as RedisSaver).threadKeys("bench-count-*");
+      const pattern = keysOfAThread.replace(/:cp$/, ":*");
+      redisBytesPerRun[c.name] = round0(await bytesPerOperation(admin, pattern, runs));
       for (let r = 0; r < runs; r++) await c.storage.deleteThread(`bench-count-${r}`);
     }
 

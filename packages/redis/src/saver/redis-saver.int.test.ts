@@ -9,11 +9,12 @@ import {
   START,
   StateGraph,
 } from "@langchain/langgraph";
+import { JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../../test/support/redis-server.js";
 import { RedisSaver } from "./redis-saver.js";
-import { parseBlobField } from "./saver-keys.js";
+import { checkpointMember, parseBlobField } from "./saver-keys.js";
 import { decodeCheckpointRecord } from "./saver-records.js";
 
 let server: RedisServer;
@@ -337,7 +338,10 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     expect(tuple?.checkpoint.versions_seen).toStrictEqual({ n: { count: 2 } });
     // The checkpoint bytes no longer carry them.
     const [checkpointsKey] = saver.threadKeys("types");
-    const record = await admin.hgetBuffer(checkpointsKey, `:${"1f000000-0000-6000-8000-000000000003"}`);
+    const record = await admin.hgetBuffer(
+      checkpointsKey,
+      checkpointMember("", "1f000000-0000-6000-8000-000000000003"),
+    );
     expect(record?.toString("utf8")).not.toContain("channel_versions");
   });
 
@@ -391,7 +395,7 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     expect(await keysMatching(`{${prefix}:*`)).toEqual([]);
 
     // A serializer whose type would read back as "no value".
-    const serde = new RedisSaver(admin).serde;
+    const serde = new JsonPlusSerializer();
     const confusing = new RedisSaver(admin, {
       prefix,
       serde: {
@@ -412,7 +416,7 @@ function toFormat1(record: Buffer): Buffer {
   const decoded = decodeCheckpointRecord(record);
   const checkpoint = JSON.parse(Buffer.from(decoded.checkpoint).toString("utf8")) as Record<string, unknown>;
   checkpoint.channel_versions = Object.fromEntries(
-    decoded.blobFields.map((field) => [parseBlobField(field).channel, parseBlobField(field).version]),
+    decoded.blobFields.map(parseBlobField).map(({ channel, version }) => [channel, version]),
   );
   const body = Buffer.from(JSON.stringify(checkpoint));
   const head = {

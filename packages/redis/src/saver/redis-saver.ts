@@ -32,6 +32,7 @@ import {
   writeField,
 } from "./saver-keys.js";
 import {
+  checkpointBlobFields,
   type DecodedWrite,
   decodeBlob,
   decodeCheckpointRecord,
@@ -41,6 +42,7 @@ import {
   encodeBlob,
   encodeCheckpointRecord,
   encodeWrite,
+  versionsFromFields,
 } from "./saver-records.js";
 import {
   GET_CHECKPOINT_SCRIPT,
@@ -280,12 +282,15 @@ export class RedisSaver extends BaseCheckpointSaver {
     const threadId = requireId(what, "thread_id", config.configurable.thread_id);
     const ns = (config.configurable.checkpoint_ns as string | undefined) ?? "";
     const parent = (config.configurable.checkpoint_id as string | undefined) || null;
-    const { channel_values: values, ...withoutValues } = checkpoint;
-    // The blob fields name every channel's version, so the checkpoint need not repeat them.
-    const versionsInFields = rebuildableVersions(checkpoint.channel_versions);
-    const { channel_versions: _, ...withoutVersions } = withoutValues;
+    const { channel_values: values, channel_versions: versions, ...rest } = checkpoint;
+    // The blob fields name every channel's version, so the checkpoint bytes need not repeat them.
+    const { blobFields, versionsInFields } = checkpointBlobFields(ns, versions);
+    const stored =
+      versionsInFields !== undefined || versions === undefined
+        ? rest
+        : { ...rest, channel_versions: versions };
     const [[checkpointType, checkpointBytes], [metadataType, metadataBytes], blobs] = await Promise.all([
-      this.serde.dumpsTyped(versionsInFields === undefined ? withoutValues : withoutVersions),
+      this.serde.dumpsTyped(stored),
       this.serde.dumpsTyped(metadata),
       Promise.all(
         Object.entries(newVersions).map(async ([channel, version]) => {
@@ -296,9 +301,6 @@ export class RedisSaver extends BaseCheckpointSaver {
         }),
       ),
     ]);
-    const blobFields = Object.entries(checkpoint.channel_versions ?? {}).map(([channel, version]) =>
-      blobField(ns, channel, version),
-    );
     const record = encodeCheckpointRecord(
       { parent, checkpointType, metadataType, versionsInFields },
       blobFields,
@@ -354,6 +356,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     if (!memberBuffer || !recordBuffer) return undefined;
     const { ns, checkpointId } = parseCheckpointMember(memberBuffer.toString("utf8"));
     const record = decodeCheckpointRecord(recordBuffer);
+    const fields = record.blobFields.map(parseBlobField);
     const blobValues = reply.slice(2, 2 + record.blobFields.length);
     const writeValues = reply.slice(2 + record.blobFields.length);
 
@@ -362,12 +365,12 @@ export class RedisSaver extends BaseCheckpointSaver {
         Omit<Checkpoint, "channel_values">
       >,
       this.serde.loadsTyped(record.metadataType, record.metadata) as Promise<CheckpointMetadata>,
-      this.#loadBlobs(record.blobFields, blobValues),
+      this.#loadBlobs(fields, blobValues),
       this.#loadWrites(writeValues),
     ]);
     const checkpoint: Checkpoint = { ...stored, channel_values: channelValues };
     if (record.versionsInFields !== undefined) {
-      checkpoint.channel_versions = versionsOfFields(record.blobFields, record.versionsInFields.numeric);
+      checkpoint.channel_versions = versionsFromFields(fields, record.versionsInFields.numeric);
     }
     if (checkpoint.v < 4 && record.parent !== null) {
       await this.#migratePendingSends(checkpoint, threadId, ns, record.parent);
@@ -386,14 +389,14 @@ export class RedisSaver extends BaseCheckpointSaver {
     return tuple;
   }
 
-  async #loadBlobs(fields: readonly string[], values: Reply): Promise<Record<string, unknown>> {
+  async #loadBlobs(fields: readonly { channel: string }[], values: Reply): Promise<Record<string, unknown>> {
     const entries = await Promise.all(
-      fields.map(async (field, i): Promise<[string, unknown] | undefined> => {
+      fields.map(async ({ channel }, i): Promise<[string, unknown] | undefined> => {
         const raw = values[i];
         if (!raw) return undefined;
         const blob = decodeBlob(raw);
         if (blob.type === EMPTY_BLOB_TYPE) return undefined;
-        return [parseBlobField(field).channel, await this.serde.loadsTyped(blob.type, blob.value)];
+        return [channel, await this.serde.loadsTyped(blob.type, blob.value)];
       }),
     );
     return Object.fromEntries(entries.filter((entry) => entry !== undefined));
@@ -484,34 +487,6 @@ export class RedisSaver extends BaseCheckpointSaver {
     }
     return [...threads];
   }
-}
-
-/**
- * How a checkpoint's channel_versions can be left to its blob fields: strings and finite numbers only
- * (a field holds the version as text; `numeric` says which to turn back into numbers). Undefined: keep
- * them in the checkpoint bytes.
- */
-function rebuildableVersions(versions: ChannelVersions | undefined): { numeric: number[] } | undefined {
-  if (versions === undefined || versions === null || typeof versions !== "object") return undefined;
-  const numeric: number[] = [];
-  const all = Object.values(versions as Record<string, unknown>);
-  for (let i = 0; i < all.length; i++) {
-    const version = all[i];
-    if (typeof version === "number" && Number.isFinite(version)) numeric.push(i);
-    else if (typeof version !== "string") return undefined;
-  }
-  return { numeric };
-}
-
-/** channel_versions rebuilt from a record's blob fields (the inverse of `rebuildableVersions`). */
-function versionsOfFields(fields: readonly string[], numeric: readonly number[]): ChannelVersions {
-  const numbers = new Set(numeric);
-  const versions: Record<string, string | number> = {};
-  fields.forEach((field, i) => {
-    const { channel, version } = parseBlobField(field);
-    versions[channel] = numbers.has(i) ? Number(version) : version;
-  });
-  return versions as ChannelVersions;
 }
 
 function sortKey(write: DecodedWrite) {

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { blobField } from "./saver-keys.js";
+import { blobField, parseBlobField } from "./saver-keys.js";
 import {
+  checkpointBlobFields,
   decodeBlob,
   decodeCheckpointRecord,
   decodeWrite,
@@ -10,6 +11,7 @@ import {
   encodeBlob,
   encodeCheckpointRecord,
   encodeWrite,
+  versionsFromFields,
 } from "./saver-records.js";
 
 /** Any text, newlines and JSON-breaking characters included. */
@@ -74,6 +76,35 @@ describe("RedisSaver stored values", () => {
       checkpoint: new Uint8Array(checkpoint),
       metadata: new Uint8Array(Buffer.from('{"step":1}')),
     });
+  });
+
+  it("rebuilds channel_versions from the blob fields exactly, numbers as numbers", () => {
+    const version = fc.oneof(
+      fc.string({ unit: "grapheme" }),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+    );
+    fc.assert(
+      fc.property(text, fc.dictionary(text, version), (ns, versions) => {
+        const { blobFields, versionsInFields } = checkpointBlobFields(ns, versions);
+        expect(blobFields).toEqual(Object.entries(versions).map(([c, v]) => blobField(ns, c, v)));
+        const numeric = versionsInFields?.numeric ?? [];
+        expect(versionsFromFields(blobFields.map(parseBlobField), numeric)).toStrictEqual(
+          Object.fromEntries(Object.entries(versions).map(([c, v]) => [c, Object.is(v, -0) ? 0 : v])),
+        );
+      }),
+    );
+  });
+
+  it("leaves channel_versions in the bytes for a version neither a string nor a finite number; keeps __proto__", () => {
+    const odd = { a: "1.x", b: Number.POSITIVE_INFINITY } as unknown as Record<string, number>;
+    expect(checkpointBlobFields("", odd).versionsInFields).toBeUndefined();
+    expect(checkpointBlobFields("", undefined)).toEqual({ blobFields: [], versionsInFields: undefined });
+    expect(checkpointBlobFields("", { a: "1.x", b: 2 }).versionsInFields).toEqual({ numeric: [1] });
+    // A channel named __proto__ comes back as a channel, not as the object's prototype.
+    const proto = JSON.parse('{"__proto__":"7.x"}') as Record<string, number>;
+    const { blobFields } = checkpointBlobFields("", proto);
+    expect(versionsFromFields(blobFields.map(parseBlobField), [])).toStrictEqual(proto);
   });
 
   it("keeps the blob fields on one line, split on spaces alone (what the get script reads)", () => {

@@ -16,6 +16,9 @@
  *   write:             line 1 JSON {task, idx, channel, type, path}; body bytes.
  */
 
+import type { ChannelVersions } from "@langchain/langgraph-checkpoint";
+import { blobField } from "./saver-keys.js";
+
 const NEWLINE = 0x0a;
 const FORMAT_VERSION = 2;
 const READABLE_FORMATS = new Set([1, 2]);
@@ -117,6 +120,39 @@ export function decodeCheckpointRecord(buffer: Buffer): DecodedCheckpointRecord 
     checkpoint: plain(body.subarray(0, head.cn)),
     metadata: plain(body.subarray(head.cn)),
   };
+}
+
+/**
+ * The blob fields of a checkpoint's record (line 2), one per channel of its channel_versions in their
+ * order, and, when those fields can carry the versions (strings and finite numbers: a field holds the
+ * version as text), the places of the numeric ones. Undefined `versionsInFields`: the checkpoint bytes
+ * keep channel_versions (format 1 layout).
+ */
+export function checkpointBlobFields(
+  ns: string,
+  versions: ChannelVersions | undefined,
+): { blobFields: string[]; versionsInFields: { numeric: number[] } | undefined } {
+  const blobFields: string[] = [];
+  const numeric: number[] = [];
+  let rebuildable = versions !== undefined && versions !== null;
+  for (const [channel, version] of Object.entries((versions ?? {}) as Record<string, unknown>)) {
+    if (typeof version === "number" && Number.isFinite(version)) numeric.push(blobFields.length);
+    else if (typeof version !== "string") rebuildable = false;
+    blobFields.push(blobField(ns, channel, version as string | number));
+  }
+  return { blobFields, versionsInFields: rebuildable ? { numeric } : undefined };
+}
+
+/** channel_versions rebuilt from a record's parsed blob fields (the inverse of `checkpointBlobFields`). */
+export function versionsFromFields(
+  fields: readonly { channel: string; version: string }[],
+  numeric: readonly number[],
+): ChannelVersions {
+  const numbers = new Set(numeric);
+  // fromEntries defines own properties: a channel named "__proto__" stays a channel.
+  return Object.fromEntries(
+    fields.map(({ channel, version }, i) => [channel, numbers.has(i) ? Number(version) : version]),
+  ) as ChannelVersions;
 }
 
 /** A channel value: the serializer's type on the header line, its bytes as the body. */
