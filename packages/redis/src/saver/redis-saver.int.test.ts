@@ -10,36 +10,26 @@ import {
   StateGraph,
 } from "@langchain/langgraph";
 import { JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type RedisServer, startRedisServer } from "../../../../test/support/redis-server.js";
+import type { Redis } from "ioredis";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { useRedisServer } from "../test-support.js";
 import { RedisSaver } from "./redis-saver.js";
 import { checkpointMember, parseBlobField } from "./saver-keys.js";
 import { decodeCheckpointRecord } from "./saver-records.js";
 
-let server: RedisServer;
+const redis = useRedisServer();
 let admin: Redis;
 let prefixes = 0;
 const nextPrefix = (name: string) => `${name}${++prefixes}`;
 
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
-}, 30_000);
-
-afterAll(async () => {
-  await admin?.quit();
-  await server?.stop();
+beforeAll(() => {
+  admin = redis.admin;
 });
 
 async function keysMatching(pattern: string): Promise<string[]> {
   const found: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, batch] = await admin.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    found.push(...batch);
-  } while (cursor !== "0");
+  for await (const keys of admin.scanStream({ match: pattern, count: 1000 }))
+    found.push(...(keys as string[]));
   return found.sort();
 }
 
@@ -85,14 +75,14 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     const prefix = nextPrefix("resume");
     const config = { configurable: { thread_id: "approval-1" } };
 
-    const first = RedisSaver.fromUrl(server.url, { prefix });
+    const first = RedisSaver.fromUrl(redis.server.url, { prefix });
     const paused = await approvalGraph(first).invoke({ request: "pay 10 EUR" }, config);
     expect(isInterrupted<string>(paused) && paused[INTERRUPT][0]?.value).toBe("approve the transfer?");
     expect(paused.log).toEqual([]);
     await first.close();
     await vi.waitFor(() => expect(first.client.status).toBe("end"));
 
-    const second = RedisSaver.fromUrl(server.url, { prefix });
+    const second = RedisSaver.fromUrl(redis.server.url, { prefix });
     try {
       const graph = approvalGraph(second);
       const pending = await graph.getState(config);
