@@ -13,7 +13,10 @@
  *
  * Then a short diagnostic on Redis alone: bare, wrapped, and wrapped with optimisticConcurrency: false.
  *
- * Env: BENCH_ROUNDS (10), BENCH_RUNS (60), BENCH_WARMUP (2), BENCH_DIAGNOSTIC_ROUNDS (5; 0 skips it).
+ * Then fan-out (bench/fan-out.ts): 5,000 single-write tasks on one checkpoint, per saver.
+ *
+ * Env: BENCH_ROUNDS (10), BENCH_RUNS (60), BENCH_WARMUP (2), BENCH_DIAGNOSTIC_ROUNDS (5; 0 skips it),
+ * BENCH_FAN_OUT_PASSES (3; 0 skips it).
  */
 import { execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
@@ -36,6 +39,7 @@ import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
 import { measureChannelDeltas } from "./channel-deltas.js";
+import { FAN_OUT, measureFanOut } from "./fan-out.js";
 import { chainInOrder, checkpointerOver } from "./graph-kit.js";
 import { bytesPerOperation } from "./redis-keys.js";
 import { RoundTripFloorSaver } from "./round-trip-floor-saver.js";
@@ -46,6 +50,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 60);
 const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP ?? 2);
 const DIAGNOSTIC_ROUNDS = Number(process.env.BENCH_DIAGNOSTIC_ROUNDS ?? 5);
+const FAN_OUT_PASSES = Number(process.env.BENCH_FAN_OUT_PASSES ?? 3);
 const NODES = 10;
 /** Checkpoints a run of the linear graph saves on a fresh thread: the input (step -1), step 0, one per node. */
 const CHECKPOINTS_PER_RUN = NODES + 2;
@@ -477,6 +482,18 @@ async function main() {
     // --- what channel deltas save (MemorySaver, SqliteSaver) ----------------------------------------
     const channelDeltas = await measureChannelDeltas(sqliteDir, (saver) => sqliteSavers.push(saver));
 
+    const fanOut =
+      FAN_OUT_PASSES > 0
+        ? await measureFanOut(
+            {
+              memory: makeSaver("memory", "fan-out"),
+              sqlite: makeSaver("sqlite", "fan-out"),
+              redis: makeSaver("redis", "fan-out"),
+            },
+            FAN_OUT_PASSES,
+          )
+        : undefined;
+
     // --- results ---------------------------------------------------------------------------------
     const byName = new Map(contenders.map((c) => [c.name, c]));
     const ms = (saver: SaverName, wrapping: Wrapping, durability: Durability) =>
@@ -548,6 +565,10 @@ async function main() {
       },
       wrapperDiagnostic: diagnostic,
       channelDeltas,
+      fanOut: fanOut && {
+        note: `${FAN_OUT} single-write tasks on one checkpoint (${FAN_OUT_PASSES} passes, medians; 64 putWrites in flight): µs per putWrites over the first 500 and the last 500, and the getTuple reading all ${FAN_OUT}. lastOverFirst near 1: a write's cost does not grow with the writes before it`,
+        ...fanOut,
+      },
       redisCommandsPerRun: {
         note: "commands the ioredis client sent (round trips; a Lua script is one evalsha), per run, over 20 untimed runs on fresh threads",
         ...redisCommandsPerRun,
@@ -671,6 +692,12 @@ async function main() {
     console.log(`\nChannel deltas: ${channelDeltas.note}`);
     console.table(channelDeltas.storedCheckpointBytesPerRun);
     console.table(channelDeltas.msPerRun);
+    if (fanOut) {
+      console.log(
+        `\nFan-out: ${FAN_OUT} single-write tasks on one checkpoint (µs per putWrites, first and last 500)`,
+      );
+      console.table(fanOut);
+    }
     console.log("\nTargets:");
     for (const [name, t] of Object.entries(targets)) console.log(`  ${name}: ${JSON.stringify(t)}`);
     console.log("written to bench/results/checkpoint.json");

@@ -306,6 +306,64 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     expect(await admin.zcard(saver.threadKeys("wide")[4])).toBe(3_000);
   });
 
+  it("does the same work in Redis for a checkpoint's 2,001st putWrites as for its second, and likewise for put", async () => {
+    // Tests may not assert time, so this asserts the work itself: the commands the server runs (a
+    // script's own commands included, as MONITOR shows them) and the bytes they carry. A write that
+    // rewrote what earlier writes left (a growing per-checkpoint list, say: tried and reverted) grows
+    // here, and would be quadratic under fan-out, where thousands of tasks write on one checkpoint.
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("fanout") });
+    const thread = { configurable: { thread_id: "fan", checkpoint_ns: "" } };
+    const checkpoint = (n: number) => ({
+      v: 4,
+      id: `1f000000-0000-6000-8000-${String(n).padStart(12, "0")}`,
+      ts: "2026-12-06T00:00:00.000Z",
+      channel_values: {},
+      channel_versions: {},
+      versions_seen: {},
+    });
+    const metadata = { source: "loop" as const, step: 0, parents: {} };
+    const task = (n: number) => `task-${String(n).padStart(6, "0")}`;
+
+    /** What the server ran for `call`, as one line per command: name, then each argument's length. */
+    async function serverWork(call: () => Promise<unknown>): Promise<string[]> {
+      const monitor = await admin.monitor();
+      const seen: string[] = [];
+      monitor.on("monitor", (_time: string, args: string[]) => {
+        const [name, ...rest] = args;
+        if (name?.toLowerCase() === "ping") return;
+        seen.push([name?.toLowerCase(), ...rest.map((arg) => arg.length)].join(" "));
+      });
+      try {
+        await call();
+        await admin.ping(); // the monitor sees commands in order: everything before this ping has arrived
+        await vi.waitFor(() => expect(seen.length).toBeGreaterThan(0));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      } finally {
+        monitor.removeAllListeners("monitor"); // disconnecting takes a while; stop collecting now
+        monitor.disconnect();
+      }
+      return seen;
+    }
+
+    const config = await saver.put(thread, checkpoint(1), metadata, {});
+    await saver.putWrites(config, [["out", 0]], task(0), "~0"); // loads the script (EVAL, then EVALSHA)
+    const firstWrites = await serverWork(() => saver.putWrites(config, [["out", 1]], task(1), "~0"));
+    for (let n = 2; n < 2_000; n++) await saver.putWrites(config, [["out", n]], task(n), "~0");
+    const laterWrites = await serverWork(() => saver.putWrites(config, [["out", 1]], task(2_000), "~0"));
+    expect(laterWrites).toEqual(firstWrites);
+    // HEXISTS, HSET, ZADD, then the thread's TTL is not set: no PEXPIRE.
+    expect(firstWrites.map((line) => line.split(" ")[0])).toEqual(["evalsha", "hexists", "hset", "zadd"]);
+    expect(await admin.zcard(saver.threadKeys("fan")[4])).toBe(2_001);
+
+    // And a put on a thread of 2,001 checkpoints writes what the second one wrote.
+    let parent = await saver.put(config, checkpoint(2), metadata, {});
+    const secondPut = await serverWork(() => saver.put(parent, checkpoint(3), metadata, {}));
+    for (let n = 4; n <= 2_000; n++) parent = await saver.put(parent, checkpoint(n), metadata, {});
+    const laterPut = await serverWork(() => saver.put(parent, checkpoint(2_001), metadata, {}));
+    expect(laterPut).toEqual(secondPut);
+    expect(secondPut.map((line) => line.split(" ")[0])).toEqual(["evalsha", "hset", "zadd"]);
+  });
+
   it("keeps channel versions once, in the record's blob fields, and gives them back with their types", async () => {
     const saver = new RedisSaver(admin, { prefix: nextPrefix("types") });
     const channel_versions = { count: 3, "to:node b": "000000000002.AbCd-_9z", empty: 7 };
