@@ -18,6 +18,7 @@ import type { LedgerEventInput } from "./events.js";
 import { Ledger, type LedgerOptions } from "./ledger.js";
 import { MemoryLedgerStore } from "./memory-store.js";
 import type { OperationSpec } from "./operation.js";
+import { Redactor } from "./redaction.js";
 import { RetryPolicy } from "./retry-policy.js";
 import type { LedgerStore } from "./store.js";
 import { countingStore, deferred, FakeBilling, httpError, networkError, rejection } from "./test-support.js";
@@ -672,6 +673,34 @@ describe("Ledger: records and redaction", () => {
     expect(stored).not.toContain("4242424242424242");
     expect(stored).not.toContain("tok_secret_123");
     expect(stored).toContain("[REDACTED:");
+  });
+
+  it("redacts and encodes the arguments to store them only when a record is created, not on a replay", async () => {
+    const { ledger, events } = setup({ redact: { paths: ["args.card.number"], secret: "k1" } });
+    const redact = vi.spyOn(Redactor.prototype, "redact");
+    const argsRedactions = () => redact.mock.calls.filter(([root]) => root === "args").length;
+    const charge = () =>
+      ledger.execute({
+        tool: "charge",
+        args: { card: { number: "4242424242424242" }, amount: 5 },
+        submit: () => ({ ok: true }),
+      });
+    try {
+      const first = await charge();
+      expect(argsRedactions()).toBe(1);
+      expect(first.record.args).toEqual({
+        card: { number: expect.stringMatching(/^\[REDACTED:/) },
+        amount: 5,
+      });
+      const claimed = events.find((event) => event.type === "claimed");
+      expect(claimed?.data).toEqual({ args: first.record.args });
+
+      const replay = await charge();
+      expect(replay.replayed).toBe(true);
+      expect(argsRedactions()).toBe(1);
+    } finally {
+      redact.mockRestore();
+    }
   });
 
   it("rejects invalid options with a clear error", () => {

@@ -28,7 +28,7 @@ import {
 } from "./record.js";
 import type { RetryDecision, RetryPolicy } from "./retry-policy.js";
 import { sleep } from "./retry-policy.js";
-import type { RecordPatch } from "./store.js";
+import type { ClaimRequest, RecordPatch } from "./store.js";
 import { decodeValue, encodeValue, type JsonValue } from "./value-codec.js";
 
 const { PENDING, VALIDATED, SUBMITTED, CONFIRMED, FAILED } = OperationState;
@@ -65,7 +65,8 @@ export class OperationRun<A, R> {
     // Everything that can reject the input happens before the store is touched.
     this.#fingerprint = fingerprint(this.#spec.args, { maxBytes: this.#rt.maxPayloadBytes });
     this.#key = operationKey(this.#spec, this.#fingerprint).key;
-    const storedArgs = this.#storedArgs();
+    // Encoded when a store first needs them (to create a record): a replay does not pay for it.
+    const storedArgs = this.#rt.storeArgs ? this.#lazyStoredArgs() : undefined;
     // Without a validate hook the claim goes straight to SUBMITTED: the first submission.
     const initialPath = this.#spec.validate ? [] : [VALIDATED, SUBMITTED];
     const initialAttempt = initialPath.length > 0 ? 1 : 0;
@@ -75,26 +76,32 @@ export class OperationRun<A, R> {
       const now = this.#rt.now();
       const claimEvent = this.#event(EventType.CLAIMED, { attempt: initialAttempt, to: PENDING });
       const created = [claimEvent, ...this.#pathEvents(PENDING, initialPath, initialAttempt)];
-      if (storedArgs !== undefined) claimEvent.data = { args: storedArgs };
+      if (storedArgs !== undefined)
+        claimEvent.data = {
+          get args() {
+            return storedArgs();
+          },
+        };
       const takeoverEvent = this.#event(EventType.TAKEN_OVER);
-      const claim = await this.#rt.call("claim", () =>
-        this.#rt.store.claim({
-          key: this.#key,
-          tool: this.#spec.tool,
-          ...(this.#spec.tenant === undefined ? {} : { tenant: this.#spec.tenant }),
-          fingerprint: this.#fingerprint,
-          owner: this.#owner,
-          now,
-          leaseMs: this.#rt.leaseMs,
-          initialPath,
-          initialAttempt,
-          ...(storedArgs === undefined ? {} : { args: storedArgs }),
-          correlationId: this.#correlationId,
-          ...(this.#spec.scope === undefined ? {} : { scope: this.#spec.scope }),
-          events: created,
-          takeoverEvents: [takeoverEvent],
-        }),
-      );
+      const request: ClaimRequest = {
+        key: this.#key,
+        tool: this.#spec.tool,
+        ...(this.#spec.tenant === undefined ? {} : { tenant: this.#spec.tenant }),
+        fingerprint: this.#fingerprint,
+        owner: this.#owner,
+        now,
+        leaseMs: this.#rt.leaseMs,
+        initialPath,
+        initialAttempt,
+        correlationId: this.#correlationId,
+        ...(this.#spec.scope === undefined ? {} : { scope: this.#spec.scope }),
+        events: created,
+        takeoverEvents: [takeoverEvent],
+      };
+      if (storedArgs !== undefined) {
+        Object.defineProperty(request, "args", { enumerable: true, get: storedArgs });
+      }
+      const claim = await this.#rt.call("claim", () => this.#rt.store.claim(request));
       this.#record = claim.record;
       if (claim.outcome === "created") {
         this.#rt.publish(created);
@@ -462,10 +469,16 @@ export class OperationRun<A, R> {
     return this.#idempotencyKeyValue;
   }
 
-  #storedArgs(): JsonValue | undefined {
-    if (!this.#rt.storeArgs) return undefined;
-    const args = this.#rt.redactor ? this.#rt.redactor.redact("args", this.#spec.args) : this.#spec.args;
-    return encodeValue(args);
+  /** The arguments as stored (redacted, encoded), computed once, on first use. */
+  #lazyStoredArgs(): () => JsonValue {
+    let stored: JsonValue | undefined;
+    return () => {
+      if (stored === undefined) {
+        const { redactor } = this.#rt;
+        stored = encodeValue(redactor ? redactor.redact("args", this.#spec.args) : this.#spec.args);
+      }
+      return stored;
+    };
   }
 
   #declaredEffect(data: R): Effect {

@@ -153,25 +153,26 @@ export class RedisLedgerStore implements LedgerStore {
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
     lineSafe("owner id", request.owner);
-    // The record a create makes (validates the initial path); only a replacement's token comes from Redis.
-    const fresh = newRecord(request, 0);
     const [rec] = this.#keys(request.key);
     const claimed = this.#recent.has(request.key)
-      ? await this.#claimSeenKey(rec, request, fresh)
-      : await this.#claimNewKey(rec, request, fresh);
+      ? await this.#claimSeenKey(rec, request)
+      : await this.#claimNewKey(rec, request);
     this.#recent.add(request.key);
     return claimed;
   }
 
-  /** A key seen before: likely a replay, so a GET first; the usual claim if the record has gone. */
-  async #claimSeenKey(rec: string, request: ClaimRequest, fresh: OperationRecord): Promise<ClaimResult> {
+  /**
+   * A key seen before: likely a replay, so a GET first, and nothing of a new record is built (a
+   * caller may compute its arguments only when asked); the usual claim if the record has gone.
+   */
+  async #claimSeenKey(rec: string, request: ClaimRequest): Promise<ClaimResult> {
     const existing = await this.#run("claim", () => this.client.get(rec));
-    if (existing === null) return this.#claimNewKey(rec, request, fresh);
-    return this.#existing(existing, request) ?? this.#claimByScript(request, this.#stored(fresh, request));
+    if (existing === null) return this.#claimNewKey(rec, request);
+    return this.#existing(existing, request) ?? this.#claimByScript(request, this.#stored(request).stored);
   }
 
-  async #claimNewKey(rec: string, request: ClaimRequest, fresh: OperationRecord): Promise<ClaimResult> {
-    const stored = this.#stored(fresh, request);
+  async #claimNewKey(rec: string, request: ClaimRequest): Promise<ClaimResult> {
+    const { fresh, stored } = this.#stored(request);
     if (this.#nativeClaim) {
       const text = recordText(stored, this.#entry(request.events, creationContext(stored)));
       const existing = await this.#run("claim", () => this.#setIfAbsent(rec, text));
@@ -192,11 +193,15 @@ export class RedisLedgerStore implements LedgerStore {
     return { outcome: "existing", record: codeRecord(record, this.#codec, "decode") };
   }
 
-  /** The record as stored: its arguments through the codec. */
-  #stored(fresh: OperationRecord, request: ClaimRequest): OperationRecord {
-    return request.args === undefined
-      ? fresh
-      : { ...fresh, args: this.#encodeValue(request.args, request.key) };
+  /**
+   * The record a create makes (`fresh`: validates the initial path; only a replacement's token comes
+   * from Redis), and the same as stored: its arguments through the codec.
+   */
+  #stored(request: ClaimRequest): { fresh: OperationRecord; stored: OperationRecord } {
+    const fresh = newRecord(request, 0);
+    const stored =
+      fresh.args === undefined ? fresh : { ...fresh, args: this.#encodeValue(fresh.args, request.key) };
+    return { fresh, stored };
   }
 
   /** `SET NX GET`: null when it created the record, the current text when not; undefined on Redis 6.2. */

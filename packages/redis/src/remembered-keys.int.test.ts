@@ -60,6 +60,30 @@ describe("RedisLedgerStore: keys this process has seen", () => {
     expect(runs()).toBe(1);
   });
 
+  it("does not read the arguments of a seen key's replay: a caller may compute them only on demand", async () => {
+    const store = newStore();
+    let reads = 0;
+    const request = (now: number) => {
+      const r = claimRequest("lazy", { now });
+      Object.defineProperty(r, "args", {
+        enumerable: true,
+        get: () => {
+          reads++;
+          return { cents: 500 };
+        },
+      });
+      return r;
+    };
+    const first = await store.claim(request(T0));
+    expect(first.outcome).toBe("created");
+    expect(reads).toBeGreaterThan(0);
+    reads = 0;
+    const again = await store.claim(request(T0 + 1));
+    expect(again.outcome).toBe("existing");
+    expect(again.record.args).toEqual({ cents: 500 });
+    expect(reads).toBe(0);
+  });
+
   it("claims with SET NX GET a key it has not seen (as another process) or when it remembers none", async () => {
     const store = newStore();
     await charge(store).call();
@@ -86,12 +110,11 @@ describe("RedisLedgerStore: keys this process has seen", () => {
     expect(calls).toEqual({ get: 2, set: 2, evalsha: 1 });
     expect(again.replayed).toBe(false);
     expect(runs()).toBe(2);
-    expect((await store.readEvents({ key: "-/charge/k:order-1" })).map((e) => e.type)).toEqual([
-      "claimed",
-      "transition",
-      "transition",
-      "transition",
-    ]);
+    const events = await store.readEvents({ key: "-/charge/k:order-1" });
+    expect(events.map((e) => e.type)).toEqual(["claimed", "transition", "transition", "transition"]);
+    // The arguments, which the GET path does not compute until the record turns out to be gone.
+    expect(events[0]?.data).toEqual({ args: { cents: 500 } });
+    expect((await store.get("-/charge/k:order-1"))?.args).toEqual({ cents: 500 });
   });
 
   it("replaces a seen key's expired record and takes over its expired lease through the script, as a first claim would", async () => {
