@@ -6,7 +6,7 @@
  * last / first near 1 means a write's cost does not grow with the writes before it.
  */
 import { performance } from "node:perf_hooks";
-import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
+import { type BaseCheckpointSaver, emptyCheckpoint } from "@langchain/langgraph-checkpoint";
 import { median, round1, round2 } from "./stats.js";
 
 export const FAN_OUT = 5_000;
@@ -44,14 +44,7 @@ async function writeWindow(
 async function fanOutOnce(saver: BaseCheckpointSaver, threadId: string): Promise<FanOutFigures> {
   const config = await saver.put(
     { configurable: { thread_id: threadId, checkpoint_ns: "" } },
-    {
-      v: 4,
-      id: "1f000000-0000-6000-8000-000000000001",
-      ts: new Date().toISOString(),
-      channel_values: {},
-      channel_versions: {},
-      versions_seen: {},
-    },
+    emptyCheckpoint(),
     { source: "loop", step: 1, parents: {} },
     {},
   );
