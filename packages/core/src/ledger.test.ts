@@ -94,6 +94,41 @@ describe("Ledger: new keys and replays", () => {
     expect((await all.ledger.readEvents()).map((e) => e.type).at(-1)).toBe("replayed");
   });
 
+  it("publishes the very creation and takeover events the store wrote (same ids, same times)", async () => {
+    let now = 1_000_000;
+    const { ledger, billing, events } = setup({ now: () => now++, leaseMs: 5_000 });
+    const gate = deferred();
+    const stalled = ledger.execute(
+      invoiceSpec(billing, {
+        submit: () => gate.promise.then(() => ({ id: "in_1", amount: 1, customer: "c" })),
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    now += 10_000;
+    await ledger.execute(
+      invoiceSpec(billing, {
+        reconcile: () => ({ status: "applied", result: { id: "in_1", amount: 1, customer: "c" } }),
+      }),
+    );
+    gate.resolve();
+    await rejection(stalled);
+    const stored = (await ledger.readEvents({ key: "-/create_invoice/k:order-42" })).map(
+      ({ seq: _seq, ...event }) => event,
+    );
+    const published = (type: string) => events.filter((event) => event.type === type);
+    expect(stored.slice(0, 4)).toEqual([
+      ...published("claimed"),
+      ...published("transition").slice(0, 2),
+      ...published("taken_over"),
+    ]);
+    expect(stored.map((event) => event.type).slice(0, 4)).toEqual([
+      "claimed",
+      "transition",
+      "transition",
+      "taken_over",
+    ]);
+  });
+
   it("costs three writes with a validate hook, which runs before anything is submitted", async () => {
     const { ledger, counts, billing } = setup();
     const order: string[] = [];

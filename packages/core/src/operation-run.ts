@@ -15,6 +15,7 @@ import {
 import { EventType, eventsOfRun, type LedgerEventInput } from "./events.js";
 import { fingerprint } from "./fingerprint.js";
 import { downstreamIdempotencyKey, operationKey } from "./keys.js";
+import { once } from "./lazy.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import type { LedgerRuntime } from "./ledger.js";
 import type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";
@@ -65,52 +66,54 @@ export class OperationRun<A, R> {
     // Everything that can reject the input happens before the store is touched.
     this.#fingerprint = fingerprint(this.#spec.args, { maxBytes: this.#rt.maxPayloadBytes });
     this.#key = operationKey(this.#spec, this.#fingerprint).key;
-    // Encoded when a store first needs them (to create a record): a replay does not pay for it.
-    const storedArgs = this.#rt.storeArgs ? this.#lazyStoredArgs() : undefined;
+    // What only a new record needs (its stored arguments, its creation events) is built when a store
+    // first reads it: a replay pays for none of it.
+    const storedArgs = this.#rt.storeArgs ? once(() => this.#storedArgs()) : undefined;
     // Without a validate hook the claim goes straight to SUBMITTED: the first submission.
     const initialPath = this.#spec.validate ? [] : [VALIDATED, SUBMITTED];
     const initialAttempt = initialPath.length > 0 ? 1 : 0;
 
     for (;;) {
       this.#throwIfAborted();
-      const now = this.#rt.now();
-      const claimEvent = this.#event(EventType.CLAIMED, { attempt: initialAttempt, to: PENDING });
-      const created = [claimEvent, ...this.#pathEvents(PENDING, initialPath, initialAttempt)];
-      if (storedArgs !== undefined)
-        claimEvent.data = {
-          get args() {
-            return storedArgs();
-          },
-        };
-      const takeoverEvent = this.#event(EventType.TAKEN_OVER);
+      const created = once(() => {
+        const claimEvent = this.#event(EventType.CLAIMED, { attempt: initialAttempt, to: PENDING });
+        if (storedArgs !== undefined) claimEvent.data = { args: storedArgs() };
+        return [claimEvent, ...this.#pathEvents(PENDING, initialPath, initialAttempt)];
+      });
+      const takenOver = once(() => [this.#event(EventType.TAKEN_OVER)]);
+      // Getters: a store reads these only to create a record (or take one over).
       const request: ClaimRequest = {
         key: this.#key,
         tool: this.#spec.tool,
         ...(this.#spec.tenant === undefined ? {} : { tenant: this.#spec.tenant }),
         fingerprint: this.#fingerprint,
         owner: this.#owner,
-        now,
+        now: this.#rt.now(),
         leaseMs: this.#rt.leaseMs,
         initialPath,
         initialAttempt,
         correlationId: this.#correlationId,
         ...(this.#spec.scope === undefined ? {} : { scope: this.#spec.scope }),
-        events: created,
-        takeoverEvents: [takeoverEvent],
+        get args() {
+          return storedArgs?.();
+        },
+        get events() {
+          return created();
+        },
+        get takeoverEvents() {
+          return takenOver();
+        },
       };
-      if (storedArgs !== undefined) {
-        Object.defineProperty(request, "args", { enumerable: true, get: storedArgs });
-      }
       const claim = await this.#rt.call("claim", () => this.#rt.store.claim(request));
       this.#record = claim.record;
       if (claim.outcome === "created") {
-        this.#rt.publish(created);
+        this.#rt.publish(created());
         return this.#withLease(() =>
           this.#record.state === PENDING ? this.#validate() : this.#submitLoop(),
         );
       }
       if (claim.outcome === "taken_over") {
-        this.#rt.publish([takeoverEvent]);
+        this.#rt.publish(takenOver());
         return this.#withLease(() => this.#resumeAfterTakeover());
       }
       const existing = claim.record;
@@ -469,16 +472,10 @@ export class OperationRun<A, R> {
     return this.#idempotencyKeyValue;
   }
 
-  /** The arguments as stored (redacted, encoded), computed once, on first use. */
-  #lazyStoredArgs(): () => JsonValue {
-    let stored: JsonValue | undefined;
-    return () => {
-      if (stored === undefined) {
-        const { redactor } = this.#rt;
-        stored = encodeValue(redactor ? redactor.redact("args", this.#spec.args) : this.#spec.args);
-      }
-      return stored;
-    };
+  /** The arguments as stored: redacted, encoded. */
+  #storedArgs(): JsonValue {
+    const { redactor } = this.#rt;
+    return encodeValue(redactor ? redactor.redact("args", this.#spec.args) : this.#spec.args);
   }
 
   #declaredEffect(data: R): Effect {
