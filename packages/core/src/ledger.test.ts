@@ -98,12 +98,16 @@ describe("Ledger: new keys and replays", () => {
     let now = 1_000_000;
     const { ledger, billing, events } = setup({ now: () => now++, leaseMs: 5_000 });
     const gate = deferred();
+    const submitting = deferred();
     const stalled = ledger.execute(
       invoiceSpec(billing, {
-        submit: () => gate.promise.then(() => ({ id: "in_1", amount: 1, customer: "c" })),
+        submit: () => {
+          submitting.resolve();
+          return gate.promise.then(() => ({ id: "in_1", amount: 1, customer: "c" }));
+        },
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await submitting.promise;
     now += 10_000;
     await ledger.execute(
       invoiceSpec(billing, {

@@ -165,13 +165,11 @@ export class SqliteLedgerStore implements LedgerStore {
       // Fast path: a live record is answered from a snapshot read, without taking the write lock.
       const seen = decideClaim(this.#read(request.key), request);
       if (seen.outcome === "existing") return seen;
-      // A caller may build the arguments and events only when read: build them before the write lock.
-      const ready: ClaimRequest = { ...request };
       return this.#write(() => {
-        const result = decideClaim(this.#read(ready.key), ready);
+        const result = decideClaim(this.#read(request.key), request);
         if (result.outcome === "existing") return result;
         this.#put(result.record);
-        this.#append(result.outcome === "created" ? ready.events : ready.takeoverEvents);
+        this.#append(result.outcome === "created" ? request.events : request.takeoverEvents);
         return { ...result, record: structuredClone(result.record) };
       });
     });
