@@ -73,14 +73,19 @@ export interface RedisLedgerStoreOptions {
 
 type Client = Redis | Cluster;
 type ScriptReply = (string | null)[];
-type Script = (rec: string, ev: string, ...argv: (string | number)[]) => Promise<ScriptReply>;
+type Script = (
+  rec: string,
+  ev: string,
+  scratch: string,
+  ...argv: (string | number)[]
+) => Promise<ScriptReply>;
 
 interface ScriptedClient {
-  dtClaimV3: Script;
-  dtTransitionV3: Script;
-  dtRenewV3: Script;
-  dtReleaseV3: Script;
-  dtAppendV3: Script;
+  dtClaimV4: Script;
+  dtTransitionV4: Script;
+  dtRenewV4: Script;
+  dtReleaseV4: Script;
+  dtAppendV4: Script;
 }
 
 /**
@@ -132,12 +137,12 @@ export class RedisLedgerStore implements LedgerStore {
       );
     }
     this.#recent = new RecentKeys(rememberKeys);
-    this.#scripts = defineScripts<ScriptedClient>(client, 2, {
-      dtClaimV3: CLAIM_SCRIPT,
-      dtTransitionV3: TRANSITION_SCRIPT,
-      dtRenewV3: RENEW_SCRIPT,
-      dtReleaseV3: RELEASE_SCRIPT,
-      dtAppendV3: APPEND_SCRIPT,
+    this.#scripts = defineScripts<ScriptedClient>(client, 3, {
+      dtClaimV4: CLAIM_SCRIPT,
+      dtTransitionV4: TRANSITION_SCRIPT,
+      dtRenewV4: RENEW_SCRIPT,
+      dtReleaseV4: RELEASE_SCRIPT,
+      dtAppendV4: APPEND_SCRIPT,
     });
   }
 
@@ -220,7 +225,7 @@ export class RedisLedgerStore implements LedgerStore {
 
   async #claimByScript(request: ClaimRequest, stored: OperationRecord): Promise<ClaimResult> {
     const reply = await this.#run("claim", () =>
-      this.#scripts.dtClaimV3(
+      this.#scripts.dtClaimV4(
         ...this.#keys(request.key),
         request.now,
         request.fingerprint,
@@ -249,7 +254,7 @@ export class RedisLedgerStore implements LedgerStore {
           ? "-"
           : String(patch.leaseExpiresAt);
     const reply = await this.#run("transition", () =>
-      this.#scripts.dtTransitionV3(
+      this.#scripts.dtTransitionV4(
         ...this.#keys(request.key),
         request.now,
         request.owner,
@@ -269,7 +274,7 @@ export class RedisLedgerStore implements LedgerStore {
 
   async renewLease(request: RenewLeaseRequest): Promise<OperationRecord> {
     const reply = await this.#run("renewLease", () =>
-      this.#scripts.dtRenewV3(
+      this.#scripts.dtRenewV4(
         ...this.#keys(request.key),
         request.now,
         request.owner,
@@ -282,7 +287,7 @@ export class RedisLedgerStore implements LedgerStore {
 
   async release(request: ReleaseRequest): Promise<void> {
     const reply = await this.#run("release", () =>
-      this.#scripts.dtReleaseV3(
+      this.#scripts.dtReleaseV4(
         ...this.#keys(request.key),
         request.owner,
         String(request.fencingToken),
@@ -338,7 +343,7 @@ export class RedisLedgerStore implements LedgerStore {
     for (const [key, ofKey] of byKey) {
       for (let i = 0; i < ofKey.length; i += EVENTS_PER_CHANGE) {
         const entry = this.#entry(ofKey.slice(i, i + EVENTS_PER_CHANGE));
-        writes.push(this.#scripts.dtAppendV3(...this.#keys(key), entry));
+        writes.push(this.#scripts.dtAppendV4(...this.#keys(key), entry));
       }
     }
     await this.#run("appendEvents", () => Promise.all(writes));
@@ -396,10 +401,13 @@ export class RedisLedgerStore implements LedgerStore {
 
   // --- helpers ---------------------------------------------------------------------------------
 
-  /** The record hash and event stream of one operation: one hash tag, so one cluster slot. */
-  #keys(key: string): [string, string] {
+  /**
+   * The record and event stream of one operation, and the scratch key its scripts copy a new stream
+   * through (never left behind): one hash tag, so one cluster slot.
+   */
+  #keys(key: string): [record: string, stream: string, scratch: string] {
     const tagged = `${this.#prefix}:{${key}}`;
-    return [`${tagged}:rec`, `${tagged}:ev`];
+    return [`${tagged}:rec`, `${tagged}:ev`, `${tagged}:cp`];
   }
 
   /**
