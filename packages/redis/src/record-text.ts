@@ -72,7 +72,8 @@ export function creationContext(
 
 /**
  * The creation fields the scripts store beside creation events they write to the stream (field `r`):
- * the record's owner, created and meta lines, as `append` in scripts.ts joins them.
+ * the record's owner, created and meta lines, as `creation_fields` in scripts.ts joins them (the meta
+ * without the arguments unless whole: see `eventsOfEntries` for where those come from then).
  */
 export function parseCreationFields(value: string): CreationContext {
   const ownerEnd = value.indexOf("\n");

@@ -176,6 +176,77 @@ describe("RedisLedgerStore record layout", () => {
     expect(read.map(({ seq: _seq, ...event }) => event)).toEqual([...created, released]);
   });
 
+  it("stores a run's arguments once, in its record, and gives each run its own after a release or a replacement", async () => {
+    fresh();
+    const lives: { owner: string; args: { run: number; note: string } }[] = [1, 2, 3].map((run) => ({
+      owner: `owner-${run}`,
+      args: { run, note: `${run}`.repeat(3000) },
+    }));
+    const creationOf = (life: (typeof lives)[number], now: number) => {
+      const shared = { key: "k5", tool: "charge", owner: life.owner, at: now };
+      return [
+        { ...shared, id: `${life.owner}#1`, type: "claimed" as const, attempt: 1, data: { args: life.args } },
+        { ...shared, id: `${life.owner}#2`, type: "transition" as const, attempt: 1, to: "PENDING" as const },
+      ];
+    };
+    const claim = async (life: (typeof lives)[number], now: number) => {
+      const request = {
+        tool: "charge",
+        owner: life.owner,
+        now,
+        args: life.args,
+        events: creationOf(life, now),
+      };
+      const { outcome, record } = await store.claim(claimRequest("k5", request));
+      expect(outcome).toBe("created");
+      // The first change writes the creation events to the stream.
+      await store.transition({
+        key: "k5",
+        owner: life.owner,
+        fencingToken: record.fencingToken,
+        now,
+        from: "PENDING",
+        path: ["VALIDATED"],
+        patch: {},
+        events: [],
+      });
+      return record.fencingToken;
+    };
+    const claimedArgs = async () =>
+      (await store.readEvents({ key: "k5" })).filter((e) => e.type === "claimed").map((e) => e.data?.args);
+    const [first, second, third] = lives as [(typeof lives)[0], (typeof lives)[0], (typeof lives)[0]];
+
+    // Run 1: its creation entry leaves the 3 KB of arguments to the record.
+    const token1 = await claim(first, T0);
+    const entries = await redis.xrange(`${prefix}:{k5}:ev`, "-", "+");
+    const fields = entries[0]?.[1] ?? [];
+    expect(fields[fields.indexOf("r") + 1]?.length).toBeLessThan(200);
+    expect(Number(await redis.memory("USAGE", `${prefix}:{k5}:ev`, "SAMPLES", 0))).toBeLessThan(3000);
+    expect(await claimedArgs()).toEqual([first.args]);
+
+    // Released: the record is gone; the release entry keeps run 1's arguments, for run 1's events only.
+    await store.release({ key: "k5", owner: first.owner, fencingToken: token1, events: [] });
+    expect(await redis.exists(`${prefix}:{k5}:rec`)).toBe(0);
+    expect(await claimedArgs()).toEqual([first.args]);
+    const token2 = await claim(second, T0 + 1);
+    expect(await claimedArgs()).toEqual([first.args, second.args]);
+
+    // Run 2 confirmed with an expiry; run 3 claims after it (by the caller's clock, before Redis
+    // expires it): the record is replaced, and the stream keeps run 2's arguments for run 2's events.
+    await store.transition({
+      key: "k5",
+      owner: second.owner,
+      fencingToken: token2,
+      now: T0 + 1,
+      from: "VALIDATED",
+      path: ["SUBMITTED", "CONFIRMED"],
+      patch: { result: { ok: true }, expiresAt: T0 + 60_000 },
+      events: [],
+    });
+    await claim(third, T0 + 60_001);
+    expect(await claimedArgs()).toEqual([first.args, second.args, third.args]);
+  });
+
   it("keeps append order when a key is claimed again with a clock behind its stream", async () => {
     fresh();
     const first = await store.claim(claimRequest("k2", { now: T0 + 10_000 }));

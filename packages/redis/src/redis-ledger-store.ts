@@ -40,7 +40,14 @@ import {
   recordText,
 } from "./record-text.js";
 import { APPEND_SCRIPT, CLAIM_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, TRANSITION_SCRIPT } from "./scripts.js";
-import { EVENTS_PER_CHANGE, entryValue, eventsOfEntry, pendingEntryId, streamIdOfSeq } from "./stream-ids.js";
+import {
+  EVENTS_PER_CHANGE,
+  entryValue,
+  eventsOfEntries,
+  eventsOfEntry,
+  pendingEntryId,
+  streamIdOfSeq,
+} from "./stream-ids.js";
 
 export interface RedisLedgerStoreOptions {
   /** Prefix of every key the store writes. Default `dt`. */
@@ -384,9 +391,10 @@ export class RedisLedgerStore implements LedgerStore {
       if (error) throw error;
       return value;
     }) as [[string, string[]][], [string, string[]][], string | null];
-    const events = entries.flatMap(([id, fields]) => eventsOfEntry(id, fields, key));
-    if (text !== null) {
-      const { record, pending } = parseRecordText(text, key);
+    const current = text === null ? undefined : parseRecordText(text, key);
+    const events = eventsOfEntries(entries, key, current?.record.args);
+    if (current !== undefined) {
+      const { record, pending } = current;
       if (pending !== "") {
         const id = pendingEntryId(record.createdAt, last[0]?.[0]);
         events.push(...eventsOfEntry(id, ["e", pending], key, creationContext(record)));

@@ -14,7 +14,8 @@
  * beside them are still those of the creation.
  */
 
-const RECORD = `
+/** The Lua helpers every script starts with (exported for the tests that run them alone). */
+export const RECORD_FUNCTIONS = `
 local function parse(s)
   local f, pos = {}, 1
   for i = 1, 11 do
@@ -42,16 +43,35 @@ end
 local function xadd_entry(entry)
   compacting(function() redis.call('XADD', KEYS[2], '*', 'e', entry) end)
 end
+-- The record's creation fields (owner, created and meta lines) that creation events leave out, as field
+-- 'r' beside them (parseCreationFields). Without 'whole', less the arguments when they are the meta's
+-- last member (not in a record of the earlier layout, whose own "args" member comes first): a reader
+-- takes them from the record, or once the record is gone from the next entry with whole fields,
+-- which release and replacement write (eventsOfEntries in stream-ids.ts).
+local function creation_fields(f, whole)
+  local meta = f[10]
+  local at = (not whole) and string.find(meta, ',"@args":', 1, true)
+  if at and not string.find(string.sub(meta, 1, at), '"args":', 1, true) then
+    meta = string.sub(meta, 1, at - 1) .. '}'
+  end
+  return f[3] .. '\\n' .. f[9] .. '\\n' .. meta
+end
 -- Appends a change's events (an entry value, or ''), after the creation events the record still holds:
 -- both in one entry then, under the id rule of pendingEntryId (stream-ids.ts). The first try is the
 -- usual case (the stream has nothing at or after <created>-0); XADD refuses an id that is not greater.
-local function append(f, entry)
+-- 'whole': the entry carries the whole creation fields even without creation events (a release).
+local function append(f, entry, whole)
   if f[12] == '' then
-    if entry ~= '' then xadd_entry(entry) end
+    if whole then
+      local fields = { 'r', creation_fields(f, true) }
+      if entry ~= '' then fields = { 'e', entry, fields[1], fields[2] } end
+      compacting(function() redis.call('XADD', KEYS[2], '*', unpack(fields)) end)
+    elseif entry ~= '' then
+      xadd_entry(entry)
+    end
     return
   end
-  -- The creation events leave out what the record holds; 'r' keeps it beside them (parseCreationFields).
-  local fields = { 'e', f[12], 'r', f[3] .. '\\n' .. f[9] .. '\\n' .. f[10] }
+  local fields = { 'e', f[12], 'r', creation_fields(f, whole) }
   if entry ~= '' then
     fields[5] = 'f'
     fields[6] = entry
@@ -81,7 +101,7 @@ end
  * ARGV: now, fingerprint, owner, leaseMs, new record text, creation events, takeover events.
  * Replies: { 'created' | 'taken_over' | 'existing', record text, previous owner }.
  */
-export const CLAIM_SCRIPT = `${RECORD}
+export const CLAIM_SCRIPT = `${RECORD_FUNCTIONS}
 local now = tonumber(ARGV[1])
 local s = redis.call('GET', KEYS[1])
 local token = 1
@@ -90,6 +110,8 @@ if s then
   local terminal = f[1] == 'CONFIRMED' or f[1] == 'FAILED'
   if terminal and f[6] ~= '' and tonumber(f[6]) <= now then
     token = tonumber(f[4]) + 1
+    -- The stream goes on with the new record: the replaced run's arguments stay readable in it.
+    if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('XADD', KEYS[2], '*', 'r', creation_fields(f, true)) end
     redis.call('PERSIST', KEYS[2])
   elseif (not terminal) and f[5] ~= '' and tonumber(f[5]) <= now and f[2] == ARGV[2] then
     append(f, ARGV[7])
@@ -119,7 +141,7 @@ return { 'created', out, '' }
  * unchanged, '-' = none), terminal ('1'/'0'), expiresAt ('' = never), out ('' = unchanged), events.
  * Replies: { 'ok', record text } | { 'not_found' } | { 'stale', owner, token } | { 'state', state }.
  */
-export const TRANSITION_SCRIPT = `${RECORD}
+export const TRANSITION_SCRIPT = `${RECORD_FUNCTIONS}
 local f, err = fenced(ARGV[2], ARGV[3])
 if err then return err end
 if f[1] ~= ARGV[4] then return { 'state', f[1] } end
@@ -151,7 +173,7 @@ return { 'ok', out }
 `;
 
 /** Guarded lease renewal. ARGV: now, owner, token, leaseExpiresAt. Replies as TRANSITION. */
-export const RENEW_SCRIPT = `${RECORD}
+export const RENEW_SCRIPT = `${RECORD_FUNCTIONS}
 local f, err = fenced(ARGV[2], ARGV[3])
 if err then return err end
 f[5] = ARGV[4]
@@ -162,17 +184,17 @@ return { 'ok', out }
 `;
 
 /** Guarded delete of an in-flight record. ARGV: owner, token, events, eventsTtlMs. */
-export const RELEASE_SCRIPT = `${RECORD}
+export const RELEASE_SCRIPT = `${RECORD_FUNCTIONS}
 local f, err = fenced(ARGV[1], ARGV[2])
 if err then return err end
-append(f, ARGV[3])
+append(f, ARGV[3], true)
 redis.call('DEL', KEYS[1])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))
 return { 'ok' }
 `;
 
 /** Events that accompany no state change. ARGV: one entry value. Writes pending creation events first. */
-export const APPEND_SCRIPT = `${RECORD}
+export const APPEND_SCRIPT = `${RECORD_FUNCTIONS}
 local s = redis.call('GET', KEYS[1])
 if s then
   local f = parse(s)

@@ -238,7 +238,7 @@ function recordOf(fields: RecordFields): OperationRecord {
   return record;
 }
 
-/** What the scripts write in field `r`: the record's owner, created and meta lines (scripts.ts, append). */
+/** What the scripts write in field `r` when whole: the record's owner, created and meta lines (scripts.ts). */
 function creationFields(record: OperationRecord): string {
   const lines = recordText(record, "").split("\n");
   return [lines[2], lines[8], lines[9]].join("\n");

@@ -18,7 +18,8 @@ import { type CreationContext, parseCreationFields } from "./record-text.js";
  * Creation events leave out what their record already says (tool, tenant, correlation id, owner,
  * time, and the arguments of the `claimed` event): a claim sends less and a replay builds less. When
  * the scripts write them to the stream they add the record's creation fields in field `r` (`append`
- * in scripts.ts, read by `parseCreationFields`), so every entry can be read without its record.
+ * in scripts.ts, read by `parseCreationFields`) but for the arguments, which stay in the record alone
+ * until it goes: a release or a replacement then writes whole creation fields (`eventsOfEntries`).
  */
 export const EVENTS_PER_CHANGE = 4;
 const SEQ_PER_ENTRY = 2 * EVENTS_PER_CHANGE;
@@ -101,9 +102,39 @@ function isOwnedId(id: unknown, owner: string): boolean {
 }
 
 /**
+ * The events of a stream's entries, in order. Field `r` of a creation entry leaves out the arguments
+ * while the record holds them: they come from the next later entry with whole creation fields (a
+ * release or a replacement of the record wrote it), or else from the record (`recordArgs`).
+ */
+export function eventsOfEntries(
+  entries: readonly (readonly [id: string, fields: readonly string[]])[],
+  key: string,
+  recordArgs: JsonValue | undefined,
+): LedgerEvent[] {
+  const contexts = entries.map(([, fields]) => {
+    const r = creationFieldsAt(fields);
+    return r < 0 ? undefined : parseCreationFields(fields[r + 1] as string);
+  });
+  let later = recordArgs;
+  for (let i = contexts.length - 1; i >= 0; i--) {
+    const context = contexts[i];
+    if (context === undefined) continue;
+    if (context.args !== undefined) later = context.args;
+    else if (later !== undefined) context.args = later;
+  }
+  return entries.flatMap(([id, fields], i) => eventsOfEntry(id, fields, key, contexts[i]));
+}
+
+/** Where field `r` (the creation fields) is among an entry's [field, value, ...]; -1 if nowhere. */
+function creationFieldsAt(fields: readonly string[]): number {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === "r") return i;
+  return -1;
+}
+
+/**
  * The events of one stream entry ([field, value, ...]) with their seq, key and shared fields restored.
- * `context`: the creation fields of the record, for creation events read from the record itself (in
- * the stream, field `r` holds them).
+ * `context`: the creation fields its creation events refer to, when known (the record's, for the
+ * creation events it still holds); else the entry's own field `r`.
  */
 export function eventsOfEntry(
   id: string,
@@ -113,8 +144,8 @@ export function eventsOfEntry(
 ): LedgerEvent[] {
   const base = entrySeq(id);
   const events: LedgerEvent[] = [];
-  const r = fields.indexOf("r");
-  const fromFields = r > 0 && r % 2 === 0 ? parseCreationFields(fields[r + 1] as string) : context;
+  const r = creationFieldsAt(fields);
+  const fromFields = context ?? (r < 0 ? undefined : parseCreationFields(fields[r + 1] as string));
   for (let i = 1; i < fields.length; i += 2) {
     if (i === r + 1) continue;
     const { c: common, e: stored } = JSON.parse(fields[i] as string) as { c: Common; e: StoredEvent[] };
