@@ -50,6 +50,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 60);
 const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP ?? 2);
 const DIAGNOSTIC_ROUNDS = Number(process.env.BENCH_DIAGNOSTIC_ROUNDS ?? 5);
+/** Rounds of the variant whose nodes each wait NODE_WAIT_MS, as nodes that call a model or an API do. */
+const WAITING_ROUNDS = Number(process.env.BENCH_WAITING_ROUNDS ?? 3);
+const NODE_WAIT_MS = 1;
 const FAN_OUT_PASSES = Number(process.env.BENCH_FAN_OUT_PASSES ?? 3);
 const NODES = 10;
 /** Checkpoints a run of the linear graph saves on a fresh thread: the input (step -1), step 0, one per node. */
@@ -65,13 +68,17 @@ const State = Annotation.Root({
 });
 type StateValue = typeof State.State;
 
-/** n1 -> n2 -> ... -> n10; `onNode` (the durability probe) is told when each node starts. */
-function linearGraph(onNode?: () => void) {
+/**
+ * n1 -> n2 -> ... -> n10; `onNode` (the durability probe) is told when each node starts; with
+ * `waitMs`, each node first waits that long on a timer.
+ */
+function linearGraph(onNode?: () => void, waitMs = 0) {
   const graph = new StateGraph(State);
   const names = Array.from({ length: NODES }, (_, i) => `n${i + 1}`);
   for (const name of names) {
     graph.addNode(name, async () => {
       onNode?.();
+      if (waitMs > 0) await sleep(waitMs);
       return { counter: 1, trail: [name] };
     });
   }
@@ -176,6 +183,48 @@ async function checkpointCount(c: Contender, threadId: string): Promise<number> 
  * whether a put is still in flight when they start. "sync" must never overlap a node with a put;
  * "async" should (the next step runs while the checkpoint is saved).
  */
+/**
+ * When the puts of one "async" run over the round-trip floor are acknowledged, for instant nodes and
+ * for nodes that wait NODE_WAIT_MS: how many of its puts settle after its last node has started, and
+ * the ms from that node's start to the end of the run (the median of 20 runs each).
+ */
+async function putTimeline(
+  client: Redis,
+): Promise<Record<string, { putsSettledAfterLastNode: number; msAfterLastNode: number }>> {
+  class TimedFloorSaver extends RoundTripFloorSaver {
+    settled: number[] = [];
+    override async put(...args: Parameters<RoundTripFloorSaver["put"]>) {
+      const config = await super.put(...args);
+      this.settled.push(performance.now());
+      return config;
+    }
+  }
+  const result: Record<string, { putsSettledAfterLastNode: number; msAfterLastNode: number }> = {};
+  for (const waitMs of [0, NODE_WAIT_MS]) {
+    const after: number[] = [];
+    const tail: number[] = [];
+    for (let i = 0; i < 22; i++) {
+      const saver = new TimedFloorSaver(client);
+      let lastNodeAt = 0;
+      const graph = linearGraph(() => {
+        lastNodeAt = performance.now();
+      }, waitMs).compile({ checkpointer: saver });
+      await graph.invoke(
+        { counter: 0, trail: [] },
+        { configurable: { thread_id: randomUUID() }, durability: "async" },
+      );
+      if (i < 2) continue; // warm-up
+      after.push(saver.settled.filter((t) => t > lastNodeAt).length);
+      tail.push(performance.now() - lastNodeAt);
+    }
+    result[waitMs === 0 ? "instantNodes" : `nodesThatWait${waitMs}ms`] = {
+      putsSettledAfterLastNode: median(after),
+      msAfterLastNode: round3(median(tail)),
+    };
+  }
+  return result;
+}
+
 async function durabilityProbe(): Promise<Record<Durability, { nodesStartedDuringAPut: number }>> {
   class SlowMemorySaver extends MemorySaver {
     inFlight = 0;
@@ -446,6 +495,58 @@ async function main() {
       };
     }
 
+    // --- the same savers when each node waits, as a node that calls a model or an API does ----------
+    // The main graph's nodes return at once, so a run never lets Node read a reply until its last
+    // node: LangGraph (1.7.3) starts each put only when the one before it has been acknowledged, so
+    // the replies of a network saver's puts come one round trip at a time after the graph is done.
+    // A node that waits lets those replies in while the graph runs.
+    let nodesThatWait: Record<string, unknown> | undefined;
+    if (WAITING_ROUNDS > 0) {
+      const waiting = (c: Contender): Contender => ({
+        ...c,
+        name: `${c.name}/waits`,
+        graph: linearGraph(undefined, NODE_WAIT_MS).compile({ checkpointer: c.checkpointer }),
+      });
+      const floorWaiting = (durability: Durability): Contender => {
+        const storage = new RoundTripFloorSaver(client);
+        return {
+          ...contender("memory", "bare", durability),
+          name: `floor/bare/${durability}/waits`,
+          checkpointer: storage,
+          storage,
+          graph: linearGraph(undefined, NODE_WAIT_MS).compile({ checkpointer: storage }),
+        };
+      };
+      const timeline = await putTimeline(client);
+      const set = DURABILITIES.flatMap((d) => [
+        ...SAVERS.map((s) => waiting(contender(s, "bare", d))),
+        floorWaiting(d),
+      ]);
+      await timeRounds(set, WAITING_ROUNDS, 1, "nodes that wait ");
+      const med = (name: string) => median((set.find((c) => c.name === name) as Contender).samples);
+      nodesThatWait = {
+        note: `${WAITING_ROUNDS} rounds (+1 warm-up) x ${RUNS} runs, interleaved as above: the same 10-node graph with every node waiting ${NODE_WAIT_MS} ms on a timer first (as a node that calls a model or an API waits, only shorter), bare savers and the round-trip floor`,
+        nodeWaitMs: NODE_WAIT_MS,
+        putTimeline: {
+          note: `one "async" run over the round-trip floor (median of 20 runs each): of its ${CHECKPOINTS_PER_RUN} puts, how many LangGraph saw acknowledged after the last node started, and the ms from then to the end of the run`,
+          ...timeline,
+        },
+        msPerRun: Object.fromEntries(
+          DURABILITIES.map((d) => [
+            d,
+            {
+              memory: round3(med(`memory/bare/${d}/waits`)),
+              sqlite: round3(med(`sqlite/bare/${d}/waits`)),
+              redis: round3(med(`redis/bare/${d}/waits`)),
+              floor: round3(med(`floor/bare/${d}/waits`)),
+              redisOverSqlite: round2(med(`redis/bare/${d}/waits`) / med(`sqlite/bare/${d}/waits`)),
+              floorOverSqlite: round2(med(`floor/bare/${d}/waits`) / med(`sqlite/bare/${d}/waits`)),
+            },
+          ]),
+        ),
+      };
+    }
+
     // --- how many saver calls (and Redis commands) a run makes, bare vs wrapped (untimed) ---------
     const calls: Record<string, Record<Wrapping, Record<string, number>>> = {};
     for (const saver of SAVERS) {
@@ -564,6 +665,7 @@ async function main() {
         ...calls,
       },
       wrapperDiagnostic: diagnostic,
+      nodesThatWait,
       channelDeltas,
       fanOut: fanOut && {
         note: `${FAN_OUT} single-write tasks on one checkpoint (${FAN_OUT_PASSES} passes, medians; 64 putWrites in flight): µs per putWrites over the first 500 and the last 500, and the getTuple reading all ${FAN_OUT}. lastOverFirst near 1: a write's cost does not grow with the writes before it`,
@@ -688,6 +790,13 @@ async function main() {
       const { note: floorNote, ...floorTable } = diagnostic.roundTripFloor as Record<string, unknown>;
       console.log(`Round-trip floor: ${floorNote}`);
       console.table(floorTable);
+    }
+    if (nodesThatWait) {
+      console.log(`\nNodes that wait: ${nodesThatWait.note}`);
+      console.table(nodesThatWait.msPerRun);
+      const { note: timelineNote, ...timelineTable } = nodesThatWait.putTimeline as Record<string, unknown>;
+      console.log(`Put timeline: ${timelineNote}`);
+      console.table(timelineTable);
     }
     console.log(`\nChannel deltas: ${channelDeltas.note}`);
     console.table(channelDeltas.storedCheckpointBytesPerRun);
