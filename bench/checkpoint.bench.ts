@@ -179,11 +179,6 @@ async function checkpointCount(c: Contender, threadId: string): Promise<number> 
 }
 
 /**
- * Confirms that LangGraph honours `durability`: a MemorySaver whose put takes 3 ms, and nodes that note
- * whether a put is still in flight when they start. "sync" must never overlap a node with a put;
- * "async" should (the next step runs while the checkpoint is saved).
- */
-/**
  * When the puts of one "async" run over the round-trip floor are acknowledged, for instant nodes and
  * for nodes that wait NODE_WAIT_MS: how many of its puts settle after its last node has started, and
  * the ms from that node's start to the end of the run (the median of 20 runs each).
@@ -225,6 +220,11 @@ async function putTimeline(
   return result;
 }
 
+/**
+ * Confirms that LangGraph honours `durability`: a MemorySaver whose put takes 3 ms, and nodes that note
+ * whether a put is still in flight when they start. "sync" must never overlap a node with a put;
+ * "async" should (the next step runs while the checkpoint is saved).
+ */
 async function durabilityProbe(): Promise<Record<Durability, { nodesStartedDuringAPut: number }>> {
   class SlowMemorySaver extends MemorySaver {
     inFlight = 0;
@@ -395,21 +395,33 @@ async function main() {
       wrapping: Wrapping,
       durability: Durability,
       optimisticConcurrency = true,
+      nodeWaitMs = 0,
     ): Contender => {
       const variant = optimisticConcurrency ? wrapping : `${wrapping}-no-check`;
       const storage = makeSaver(saver, `${variant}-${durability}`);
       const checkpointer = checkpointerOver(storage, wrapping, optimisticConcurrency);
       return {
-        name: `${saver}/${variant}/${durability}`,
+        name: `${saver}/${variant}/${durability}${nodeWaitMs > 0 ? "/waits" : ""}`,
         saver,
         wrapping,
         durability,
         checkpointer,
         storage,
-        graph: linearGraph().compile({ checkpointer }),
+        graph: linearGraph(undefined, nodeWaitMs).compile({ checkpointer }),
         samples: [],
         means: [],
         threads: [],
+      };
+    };
+    /** MemorySaver plus one PING round trip per call, timed like a bare saver. */
+    const floorContender = (durability: Durability, nodeWaitMs = 0): Contender => {
+      const storage = new RoundTripFloorSaver(client);
+      return {
+        ...contender("memory", "bare", durability, true, nodeWaitMs),
+        name: `floor/bare/${durability}${nodeWaitMs > 0 ? "/waits" : ""}`,
+        checkpointer: storage,
+        storage,
+        graph: linearGraph(undefined, nodeWaitMs).compile({ checkpointer: storage }),
       };
     };
     const contenders = SAVERS.flatMap((s) =>
@@ -434,22 +446,12 @@ async function main() {
     // packages/langgraph/src/durable-checkpointer.ts at the commit in config.source).
     let diagnostic: Record<string, unknown> | undefined;
     if (DIAGNOSTIC_ROUNDS > 0) {
-      const floor = (durability: Durability): Contender => {
-        const storage = new RoundTripFloorSaver(client);
-        return {
-          ...contender("memory", "bare", durability),
-          name: `floor/bare/${durability}`,
-          checkpointer: storage,
-          storage,
-          graph: linearGraph().compile({ checkpointer: storage }),
-        };
-      };
       const diag = DURABILITIES.flatMap((d) => [
         contender("redis", "bare", d),
         contender("redis", "wrapped", d),
         contender("redis", "wrapped", d, false),
         contender("sqlite", "bare", d),
-        floor(d),
+        floorContender(d),
       ]);
       await timeRounds(diag, DIAGNOSTIC_ROUNDS, 1, "diagnostic ");
       const med = (name: string) => median((diag.find((c) => c.name === name) as Contender).samples);
@@ -502,25 +504,10 @@ async function main() {
     // A node that waits lets those replies in while the graph runs.
     let nodesThatWait: Record<string, unknown> | undefined;
     if (WAITING_ROUNDS > 0) {
-      const waiting = (c: Contender): Contender => ({
-        ...c,
-        name: `${c.name}/waits`,
-        graph: linearGraph(undefined, NODE_WAIT_MS).compile({ checkpointer: c.checkpointer }),
-      });
-      const floorWaiting = (durability: Durability): Contender => {
-        const storage = new RoundTripFloorSaver(client);
-        return {
-          ...contender("memory", "bare", durability),
-          name: `floor/bare/${durability}/waits`,
-          checkpointer: storage,
-          storage,
-          graph: linearGraph(undefined, NODE_WAIT_MS).compile({ checkpointer: storage }),
-        };
-      };
       const timeline = await putTimeline(client);
       const set = DURABILITIES.flatMap((d) => [
-        ...SAVERS.map((s) => waiting(contender(s, "bare", d))),
-        floorWaiting(d),
+        ...SAVERS.map((s) => contender(s, "bare", d, true, NODE_WAIT_MS)),
+        floorContender(d, NODE_WAIT_MS),
       ]);
       await timeRounds(set, WAITING_ROUNDS, 1, "nodes that wait ");
       const med = (name: string) => median((set.find((c) => c.name === name) as Contender).samples);

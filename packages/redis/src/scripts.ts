@@ -64,7 +64,7 @@ local function append(f, entry, whole)
   if f[12] == '' then
     if whole then
       local fields = { 'r', creation_fields(f, true) }
-      if entry ~= '' then fields = { 'e', entry, fields[1], fields[2] } end
+      if entry ~= '' then fields[3], fields[4] = 'e', entry end
       compacting(function() redis.call('XADD', KEYS[2], '*', unpack(fields)) end)
     elseif entry ~= '' then
       xadd_entry(entry)
@@ -111,7 +111,7 @@ if s then
   if terminal and f[6] ~= '' and tonumber(f[6]) <= now then
     token = tonumber(f[4]) + 1
     -- The stream goes on with the new record: the replaced run's arguments stay readable in it.
-    if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('XADD', KEYS[2], '*', 'r', creation_fields(f, true)) end
+    if redis.call('EXISTS', KEYS[2]) == 1 then append(f, '', true) end
     redis.call('PERSIST', KEYS[2])
   elseif (not terminal) and f[5] ~= '' and tonumber(f[5]) <= now and f[2] == ARGV[2] then
     append(f, ARGV[7])
