@@ -1,12 +1,28 @@
 import { randomUUID } from "node:crypto";
 import { maxChannelVersion } from "@langchain/langgraph-checkpoint";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { nextChannelVersion, versionCounter } from "./channel-versions.js";
+import { parseBlobField } from "./saver-keys.js";
+import { checkpointBlobFields, versionsFromFields } from "./saver-records.js";
 
 const counter = fc.integer({ min: 1, max: 10 ** 12 - 2 });
 /** The 57-character versions earlier RedisSaver releases minted. */
 const olderVersion = (n: number) => `${String(n).padStart(20, "0")}.${randomUUID()}`;
+/** Numeric versions as LangGraph's default getNextVersion mints them (and as this saver goes on from them). */
+const numericVersion = fc.oneof(
+  fc.integer({ min: 0, max: 2 ** 21 }),
+  fc.double({ min: 0, max: 2 ** 21, noNaN: true }),
+  fc.integer({ min: 2 ** 21, max: 10 ** 12 - 3 }), // two more fit below the largest counter
+);
+
+/**
+ * LangGraph's own tests of versions: getNewChannelVersions keeps a channel when `v > previous` (plain
+ * `>`), and the null version is 0 for a thread whose versions are numbers, "" for strings.
+ */
+function isNewer(next: number | string, previous: number | string): boolean {
+  return next > previous && next > (typeof previous === "number" ? 0 : "");
+}
 
 describe("RedisSaver channel versions", () => {
   it("are 21 characters: a 12-digit counter one above the current one, and 8 base64url characters", () => {
@@ -24,7 +40,7 @@ describe("RedisSaver channel versions", () => {
     fc.assert(
       fc.property(counter, counter, (a, b) => {
         const [va, vb] = [versionAt(a), versionAt(b)];
-        expect(nextChannelVersion(va) > va).toBe(true);
+        expect(isNewer(nextChannelVersion(va), va)).toBe(true);
         if (a === b) return; // two branches' versions of one counter: never compared by LangGraph
         expect(va < vb).toBe(a < b);
         expect(maxChannelVersion(va, vb)).toBe(a > b ? va : vb);
@@ -37,28 +53,68 @@ describe("RedisSaver channel versions", () => {
     expect(minted.size).toBe(20_000);
   });
 
-  it("carry on a thread written with earlier versions, numbers or another saver's counters", () => {
+  it("carry on a thread written with earlier versions or another saver's counters", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 10 ** 8 - 1 }), (n) => {
-        for (const earlier of [olderVersion(n), n, `${String(n).padStart(32, "0")}.0123456789`]) {
+        for (const earlier of [olderVersion(n), `${String(n).padStart(32, "0")}.0123456789`]) {
           const next = nextChannelVersion(earlier);
           expect(versionCounter(next)).toBe(n + 1);
-          if (typeof earlier === "string") {
-            expect(next > earlier).toBe(true);
-            expect(maxChannelVersion(earlier, next)).toBe(next);
-          }
+          expect(isNewer(next, earlier)).toBe(true);
+          expect(maxChannelVersion(earlier, next)).toBe(next);
         }
       }),
     );
   });
 
+  it("stay numbers on a thread whose versions are numbers: the next is greater as LangGraph compares", () => {
+    fc.assert(
+      fc.property(numericVersion, (current) => {
+        const next = nextChannelVersion(current);
+        expect(typeof next).toBe("number");
+        expect(isNewer(next, current)).toBe(true);
+        expect(maxChannelVersion(current, next)).toBe(next);
+        // The next whole counter, plus a fraction strictly between 0 and 1.
+        expect(Math.floor(next)).toBe(Math.floor(current) + 1);
+        expect(next).not.toBe(Math.floor(next));
+        // And so on from there: a thread of minted numbers keeps going up.
+        const after = nextChannelVersion(next);
+        expect(typeof after).toBe("number");
+        expect(isNewer(after, next)).toBe(true);
+        expect(Math.floor(after)).toBe(Math.floor(next) + 1);
+      }),
+    );
+  });
+
+  it("differ between two branches forked from one numeric checkpoint, and round-trip exactly", () => {
+    for (const current of [0, 2, 41, 2 ** 20]) {
+      const minted = Array.from({ length: 20_000 }, () => nextChannelVersion(current));
+      expect(new Set(minted).size).toBe(20_000);
+      // Stored in the record's blob fields as text and read back as the same numbers.
+      const versions = Object.fromEntries(minted.slice(0, 500).map((v, i) => [`c${i}`, v]));
+      const { blobFields, versionsInFields } = checkpointBlobFields("ns", versions);
+      expect(versionsInFields?.numeric).toHaveLength(500);
+      expect(
+        versionsFromFields(blobFields.map(parseBlobField), versionsInFields?.numeric ?? []),
+      ).toStrictEqual(versions);
+    }
+  });
+
+  it("mint a number as the first version a process mints (the random pool still empty)", async () => {
+    vi.resetModules();
+    const fresh = await import("./channel-versions.js");
+    expect(Math.floor(fresh.nextChannelVersion(5))).toBe(6);
+  });
+
   it("refuse to pass the largest counter instead of wrapping the order", () => {
+    expect(() => nextChannelVersion(versionAt(10 ** 12 - 1))).toThrow(/exceeds 999999999999/);
+    expect(nextChannelVersion(versionAt(10 ** 12 - 2))).toMatch(/^999999999999\./);
     expect(() => nextChannelVersion(10 ** 12 - 1)).toThrow(/exceeds 999999999999/);
-    expect(nextChannelVersion(10 ** 12 - 2)).toMatch(/^999999999999\./);
+    expect(Math.floor(nextChannelVersion(10 ** 12 - 2))).toBe(10 ** 12 - 1);
+    expect(() => nextChannelVersion(Number.NaN)).toThrow(/not a finite number/);
   });
 });
 
 /** A version this saver mints with counter `n` (n >= 1). */
 function versionAt(n: number): string {
-  return nextChannelVersion(n - 1);
+  return nextChannelVersion(`${String(n - 1).padStart(12, "0")}.AAAAAAAA`);
 }

@@ -6,16 +6,28 @@ import {
   INTERRUPT,
   interrupt,
   isInterrupted,
+  Send,
   START,
   StateGraph,
 } from "@langchain/langgraph";
-import { JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
+import {
+  type BaseCheckpointSaver,
+  type Checkpoint,
+  copyCheckpoint,
+  emptyCheckpoint,
+  JsonPlusSerializer,
+  MemorySaver,
+  TASKS,
+} from "@langchain/langgraph-checkpoint";
+import fc from "fast-check";
 import type { Redis } from "ioredis";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { useRedisServer } from "../test-support.js";
 import { RedisSaver } from "./redis-saver.js";
 import { checkpointMember, parseBlobField } from "./saver-keys.js";
 import { decodeCheckpointRecord } from "./saver-records.js";
+
+type RunnableConfig = Parameters<RedisSaver["getTuple"]>[0];
 
 const redis = useRedisServer();
 let admin: Redis;
@@ -456,6 +468,249 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     ).rejects.toThrow(/must not contain a newline or be "empty"/);
     const [checkpoints, , blobs] = confusing.threadKeys("u");
     expect(await admin.exists(checkpoints, blobs)).toBe(0);
+  });
+});
+
+const LogState = Annotation.Root({
+  log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
+});
+
+/** ask (interrupts), after, last. */
+function askGraph(saver: BaseCheckpointSaver) {
+  return new StateGraph(LogState)
+    .addNode("ask", () => ({ log: [`ask:${interrupt<string, string>("q")}`] }))
+    .addNode("after", () => ({ log: ["after"] }))
+    .addNode("last", () => ({ log: ["last"] }))
+    .addEdge(START, "ask")
+    .addEdge("ask", "after")
+    .addEdge("after", "last")
+    .addEdge("last", END)
+    .compile({ checkpointer: saver });
+}
+
+/** start, which sends one task to w. */
+function sendGraph(saver: BaseCheckpointSaver) {
+  return new StateGraph(LogState)
+    .addNode("start", () => ({ log: ["start"] }))
+    .addNode("w", (state: { item?: string }) => ({ log: [`w:${state.item}`] }))
+    .addEdge(START, "start")
+    .addConditionalEdges("start", () => [new Send("w", { item: "A" })])
+    .addEdge("w", END)
+    .compile({ checkpointer: saver });
+}
+
+/** RedisSaver on the same keys, minting LangGraph's default integer versions (as MemorySaver and SqliteSaver do). */
+class IntegerVersionsRedisSaver extends RedisSaver {
+  override getNextVersion(current: number | undefined): number {
+    return typeof current === "number" ? current + 1 : 1;
+  }
+}
+
+describe("RedisSaver on threads another saver or an earlier LangGraph wrote", () => {
+  it("continues a thread whose channel versions are numbers to the same end as MemorySaver", async () => {
+    async function run(first: BaseCheckpointSaver, then: BaseCheckpointSaver, threadId: string) {
+      const config = { configurable: { thread_id: threadId } };
+      const paused = await askGraph(first).invoke({ log: ["in"] }, config);
+      const graph = askGraph(then);
+      const done = await graph.invoke(new Command({ resume: "yes" }), config);
+      const again = await graph.invoke({ log: ["again"] }, config);
+      const last = await graph.invoke(new Command({ resume: "no" }), config);
+      const state = await graph.getState(config);
+      return { paused: paused.log, done: done.log, again: again.log, last: last.log, next: state.next };
+    }
+    const memory = new MemorySaver();
+    const expected = await run(memory, memory, "m");
+    expect(expected).toEqual({
+      paused: ["in"],
+      done: ["in", "ask:yes", "after", "last"],
+      again: ["in", "ask:yes", "after", "last", "again"],
+      last: ["in", "ask:yes", "after", "last", "again", "ask:no", "after", "last"],
+      next: [],
+    });
+
+    const prefix = nextPrefix("numeric");
+    const integers = new IntegerVersionsRedisSaver(admin, { prefix });
+    const saver = new RedisSaver(admin, { prefix });
+    expect(await run(integers, saver, "n")).toEqual(expected);
+
+    // Phase 1 wrote whole numbers; RedisSaver went on with numbers (never a string among them).
+    const versions: (string | number)[][] = [];
+    for await (const tuple of saver.list({ configurable: { thread_id: "n" } })) {
+      versions.push(Object.values(tuple.checkpoint.channel_versions));
+    }
+    expect(versions.flat().every((v) => typeof v === "number")).toBe(true);
+    expect(versions.at(-1)?.every((v) => Number.isInteger(v))).toBe(true);
+    expect(versions[0]?.some((v) => !Number.isInteger(v))).toBe(true);
+  });
+
+  /** Checkpoints as LangGraph before format 4 wrote them: the Send is a TASKS write on the parent. */
+  async function writeLegacyThread(saver: BaseCheckpointSaver, threadId: string) {
+    const base = { configurable: { thread_id: threadId, checkpoint_ns: "" } };
+    const versions = { log: 2, "branch:to:start": 2, __start__: 1 };
+    const legacy = (id: string) =>
+      ({
+        v: 1,
+        id,
+        ts: "2024-01-01T00:00:00.000Z",
+        channel_values: { log: ["start"] },
+        channel_versions: { ...versions },
+        versions_seen: { __input__: {}, start: { "branch:to:start": 2 } },
+        pending_sends: [],
+      }) as unknown as Checkpoint;
+    const [parentId, childId] = [
+      "1ef00000-0000-6000-8000-000000000001",
+      "1ef00000-0000-6000-8000-000000000002",
+    ];
+    const metadata = (step: number) => ({ source: "loop" as const, step, parents: {} });
+    await saver.put(base, legacy(parentId), metadata(0), versions);
+    const parent = { configurable: { ...base.configurable, checkpoint_id: parentId } };
+    await saver.putWrites(parent, [[TASKS, new Send("w", { item: "A" })]], "task-1");
+    return saver.put(parent, legacy(childId), metadata(1), {});
+  }
+
+  it("keeps the pending Send of a checkpoint from before format 4 through updateState(config, null), as MemorySaver does", async () => {
+    async function run(saver: BaseCheckpointSaver) {
+      await writeLegacyThread(saver, "legacy");
+      const graph = sendGraph(saver);
+      const config = { configurable: { thread_id: "legacy" } };
+      const before = (await graph.getState(config)).next;
+      await graph.updateState(config, null);
+      const after = (await graph.getState(config)).next;
+      const done = await graph.invoke(null, config);
+      return { before, after, log: done.log };
+    }
+    const expected = { before: ["w"], after: ["w"], log: ["start", "w:A"] };
+    expect(await run(new MemorySaver())).toEqual(expected);
+    expect(await run(new RedisSaver(admin, { prefix: nextPrefix("legacy") }))).toEqual(expected);
+  });
+
+  it("stores the migrated Sends with the next checkpoint that keeps their version, only where no value is stored", async () => {
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("sends") });
+    const migratedConfig = await writeLegacyThread(saver, "t");
+    const migrated = await saver.getTuple(migratedConfig);
+    const sends = migrated?.checkpoint.channel_values[TASKS];
+    expect(sends).toStrictEqual([{ node: "w", args: { item: "A" } }]); // as the serializer reads a Send back
+    const tasksVersion = migrated?.checkpoint.channel_versions[TASKS];
+    expect(tasksVersion).toBe(2);
+    const [, , blobsKey] = saver.threadKeys("t");
+    const field = `:${TASKS}:2`;
+    expect(await admin.hexists(blobsKey, field)).toBe(0);
+
+    // The next checkpoint LangGraph writes without touching TASKS: newVersions is empty.
+    const next = {
+      ...copyCheckpoint(migrated?.checkpoint as Checkpoint),
+      v: 4,
+      id: "1ef00000-0000-6000-8000-000000000003",
+    };
+    const nextConfig = await saver.put(migratedConfig, next, { source: "update", step: 2, parents: {} }, {});
+    const stored = await admin.hgetBuffer(blobsKey, field);
+    expect((await saver.getTuple(nextConfig))?.checkpoint.channel_values[TASKS]).toEqual(sends);
+
+    // A value already stored under that version stays as it is (HSETNX), whatever a later put holds.
+    const other = {
+      ...next,
+      id: "1ef00000-0000-6000-8000-000000000004",
+      channel_values: { [TASKS]: ["other"] },
+    };
+    await saver.put(nextConfig, other, { source: "update", step: 3, parents: {} }, {});
+    expect(await admin.hgetBuffer(blobsKey, field)).toEqual(stored);
+    // The first put's log, branch:to:start and __start__, and the Sends: nothing else.
+    expect(await admin.hlen(blobsKey)).toBe(4);
+  });
+});
+
+describe("RedisSaver checkpoint order", () => {
+  /** Ids percent-encoding changes ('+', ':', 'é', '%', ' ', emoji) beside ones it leaves alone. */
+  const idChar = fc.constantFrom(
+    "a",
+    "b",
+    "Z",
+    "0",
+    "9",
+    "-",
+    ".",
+    "_",
+    "~",
+    "*",
+    "!",
+    "+",
+    ":",
+    "é",
+    "%",
+    " ",
+    "😀",
+  );
+  const ids = fc.uniqueArray(fc.string({ unit: idChar, minLength: 1, maxLength: 4 }), {
+    minLength: 1,
+    maxLength: 12,
+  });
+  let threads = 0;
+
+  async function listIds(
+    saver: RedisSaver,
+    config: RunnableConfig,
+    before?: string,
+  ): Promise<[string, string][]> {
+    const listed: [string, string][] = [];
+    const options = before === undefined ? {} : { before: { configurable: { checkpoint_id: before } } };
+    for await (const tuple of saver.list(config, options)) {
+      listed.push([tuple.config.configurable?.checkpoint_ns as string, tuple.checkpoint.id]);
+    }
+    return listed;
+  }
+
+  it("lists every checkpoint once, in the index's order, and `before` returns exactly those after it there", async () => {
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("order") });
+    await fc.assert(
+      fc.asyncProperty(
+        ids,
+        fc.subarray(["", "sub:1"], { minLength: 1 }),
+        async (checkpointIds, namespaces) => {
+          const threadId = `order-${++threads}`;
+          for (const ns of namespaces) {
+            for (const id of checkpointIds) {
+              await saver.put(
+                { configurable: { thread_id: threadId, checkpoint_ns: ns } },
+                { ...emptyCheckpoint(), id },
+                { source: "loop", step: 0, parents: {} },
+                {},
+              );
+            }
+          }
+          // The index's order (ZRANGE, newest last): the percent-encoded ids, byte by byte.
+          const byEncodedId = [...checkpointIds].sort((a, b) =>
+            Buffer.compare(Buffer.from(encodeURIComponent(b)), Buffer.from(encodeURIComponent(a))),
+          );
+          for (const ns of namespaces) {
+            const indexed = (
+              await admin.zrevrangebylex(
+                saver.threadKeys(threadId)[1],
+                `(${encodeURIComponent(ns)};`,
+                `[${encodeURIComponent(ns)}:`,
+              )
+            ).map((member) => decodeURIComponent(member.slice(member.indexOf(":") + 1)));
+            expect(indexed).toEqual(byEncodedId);
+            const config = { configurable: { thread_id: threadId, checkpoint_ns: ns } };
+            const listed = await listIds(saver, config);
+            expect(listed).toEqual(byEncodedId.map((id) => [ns, id]));
+            expect((await saver.getTuple(config))?.checkpoint.id).toBe(byEncodedId[0]);
+            for (const [i, id] of byEncodedId.entries()) {
+              expect(await listIds(saver, config, id)).toEqual(listed.slice(i + 1));
+            }
+          }
+          // Across namespaces (no checkpoint_ns): newest id first, one id's namespaces in index order.
+          const all = await listIds(saver, { configurable: { thread_id: threadId } });
+          expect(all).toEqual(byEncodedId.flatMap((id) => namespaces.map((ns) => [ns, id])));
+          for (const id of byEncodedId) {
+            const after = all.findLastIndex(([, listedId]) => listedId === id) + 1;
+            expect(await listIds(saver, { configurable: { thread_id: threadId } }, id)).toEqual(
+              all.slice(after),
+            );
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });
 

@@ -23,6 +23,7 @@ import { nextChannelVersion } from "./channel-versions.js";
 import {
   blobField,
   checkpointMember,
+  encodePart,
   namespaceBounds,
   parseBlobField,
   parseCheckpointMember,
@@ -71,8 +72,8 @@ type Reply = (Buffer | null)[];
 type ScriptArg = string | number | Buffer;
 
 interface ScriptedCommands<R> {
-  dtCpPutV1(...args: ScriptArg[]): R;
-  dtCpPutIfLatestV1(...args: ScriptArg[]): R;
+  dtCpPutV2(...args: ScriptArg[]): R;
+  dtCpPutIfLatestV2(...args: ScriptArg[]): R;
   dtCpWritesV1(...args: ScriptArg[]): R;
   dtCpGetV1Buffer(...args: ScriptArg[]): R;
 }
@@ -84,7 +85,10 @@ type ScriptedPipeline = ScriptedCommands<unknown> & {
 interface ListedCheckpoint {
   ns: string;
   checkpointId: string;
+  /** `<encoded ns>:<encoded id>`, as in the index. */
   member: string;
+  /** The percent-encoded checkpoint id: checkpoints order by it, as the index does. */
+  encodedId: string;
 }
 
 const LIST_BATCH = 50;
@@ -134,8 +138,9 @@ export class RedisSaver extends BaseCheckpointSaver {
     this.#ttlMs = ttlMs;
     this.#ownsClient = ownsClient;
     this.#scripts = defineScripts<ScriptedClient>(client, 5, {
-      dtCpPutV1: PUT_CHECKPOINT_SCRIPT,
-      dtCpPutIfLatestV1: PUT_CHECKPOINT_IF_LATEST_SCRIPT,
+      // V2: a count of blobs written only if absent, and putIfLatest safe to run twice.
+      dtCpPutV2: PUT_CHECKPOINT_SCRIPT,
+      dtCpPutIfLatestV2: PUT_CHECKPOINT_IF_LATEST_SCRIPT,
       dtCpWritesV1: PUT_WRITES_SCRIPT,
       dtCpGetV1: GET_CHECKPOINT_SCRIPT,
     });
@@ -216,21 +221,30 @@ export class RedisSaver extends BaseCheckpointSaver {
     metadata: CheckpointMetadata,
     newVersions: ChannelVersions,
   ): Promise<RunnableConfig> {
-    const { threadId, ns, member, record, blobs } = await this.#checkpointWrite(
+    const { threadId, ns, member, record, keptIfStored, blobs } = await this.#checkpointWrite(
       "put",
       config,
       checkpoint,
       metadata,
       newVersions,
     );
-    await this.#scripts.dtCpPutV1(...this.threadKeys(threadId), this.#ttlMs, member, record, ...blobs);
+    await this.#scripts.dtCpPutV2(
+      ...this.threadKeys(threadId),
+      this.#ttlMs,
+      member,
+      record,
+      keptIfStored,
+      ...blobs,
+    );
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
 
   /**
    * `put`, only if the newest checkpoint of the namespace is still `expectedLatestId` (undefined: the
    * namespace has none yet), checked and written in one script: a compare-and-set, atomic across
-   * processes. `DurableCheckpointer` uses it for its stale-parent check, without a read first.
+   * processes. `DurableCheckpointer` uses it for its stale-parent check, without a read first. A
+   * re-sent call (ioredis sends a command again when the connection dropped before its reply) that
+   * finds this very record already the latest replies ok (see saver-scripts.ts).
    */
   async putIfLatest(
     config: RunnableConfig,
@@ -239,7 +253,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     newVersions: ChannelVersions,
     expectedLatestId: string | undefined,
   ): Promise<{ ok: true; config: RunnableConfig } | { ok: false; latestCheckpointId: string | undefined }> {
-    const { threadId, ns, member, record, blobs } = await this.#checkpointWrite(
+    const { threadId, ns, member, record, keptIfStored, blobs } = await this.#checkpointWrite(
       "putIfLatest",
       config,
       checkpoint,
@@ -248,7 +262,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     );
     const bounds = namespaceBounds(ns);
     const expected = expectedLatestId === undefined ? "" : checkpointMember(ns, expectedLatestId);
-    const reply = (await this.#scripts.dtCpPutIfLatestV1(
+    const reply = (await this.#scripts.dtCpPutIfLatestV2(
       ...this.threadKeys(threadId),
       this.#ttlMs,
       member,
@@ -256,6 +270,7 @@ export class RedisSaver extends BaseCheckpointSaver {
       bounds.min,
       bounds.max,
       expected,
+      keptIfStored,
       ...blobs,
     )) as string[];
     if (reply[0] === "conflict") {
@@ -268,14 +283,28 @@ export class RedisSaver extends BaseCheckpointSaver {
     };
   }
 
-  /** What a checkpoint write sends: the record (without channel values) and the blobs of `newVersions`. */
+  /**
+   * What a checkpoint write sends: the record (without channel values), the blobs of `newVersions`,
+   * and last, `keptIfStored` of them to write only if absent: the pending sends (TASKS) of a
+   * checkpoint at a version it did not mint. LangGraph writes such a checkpoint after one migrated on
+   * read (format < 4: the sends came from the parent's writes, under a version no put wrote), e.g. on
+   * `updateState(config, null)` or an input checkpoint; without their blob the sends would be lost.
+   * On the common path this is one property lookup.
+   */
   async #checkpointWrite(
     what: string,
     config: RunnableConfig,
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
     newVersions: ChannelVersions,
-  ): Promise<{ threadId: string; ns: string; member: string; record: Buffer; blobs: (string | Buffer)[] }> {
+  ): Promise<{
+    threadId: string;
+    ns: string;
+    member: string;
+    record: Buffer;
+    keptIfStored: number;
+    blobs: (string | Buffer)[];
+  }> {
     if (config.configurable === undefined) {
       throw new Error(`RedisSaver.${what}: the config has no "configurable" field (it needs a thread_id).`);
     }
@@ -289,17 +318,27 @@ export class RedisSaver extends BaseCheckpointSaver {
       versionsInFields !== undefined || versions === undefined
         ? rest
         : { ...rest, channel_versions: versions };
+    const channelValues = values as Record<string, unknown> | undefined;
+    const toBlob = async ([channel, version]: [string, string | number]) => {
+      const value = channelValues?.[channel];
+      if (value === undefined) return [blobField(ns, channel, version), emptyBlob()];
+      const [type, bytes] = await this.serde.dumpsTyped(value);
+      return [blobField(ns, channel, version), encodeBlob(type, bytes)];
+    };
+    const toWrite: [string, string | number][] = Object.entries(newVersions);
+    let keptIfStored = 0;
+    const sends = channelValues?.[TASKS];
+    if (Array.isArray(sends) && sends.length > 0) {
+      const sendsVersion = (versions as Record<string, string | number> | undefined)?.[TASKS];
+      if (sendsVersion !== undefined && !Object.hasOwn(newVersions, TASKS)) {
+        toWrite.push([TASKS, sendsVersion]);
+        keptIfStored = 1;
+      }
+    }
     const [[checkpointType, checkpointBytes], [metadataType, metadataBytes], blobs] = await Promise.all([
       this.serde.dumpsTyped(stored),
       this.serde.dumpsTyped(metadata),
-      Promise.all(
-        Object.entries(newVersions).map(async ([channel, version]) => {
-          const value = (values as Record<string, unknown> | undefined)?.[channel];
-          if (value === undefined) return [blobField(ns, channel, version), emptyBlob()];
-          const [type, bytes] = await this.serde.dumpsTyped(value);
-          return [blobField(ns, channel, version), encodeBlob(type, bytes)];
-        }),
-      ),
+      Promise.all(toWrite.map(toBlob)),
     ]);
     const record = encodeCheckpointRecord(
       { parent, checkpointType, metadataType, versionsInFields },
@@ -307,7 +346,14 @@ export class RedisSaver extends BaseCheckpointSaver {
       checkpointBytes,
       metadataBytes,
     );
-    return { threadId, ns, member: checkpointMember(ns, checkpoint.id), record, blobs: blobs.flat() };
+    return {
+      threadId,
+      ns,
+      member: checkpointMember(ns, checkpoint.id),
+      record,
+      keptIfStored,
+      blobs: blobs.flat(),
+    };
   }
 
   override async putWrites(
@@ -436,7 +482,13 @@ export class RedisSaver extends BaseCheckpointSaver {
       versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
   }
 
-  /** Checkpoints of one thread, newest first (by checkpoint id, across namespaces when ns is not given). */
+  /**
+   * Checkpoints of one thread, newest first (across namespaces when ns is not given). "Newest" is the
+   * index's order, the one `getTuple` takes the latest by: the percent-encoded checkpoint id, compared
+   * byte by byte (encoded ids are ASCII, so JS string order is that byte order). It is the id's own
+   * order for LangGraph's uuid6 ids and any id of unreserved characters; `before` uses it too, so a
+   * listing, its `before` pages and the latest agree.
+   */
   async #listCheckpoints(
     threadId: string,
     ns: string | undefined,
@@ -454,16 +506,22 @@ export class RedisSaver extends BaseCheckpointSaver {
     } else {
       members = await this.client.zrange(idx, "0", "-1");
     }
+    const encodedBefore = beforeId === undefined ? undefined : encodePart(beforeId);
     const listed = members
-      .map((member) => ({ ...parseCheckpointMember(member), member }))
+      .map((member) => ({
+        ...parseCheckpointMember(member),
+        member,
+        encodedId: member.slice(member.indexOf(":") + 1),
+      }))
       .filter(
         (entry) =>
           (onlyId === undefined || entry.checkpointId === onlyId) &&
-          (beforeId === undefined || entry.checkpointId < beforeId),
+          (encodedBefore === undefined || entry.encodedId < encodedBefore),
       );
     if (ns === undefined) {
+      // Newest id first; one id in several namespaces: by namespace, as the index holds them.
       listed.sort((a, b) =>
-        a.checkpointId === b.checkpointId ? (a.ns < b.ns ? -1 : 1) : a.checkpointId < b.checkpointId ? 1 : -1,
+        a.encodedId === b.encodedId ? (a.member < b.member ? -1 : 1) : a.encodedId < b.encodedId ? 1 : -1,
       );
     }
     return listed;

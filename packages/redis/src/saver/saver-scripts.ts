@@ -19,9 +19,16 @@ end
 `;
 
 const WRITE_CHECKPOINT = `${REFRESH_TTL}
+-- ARGV[first_blob - 1]: how many of the trailing blob pairs are written only if absent (HSETNX);
+-- the others are set.
 local function write_checkpoint(first_blob)
+  local keep_from = #ARGV + 1 - 2 * tonumber(ARGV[first_blob - 1])
   for i = first_blob, #ARGV, 2 do
-    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+    if i < keep_from then
+      redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+    else
+      redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1])
+    end
   end
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   redis.call('ZADD', KEYS[2], 0, ARGV[2])
@@ -31,23 +38,33 @@ end
 
 /**
  * put: the checkpoint record, its index entry and the blobs of its new channel versions, atomically.
- * ARGV: ttl, member (<ns>:<id>), record, then blob field/value pairs.
+ * ARGV: ttl, member (<ns>:<id>), record, n, then blob field/value pairs, the last n of them written
+ * only if absent (a value the checkpoint holds at a version it did not mint: see redis-saver.ts).
+ * Running it twice leaves what running it once does.
  */
 export const PUT_CHECKPOINT_SCRIPT = `${WRITE_CHECKPOINT}
-write_checkpoint(4)
+write_checkpoint(5)
 return 1
 `;
 
 /**
  * put if the namespace's latest checkpoint is the expected one (compare-and-set: two workers resuming
  * one thread cannot both write on the same parent). ARGV: ttl, member, record, the namespace's
- * ZRANGEBYLEX min and max, the expected latest member ('' = none), then blob field/value pairs.
- * Replies: { 'ok' } | { 'conflict', latest member or '' }.
+ * ZRANGEBYLEX min and max, the expected latest member ('' = none), n, then blob field/value pairs
+ * (the last n only if absent, as in put). Replies: { 'ok' } | { 'conflict', latest member or '' }.
+ *
+ * Safe to run twice: when its reply is lost with the connection, ioredis sends it again on reconnect
+ * (autoResendUnfulfilledCommands). The second run finds its own checkpoint the latest; when that
+ * member holds this very record, byte for byte, the write is done and the reply is ok. Any other
+ * record under the member (another writer's checkpoint of the same id) is still a conflict.
  */
 export const PUT_CHECKPOINT_IF_LATEST_SCRIPT = `${WRITE_CHECKPOINT}
 local latest = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[5], ARGV[4], 'LIMIT', 0, 1)[1] or ''
-if latest ~= ARGV[6] then return { 'conflict', latest } end
-write_checkpoint(7)
+if latest ~= ARGV[6] then
+  if latest == ARGV[2] and redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then return { 'ok' } end
+  return { 'conflict', latest }
+end
+write_checkpoint(8)
 return { 'ok' }
 `;
 
