@@ -162,7 +162,20 @@ export function outJson(patch: Out): string {
     : JSON.stringify(out);
 }
 
-/** Refuses a value that would break the line layout (an owner id is the only caller-chosen one). */
+/**
+ * The names of the members `outJson` writes for `patch`, as the transition script takes them
+ * (`,result,effect,`): it keeps the others the record has, as MemoryLedgerStore merges a patch.
+ */
+export function outMemberNames(patch: Out): string {
+  let names = ",";
+  if (patch.result !== undefined) names += "result,";
+  if (patch.error !== undefined) names += "error,";
+  if (patch.effect !== undefined) names += "effect,";
+  if (patch.reason !== undefined) names += "reason,";
+  return names;
+}
+
+/** Refuses a value that would break the line layout (an owner id or a fingerprint, chosen by callers). */
 export function lineSafe(what: string, value: string): string {
   if (value.includes("\n")) {
     throw new InvalidConfigurationError(

@@ -1,16 +1,24 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   aesGcmCodec,
   generateKey,
+  InvalidConfigurationError,
   isInvalidConfigurationError,
   isLedgerUnavailableError,
   isRecordCodecError,
   Ledger,
+  type LedgerEvent,
+  MemoryLedgerStore,
+  type RecordPatch,
+  StaleOwnerError,
 } from "@durable-tools/core";
 import { claimRequest, describeLedgerStoreConformance, T0, testEvent } from "@durable-tools/core/testing";
+import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
-import { RedisLedgerStore } from "./redis-ledger-store.js";
+import { RedisLedgerStore, type RedisLedgerStoreOptions } from "./redis-ledger-store.js";
+import { entryValue } from "./stream-ids.js";
 
 let server: RedisServer;
 let prefixes = 0;
@@ -300,7 +308,665 @@ describe("RedisLedgerStore record layout", () => {
     expect(await redis.exists(`${prefix}:{k3}:rec`)).toBe(0);
   });
 
+  it("refuses a releasedEventsTtlMs Redis cannot take", () => {
+    expect(() => new RedisLedgerStore(redis, { releasedEventsTtlMs: 2 ** 60 })).toThrow(
+      new InvalidConfigurationError(
+        "releasedEventsTtlMs must be at most 9007199254740991 milliseconds, got 1152921504606847000.",
+      ),
+    );
+  });
+
   it("refuses an unknown claimWith", () => {
     expect(() => new RedisLedgerStore(redis, { claimWith: "eval" as never })).toThrow(/claimWith must be/);
+  });
+});
+
+/** The events as given: what `readEvents` adds (seq) left out. */
+const withoutSeq = (events: readonly LedgerEvent[]) => events.map(({ seq: _seq, ...event }) => event);
+
+/** What a call rejected with (fails the test if it did not). */
+async function rejection(call: Promise<unknown>): Promise<Error> {
+  try {
+    await call;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error("expected the call to be refused");
+}
+
+describe("RedisLedgerStore: a released run's stream and the next run of its key", () => {
+  const TTL = 500;
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(server.port, "127.0.0.1");
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+  const newStore = (options: RedisLedgerStoreOptions = {}) => {
+    const prefix = `ttl${++prefixes}`;
+    const store = new RedisLedgerStore(redis, { prefix, releasedEventsTtlMs: TTL, ...options });
+    return { store, stream: `${prefix}:{k}:ev` };
+  };
+
+  const scriptClaims = { claimWith: "script" } as const;
+  it.each([
+    ["a native claim", {}],
+    ["the claim script", scriptClaims],
+  ] as const)(
+    "keeps a later run's events past releasedEventsTtlMs when %s creates it",
+    async (_, options) => {
+      const { store, stream } = newStore(options);
+      const first = [testEvent("k", "claimed")];
+      const a = await store.claim(claimRequest("k", { events: first }));
+      const released = testEvent("k", "released");
+      await store.release({
+        key: "k",
+        owner: "owner-a",
+        fencingToken: a.record.fencingToken,
+        events: [released],
+      });
+      expect(await redis.pttl(stream)).toBeGreaterThan(0);
+
+      const second = [testEvent("k", "claimed")];
+      const b = await store.claim(claimRequest("k", { owner: "owner-b", events: second }));
+      expect(b.outcome).toBe("created");
+      // The claim script writes the run's creation events at once, and makes the stream permanent; a
+      // native claim leaves them in the record (the stream still has the released run's TTL).
+      if (options === scriptClaims) expect(await redis.pttl(stream)).toBe(-1);
+      else expect(await redis.pttl(stream)).toBeGreaterThan(0);
+      const moved = testEvent("k", "transition");
+      await store.transition({
+        key: "k",
+        owner: "owner-b",
+        fencingToken: b.record.fencingToken,
+        now: T0,
+        from: "PENDING",
+        path: ["VALIDATED"],
+        patch: {},
+        events: [moved],
+      });
+      expect(await redis.pttl(stream)).toBe(-1);
+      await sleep(TTL + 100);
+      expect((await store.get("k"))?.owner).toBe("owner-b");
+      expect(withoutSeq(await store.readEvents({ key: "k" }))).toEqual([
+        ...first,
+        released,
+        ...second,
+        moved,
+      ]);
+    },
+  );
+
+  it("keeps it for a run claimed without creation events once that run appends; a record-less or expiring stream keeps its TTL", async () => {
+    const { store, stream } = newStore();
+    const claimed = testEvent("k", "claimed");
+    const a = await store.claim(claimRequest("k", { events: [claimed] }));
+    const released = testEvent("k", "released");
+    await store.release({
+      key: "k",
+      owner: "owner-a",
+      fencingToken: a.record.fencingToken,
+      events: [released],
+    });
+    // Events of no record: the released stream keeps its TTL.
+    const orphan = testEvent("k", "waiting");
+    await store.appendEvents([orphan]);
+    expect(await redis.pttl(stream)).toBeGreaterThan(0);
+
+    // A run claimed without creation events (as a resolve's takeover claim sends none).
+    const b = await store.claim(
+      claimRequest("k", { owner: "owner-b", events: [], initialPath: ["VALIDATED", "SUBMITTED"] }),
+    );
+    const reconciled = testEvent("k", "reconciled");
+    await store.appendEvents([reconciled]);
+    expect(await redis.pttl(stream)).toBe(-1);
+
+    // Settled with an expiry: the stream takes the record's TTL, and later events keep it.
+    await store.transition({
+      key: "k",
+      owner: "owner-b",
+      fencingToken: b.record.fencingToken,
+      now: T0,
+      from: "SUBMITTED",
+      path: ["CONFIRMED"],
+      patch: { result: { ok: true }, expiresAt: T0 + 60_000 },
+      events: [],
+    });
+    expect(await redis.pttl(stream)).toBeGreaterThan(TTL);
+    const replayed = testEvent("k", "replayed");
+    await store.appendEvents([replayed]);
+    const ttl = await redis.pttl(stream);
+    expect(ttl).toBeGreaterThan(TTL);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+
+    await sleep(TTL + 100);
+    expect(withoutSeq(await store.readEvents({ key: "k" }))).toEqual([
+      claimed,
+      released,
+      orphan,
+      reconciled,
+      replayed,
+    ]);
+  });
+});
+
+describe("RedisLedgerStore: the clock", () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(server.port, "127.0.0.1");
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+  const newStore = (options: RedisLedgerStoreOptions = {}) => {
+    const prefix = `clock${++prefixes}`;
+    return { store: new RedisLedgerStore(redis, { prefix, ...options }), prefix };
+  };
+  const refusal = (what: string, value: number) =>
+    `The Redis ledger got ${what} = ${String(value)}: it must be a time in milliseconds since 1970 from 1700000000000 (2023-11-14T22:13:20.000Z) to 2825899906841 (2059-07-20T04:11:46.841Z), because the events' stream ids and seq are made from it. Use a wall clock (Date.now, or performance.timeOrigin + performance.now()); a test clock must start at or after 1700000000000.`;
+  const BAD_CLOCKS = [0, 1.5, T0 - 1, T0 - 0.5, 2_825_899_906_842, Number.NaN, Infinity, -Infinity];
+
+  it.each([
+    ["native", {}],
+    ["script", { claimWith: "script" }],
+  ] as const)(
+    "refuses a claim at a time it cannot make event ids from, writing nothing (%s claims)",
+    async (_, options) => {
+      const { store, prefix } = newStore(options);
+      for (const now of BAD_CLOCKS) {
+        const error = await rejection(store.claim(claimRequest("k", { now })));
+        expect(error).toBeInstanceOf(InvalidConfigurationError);
+        expect(error.message).toBe(refusal("claim's now", now));
+      }
+      expect(await redis.keys(`${prefix}:*`)).toEqual([]);
+    },
+  );
+
+  it("refuses a transition or renewal at such a time, leaving the record as it was", async () => {
+    const { store, prefix } = newStore();
+    const { record } = await store.claim(claimRequest("k"));
+    const before = await redis.get(`${prefix}:{k}:rec`);
+    const fence = { key: "k", owner: "owner-a", fencingToken: record.fencingToken };
+    for (const now of BAD_CLOCKS) {
+      const moved = await rejection(
+        store.transition({ ...fence, now, from: "PENDING", path: ["VALIDATED"], patch: {}, events: [] }),
+      );
+      expect(moved).toBeInstanceOf(InvalidConfigurationError);
+      expect(moved.message).toBe(refusal("transition's now", now));
+      const renewed = await rejection(store.renewLease({ ...fence, now, leaseExpiresAt: T0 + 60_000 }));
+      expect(renewed).toBeInstanceOf(InvalidConfigurationError);
+      expect(renewed.message).toBe(refusal("renewLease's now", now));
+    }
+    expect(await redis.get(`${prefix}:{k}:rec`)).toBe(before);
+    expect(await redis.exists(`${prefix}:{k}:ev`)).toBe(0);
+  });
+
+  it("refuses a Ledger whose clock starts at 0 before running anything", async () => {
+    const { store, prefix } = newStore();
+    const ledger = new Ledger({ store, now: () => 0 });
+    let runs = 0;
+    const error = await rejection(
+      ledger.execute({ tool: "charge", key: "order-1", args: { cents: 500 }, submit: () => ++runs }),
+    );
+    expect(error).toBeInstanceOf(InvalidConfigurationError);
+    expect(error.message).toBe(refusal("claim's now", 0));
+    expect(runs).toBe(0);
+    expect(await redis.keys(`${prefix}:*`)).toEqual([]);
+  });
+
+  it("takes a fractional clock: the record keeps it, event ids use its whole milliseconds", async () => {
+    const { store, prefix } = newStore();
+    const created = [testEvent("k", "claimed")];
+    const { record } = await store.claim(claimRequest("k", { now: T0 + 0.25, events: created }));
+    expect(record.createdAt).toBe(T0 + 0.25);
+    const before = await store.readEvents({ key: "k" });
+    const moved = testEvent("k", "transition");
+    const next = await store.transition({
+      key: "k",
+      owner: "owner-a",
+      fencingToken: record.fencingToken,
+      now: T0 + 0.75,
+      from: "PENDING",
+      path: ["VALIDATED", "SUBMITTED"],
+      patch: { leaseExpiresAt: T0 + 30_000.75 },
+      events: [moved],
+    });
+    expect(next).toMatchObject({
+      createdAt: T0 + 0.25,
+      updatedAt: T0 + 0.75,
+      leaseExpiresAt: T0 + 30_000.75,
+    });
+    expect((await redis.xrange(`${prefix}:{k}:ev`, "-", "+")).map(([id]) => id)).toEqual([`${T0}-0`]);
+    const after = await store.readEvents({ key: "k" });
+    expect(after.slice(0, 1)).toEqual(before);
+    expect(withoutSeq(after)).toEqual([...created, moved]);
+
+    // A takeover at a fractional time: the new lease is its time plus leaseMs, to the fraction.
+    const taken = await store.claim(claimRequest("k", { owner: "owner-b", now: T0 + 30_001.5 }));
+    expect(taken.outcome).toBe("taken_over");
+    expect(taken.record).toMatchObject({
+      owner: "owner-b",
+      updatedAt: T0 + 30_001.5,
+      leaseExpiresAt: T0 + 60_001.5,
+    });
+    expect(await store.get("k")).toEqual(taken.record);
+  });
+
+  it.each([
+    ["native", {}],
+    ["script", { claimWith: "script" }],
+  ] as const)(
+    "runs a Ledger on performance.timeOrigin + performance.now() (%s claims)",
+    async (_, options) => {
+      const { store } = newStore(options);
+      const ledger = new Ledger({ store, now: () => performance.timeOrigin + performance.now() });
+      let runs = 0;
+      const call = () =>
+        ledger.execute({
+          tool: "charge",
+          key: "order-1",
+          args: { cents: 500 },
+          submit: () => ({ n: ++runs }),
+        });
+      expect((await call()).result).toEqual({ n: 1 });
+      expect((await call()).result).toEqual({ n: 1 });
+      expect(runs).toBe(1);
+      const events = await store.readEvents({ key: "-/charge/k:order-1" });
+      expect(events.map((e) => [e.type, e.from, e.to])).toEqual([
+        ["claimed", undefined, "PENDING"],
+        ["transition", "PENDING", "VALIDATED"],
+        ["transition", "VALIDATED", "SUBMITTED"],
+        ["transition", "SUBMITTED", "CONFIRMED"],
+      ]);
+    },
+  );
+
+  it.each([
+    ["0", "a created time that is no stream id"],
+    [`${T0}.5`, "a fractional created time"],
+  ])("moves on a record an earlier version stored with created time %s (%s)", async (created, _) => {
+    const { store, prefix } = newStore();
+    const claimed = testEvent("k", "claimed");
+    const { record } = await store.claim(claimRequest("k", { events: [claimed] }));
+    const lines = ((await redis.get(`${prefix}:{k}:rec`)) as string).split("\n");
+    lines[8] = created;
+    await redis.set(`${prefix}:{k}:rec`, lines.join("\n"));
+    const moved = testEvent("k", "transition");
+    const next = await store.transition({
+      key: "k",
+      owner: "owner-a",
+      fencingToken: record.fencingToken,
+      now: T0,
+      from: "PENDING",
+      path: ["VALIDATED"],
+      patch: {},
+      events: [moved],
+    });
+    expect(next.state).toBe("VALIDATED");
+    // The claimed event's time comes from the record's created line (the events leave it out).
+    expect(withoutSeq(await store.readEvents({ key: "k" }))).toEqual([
+      { ...claimed, at: Number(created) },
+      moved,
+    ]);
+    const [[id]] = (await redis.xrange(`${prefix}:{k}:ev`, "-", "+")) as [[string, string[]]];
+    if (created !== "0") expect(id).toBe(`${T0}-0`);
+    else expect(Number(id.split("-")[0])).toBeGreaterThan(T0); // Redis' own clock
+  });
+});
+
+describe("RedisLedgerStore: a script checks what can fail before its first write", () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(server.port, "127.0.0.1");
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+  type Command = (...args: unknown[]) => Promise<unknown>;
+  const claimed = async () => {
+    const prefix = `atomic${++prefixes}`;
+    const store = new RedisLedgerStore(redis, { prefix });
+    const { record } = await store.claim(claimRequest("k", { initialPath: ["VALIDATED", "SUBMITTED"] }));
+    const keys = [`${prefix}:{k}:rec`, `${prefix}:{k}:ev`, `${prefix}:{k}:cp`];
+    return { store, record, keys, text: await redis.get(keys[0] as string) };
+  };
+  const confirm = (fencingToken: number, expiresAt: number, events = [testEvent("k", "transition")]) => ({
+    key: "k",
+    owner: "owner-a",
+    fencingToken,
+    now: T0,
+    from: "SUBMITTED" as const,
+    path: ["CONFIRMED" as const],
+    patch: { result: { ok: true }, effect: "created" as const, expiresAt },
+    events,
+  });
+
+  it("settles a record whose expiry has a fraction of a millisecond, its TTL rounded up", async () => {
+    const { store, record, keys } = await claimed();
+    const now = Date.now();
+    const events = [testEvent("k", "transition")];
+    const settled = await store.transition({ ...confirm(record.fencingToken, now + 60_000.5, events), now });
+    expect(settled).toMatchObject({ state: "CONFIRMED", expiresAt: now + 60_000.5 });
+    const ttl = await redis.pttl(keys[0] as string);
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_001);
+    expect(await redis.pttl(keys[1] as string)).toBeLessThanOrEqual(60_001);
+    expect(withoutSeq(await store.readEvents({ key: "k" })).map((e) => e.type)).toEqual([
+      "claimed",
+      "transition",
+    ]);
+  });
+
+  it("refuses an expiry it cannot give Redis, before sending anything", async () => {
+    const { store, record, keys, text } = await claimed();
+    for (const [expiresAt, message] of [
+      [Number.NaN, "The Redis ledger got transition's expiresAt = NaN: it must be a finite number."],
+      [Infinity, "The Redis ledger got transition's expiresAt = Infinity: it must be a finite number."],
+      [
+        Number.MAX_VALUE,
+        `The Redis ledger got transition's expiresAt = ${Number.MAX_VALUE}, ${Number.MAX_VALUE - T0} ms after its now: a Redis TTL can be at most 9007199254740991 ms.`,
+      ],
+    ] as const) {
+      const error = await rejection(store.transition(confirm(record.fencingToken, expiresAt)));
+      expect(error).toBeInstanceOf(InvalidConfigurationError);
+      expect(error.message).toBe(message);
+    }
+    expect(await redis.get(keys[0] as string)).toBe(text);
+    expect(await redis.exists(keys[1] as string)).toBe(0);
+  });
+
+  it("refuses numbers JavaScript would write as words (NaN, Infinity) in a lease, attempt or claim, before sending anything", async () => {
+    const { store, record, keys, text } = await claimed();
+    const fence = { key: "k", owner: "owner-a", fencingToken: record.fencingToken, now: T0 };
+    const moved = (patch: RecordPatch) =>
+      store.transition({ ...fence, from: "SUBMITTED", path: ["SUBMITTED"], patch, events: [] });
+    for (const [call, message] of [
+      [
+        () => store.renewLease({ ...fence, leaseExpiresAt: Number.NaN }),
+        "The Redis ledger got renewLease's leaseExpiresAt = NaN: it must be a finite number.",
+      ],
+      [
+        () => moved({ leaseExpiresAt: Infinity }),
+        "The Redis ledger got transition's leaseExpiresAt = Infinity: it must be a finite number.",
+      ],
+      [
+        () => moved({ attempt: Number.NaN }),
+        "The Redis ledger got transition's attempt = NaN: it must be a finite number.",
+      ],
+      [
+        () => store.claim(claimRequest("other", { leaseMs: Infinity })),
+        "The Redis ledger got claim's leaseMs = Infinity: it must be a finite number.",
+      ],
+    ] as const) {
+      const error = await rejection(call());
+      expect(error).toBeInstanceOf(InvalidConfigurationError);
+      expect(error.message).toBe(message);
+    }
+    expect(await redis.get(keys[0] as string)).toBe(text);
+    expect(await redis.exists(keys[1] as string)).toBe(0);
+    expect(await store.get("other")).toBeUndefined();
+  });
+
+  it("has the transition and release scripts refuse a TTL that is no whole number of ms, with nothing written", async () => {
+    const { record, keys, text } = await claimed();
+    const scripts = redis as unknown as Record<"dtTransitionV5" | "dtReleaseV5", Command>;
+    const entry = JSON.stringify({
+      c: {},
+      e: [{ id: "x", type: "transition", tool: "t", attempt: 1, at: T0 }],
+    });
+    for (const ttl of ["60000.5", "0", "-5", "1e3"]) {
+      const moved = await rejection(
+        scripts.dtTransitionV5(
+          ...keys,
+          T0,
+          "owner-a",
+          String(record.fencingToken),
+          "SUBMITTED",
+          "CONFIRMED",
+          "",
+          "",
+          "1",
+          String(T0 + 60_000.5),
+          '{"result":1}',
+          entry,
+          ttl,
+          ",result,",
+        ),
+      );
+      expect(moved.message).toContain(`TTL must be a whole number of ms, got ${ttl}`);
+      const released = await rejection(
+        scripts.dtReleaseV5(...keys, "owner-a", String(record.fencingToken), entry, ttl),
+      );
+      expect(released.message).toContain(`TTL must be a whole number of ms, got ${ttl}`);
+    }
+    expect(await redis.get(keys[0] as string)).toBe(text);
+    expect(await redis.exists(keys[1] as string)).toBe(0);
+  });
+});
+
+describe("RedisLedgerStore: at most 1000 stream entries per millisecond of id", () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(server.port, "127.0.0.1");
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+  const newStore = () => {
+    const prefix = `perms${++prefixes}`;
+    return { store: new RedisLedgerStore(redis, { prefix }), stream: `${prefix}:{k}:ev` };
+  };
+  /** A millisecond Redis' clock will not reach during the test: ids Redis picks count up within it. */
+  const ahead = () => Date.now() + 3_600_000;
+  const ids = async (stream: string) => (await redis.xrange(stream, "-", "+")).map(([id]) => id);
+
+  it("adds the entry that would be <ms>-1000 as <ms + 1>-0, and reads every event in order", async () => {
+    const { store, stream } = newStore();
+    const ms = ahead();
+    const seeded = testEvent("k", "waiting");
+    await redis.xadd(stream, `${ms}-998`, "e", entryValue([seeded]));
+    const appended = [testEvent("k", "waiting"), testEvent("k", "replayed"), testEvent("k", "replayed")];
+    for (const event of appended) await store.appendEvents([event]);
+    expect(await ids(stream)).toEqual([`${ms}-998`, `${ms}-999`, `${ms + 1}-0`, `${ms + 1}-1`]);
+    const events = await store.readEvents({ key: "k" });
+    expect(withoutSeq(events)).toEqual([seeded, ...appended]);
+    const seqs = events.map((e) => e.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(withoutSeq(await store.readEvents({ key: "k", afterSeq: seqs[1] }))).toEqual(appended.slice(1));
+  });
+
+  it("writes a record's creation events after a stream entry <ms>-999 as <ms + 1>-0, the id a reader showed before", async () => {
+    const { store, stream } = newStore();
+    const ms = ahead();
+    const earlier = testEvent("k", "released");
+    await redis.xadd(stream, `${ms}-999`, "e", entryValue([earlier]));
+    const created = [testEvent("k", "claimed")];
+    await store.claim(claimRequest("k", { now: ms, events: created }));
+    const before = await store.readEvents({ key: "k" });
+    expect(withoutSeq(before)).toEqual([earlier, ...created]);
+    const waiting = testEvent("k", "waiting");
+    await store.appendEvents([waiting]);
+    expect(await ids(stream)).toEqual([`${ms}-999`, `${ms + 1}-0`]);
+    const after = await store.readEvents({ key: "k" });
+    expect(after.slice(0, 2)).toEqual(before);
+    expect(withoutSeq(after)).toEqual([earlier, ...created, waiting]);
+    expect((after[2]?.seq as number) > (after[1]?.seq as number)).toBe(true);
+  });
+
+  it("keeps seq strictly increasing and pages by afterSeq through 1,100 entries of a clock ahead of Redis", async () => {
+    const { store, stream } = newStore();
+    const now = ahead();
+    const { record } = await store.claim(claimRequest("k", { now }));
+    expect(record.createdAt).toBe(now);
+    const appended = Array.from({ length: 1100 }, (_, i) => ({
+      ...testEvent("k", "replayed"),
+      id: `r#${i}`,
+    }));
+    // One appendEvents call per entry, pipelined on one connection: Redis runs them in order.
+    await Promise.all(appended.map((event) => store.appendEvents([event])));
+    const all = await store.readEvents({ key: "k" });
+    expect(all).toHaveLength(1101);
+    expect(all.slice(1).map((e) => e.id)).toEqual(appended.map((e) => e.id));
+    for (let i = 1; i < all.length; i++)
+      expect((all[i]?.seq as number) > (all[i - 1]?.seq as number)).toBe(true);
+    const streamIds = await ids(stream);
+    expect(streamIds.every((id) => Number(id.split("-")[1]) < 1000)).toBe(true);
+    expect(streamIds[1000]).toBe(`${now + 1}-0`);
+    let after: number | undefined;
+    const paged: LedgerEvent[] = [];
+    for (;;) {
+      const page = await store.readEvents({
+        key: "k",
+        ...(after === undefined ? {} : { afterSeq: after }),
+        limit: 100,
+      });
+      if (page.length === 0) break;
+      paged.push(...page);
+      after = page.at(-1)?.seq;
+    }
+    expect(paged).toEqual(all);
+  });
+});
+
+describe("RedisLedgerStore: owner ids and fingerprints", () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(server.port, "127.0.0.1");
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+  const newStore = () => {
+    const prefix = `input${++prefixes}`;
+    return { store: new RedisLedgerStore(redis, { prefix }), prefix };
+  };
+
+  it("refuses a fingerprint with a line break, writing nothing", async () => {
+    const { store, prefix } = newStore();
+    const error = await rejection(store.claim(claimRequest("k", { fingerprint: "a\nb" })));
+    expect(error).toBeInstanceOf(InvalidConfigurationError);
+    expect(error.message).toBe('The Redis ledger cannot store a fingerprint with a line break: "a\\nb".');
+    expect(await redis.keys(`${prefix}:*`)).toEqual([]);
+    expect((await store.claim(claimRequest("k"))).outcome).toBe("created");
+  });
+
+  it("refuses a claim from an empty owner id, writing nothing", async () => {
+    const { store, prefix } = newStore();
+    const error = await rejection(store.claim(claimRequest("k", { owner: "" })));
+    expect(error).toBeInstanceOf(InvalidConfigurationError);
+    expect(error.message).toBe(
+      'The Redis ledger cannot take a claim from an empty owner id: a settled record has no owner (an empty line), so writes from "" could pass its fence. Give each worker a non-empty owner id.',
+    );
+    expect(await redis.keys(`${prefix}:*`)).toEqual([]);
+  });
+
+  it("refuses writes from an empty owner id to a settled record (which has no owner), as MemoryLedgerStore does", async () => {
+    for (const store of [newStore().store, new MemoryLedgerStore()]) {
+      const { record } = await store.claim(claimRequest("k", { initialPath: ["VALIDATED", "SUBMITTED"] }));
+      const fence = { key: "k", owner: "", fencingToken: record.fencingToken };
+      const settled = await store.transition({
+        ...fence,
+        owner: "owner-a",
+        now: T0,
+        from: "SUBMITTED",
+        path: ["CONFIRMED"],
+        patch: { result: 1, effect: "created" },
+        events: [],
+      });
+      const refused = `Write to "k" refused: held by nobody with fencing token ${record.fencingToken}, write came from  with token ${record.fencingToken}. Another worker took the operation over.`;
+      for (const write of [
+        () => store.renewLease({ ...fence, now: T0, leaseExpiresAt: T0 + 9e9 }),
+        () => store.release({ ...fence, events: [] }),
+        () =>
+          store.transition({
+            ...fence,
+            now: T0,
+            from: "CONFIRMED",
+            path: [],
+            patch: { result: 2 },
+            events: [],
+          }),
+      ]) {
+        const error = await rejection(write());
+        expect(error).toBeInstanceOf(StaleOwnerError);
+        expect(error.message).toBe(refused);
+      }
+      expect(await store.get("k")).toEqual(settled);
+    }
+  });
+});
+
+describe("RedisLedgerStore: a transition's patch merges into the record as in MemoryLedgerStore", () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(server.port, "127.0.0.1");
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  /** Runs the same transitions on both stores; returns what each record says after each. */
+  const bothAfter = async (patches: readonly RecordPatch[]) => {
+    const stores = [new RedisLedgerStore(redis, { prefix: `merge${++prefixes}` }), new MemoryLedgerStore()];
+    const seen: unknown[][] = [];
+    for (const store of stores) {
+      const { record } = await store.claim(claimRequest("k", { initialPath: ["VALIDATED", "SUBMITTED"] }));
+      const fence = { key: "k", owner: "owner-a", fencingToken: record.fencingToken, now: T0, events: [] };
+      const records: unknown[] = [];
+      for (const patch of patches) {
+        records.push(await store.transition({ ...fence, from: "SUBMITTED", path: ["SUBMITTED"], patch }));
+      }
+      records.push(await store.get("k"));
+      // As JSON, the storage format (-0 becomes 0, no undefined members).
+      seen.push(JSON.parse(JSON.stringify(records)));
+    }
+    return seen as [unknown[], unknown[]];
+  };
+
+  it("keeps what a patch leaves out", async () => {
+    const [redisRecords, memoryRecords] = await bothAfter([
+      { reason: "sent with idempotency key" },
+      { result: 1, effect: "created" },
+      { error: { name: "E", message: "m", retryable: true } },
+      { result: [], reason: "again" },
+    ]);
+    expect(redisRecords).toEqual(memoryRecords);
+    expect(redisRecords.at(-1)).toMatchObject({
+      result: [],
+      effect: "created",
+      error: { name: "E", message: "m", retryable: true },
+      reason: "again",
+    });
+  });
+
+  it("merges any sequence of patches, values of any JSON text included (property)", async () => {
+    const tricky = fc.constantFrom('","reason":"x', '"}', "\\", '\\"', "{[,]}", ',"effect":"noop"}', "");
+    const text = fc.oneof(fc.string(), tricky);
+    const json = fc.oneof(
+      fc.jsonValue(),
+      fc.constantFrom([], {}, [[]], { reason: "r", effect: "x", result: [] }, 2 ** 64 + 1, -1e-7),
+      fc.dictionary(fc.constantFrom("reason", "error", "result", "effect"), fc.oneof(text, fc.jsonValue())),
+    );
+    const patch = fc.record(
+      {
+        result: json,
+        error: fc.record(
+          { name: text, message: text, retryable: fc.boolean() },
+          { requiredKeys: ["name", "message", "retryable"] },
+        ),
+        effect: fc.constantFrom("created", "updated", "noop"),
+        reason: text,
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(patch, { maxLength: 5 }), async (patches) => {
+        const [redisRecords, memoryRecords] = await bothAfter(patches as RecordPatch[]);
+        expect(redisRecords).toEqual(memoryRecords);
+      }),
+      { numRuns: 150 },
+    );
   });
 });

@@ -36,6 +36,7 @@ import {
   creationContext,
   lineSafe,
   outJson,
+  outMemberNames,
   parseRecordText,
   recordText,
 } from "./record-text.js";
@@ -46,6 +47,7 @@ import {
   eventsOfEntries,
   eventsOfEntry,
   pendingEntryId,
+  storeTime,
   streamIdOfSeq,
 } from "./stream-ids.js";
 
@@ -61,7 +63,10 @@ export interface RedisLedgerStoreOptions {
    * that times out runs no side effect). Default 2000 ms.
    */
   operationTimeoutMs?: number;
-  /** How long the event stream of a released operation is kept. Default 7 days. */
+  /**
+   * How long the event stream of a released operation is kept. Default 7 days. A later run of the same
+   * key that writes events to it makes it permanent again (its record governs it from then on).
+   */
   releasedEventsTtlMs?: number;
   /**
    * How a claim reaches Redis. `"native"` (the default): one `SET NX GET`, no script, so a replay costs
@@ -88,11 +93,11 @@ type Script = (
 ) => Promise<ScriptReply>;
 
 interface ScriptedClient {
-  dtClaimV4: Script;
-  dtTransitionV4: Script;
-  dtRenewV4: Script;
-  dtReleaseV4: Script;
-  dtAppendV4: Script;
+  dtClaimV5: Script;
+  dtTransitionV5: Script;
+  dtRenewV5: Script;
+  dtReleaseV5: Script;
+  dtAppendV5: Script;
 }
 
 /**
@@ -130,6 +135,11 @@ export class RedisLedgerStore implements LedgerStore {
       "releasedEventsTtlMs",
       options.releasedEventsTtlMs ?? 7 * 24 * 3600 * 1000,
     );
+    if (!Number.isSafeInteger(this.#releasedEventsTtlMs)) {
+      throw new InvalidConfigurationError(
+        `releasedEventsTtlMs must be at most ${Number.MAX_SAFE_INTEGER} milliseconds, got ${this.#releasedEventsTtlMs}.`,
+      );
+    }
     const claimWith = options.claimWith ?? "native";
     if (claimWith !== "native" && claimWith !== "script") {
       throw new InvalidConfigurationError(
@@ -145,11 +155,11 @@ export class RedisLedgerStore implements LedgerStore {
     }
     this.#recent = new RecentKeys(rememberKeys);
     this.#scripts = defineScripts<ScriptedClient>(client, 3, {
-      dtClaimV4: CLAIM_SCRIPT,
-      dtTransitionV4: TRANSITION_SCRIPT,
-      dtRenewV4: RENEW_SCRIPT,
-      dtReleaseV4: RELEASE_SCRIPT,
-      dtAppendV4: APPEND_SCRIPT,
+      dtClaimV5: CLAIM_SCRIPT,
+      dtTransitionV5: TRANSITION_SCRIPT,
+      dtRenewV5: RENEW_SCRIPT,
+      dtReleaseV5: RELEASE_SCRIPT,
+      dtAppendV5: APPEND_SCRIPT,
     });
   }
 
@@ -164,7 +174,7 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
-    lineSafe("owner id", request.owner);
+    checkClaim(request);
     const [rec] = this.#keys(request.key);
     const claimed = this.#recent.has(request.key)
       ? await this.#claimSeenKey(rec, request)
@@ -232,12 +242,12 @@ export class RedisLedgerStore implements LedgerStore {
 
   async #claimByScript(request: ClaimRequest, stored: OperationRecord): Promise<ClaimResult> {
     const reply = await this.#run("claim", () =>
-      this.#scripts.dtClaimV4(
+      this.#scripts.dtClaimV5(
         ...this.#keys(request.key),
         request.now,
         request.fingerprint,
         request.owner,
-        request.leaseMs,
+        String(request.now + request.leaseMs),
         recordText(stored, ""),
         this.#entry(request.events),
         this.#entry(request.takeoverEvents),
@@ -253,40 +263,49 @@ export class RedisLedgerStore implements LedgerStore {
     const to = assertPath(request.from, request.path);
     const terminal = isTerminal(to);
     const { patch } = request;
-    const result = patch.result === undefined ? undefined : this.#encodeValue(patch.result, request.key);
+    const now = storeTime("transition's now", request.now);
     const lease =
       patch.leaseExpiresAt === undefined
         ? ""
         : patch.leaseExpiresAt === null
           ? "-"
-          : String(patch.leaseExpiresAt);
+          : finite("transition's leaseExpiresAt", patch.leaseExpiresAt);
+    const attempt = patch.attempt === undefined ? "" : finite("transition's attempt", patch.attempt);
+    const expires = terminal && patch.expiresAt != null ? patch.expiresAt : undefined;
+    const ttl = expires === undefined ? "" : ttlOf(expires, now);
+    const result = patch.result === undefined ? undefined : this.#encodeValue(patch.result, request.key);
+    const out = { result, error: patch.error, effect: patch.effect, reason: patch.reason };
     const reply = await this.#run("transition", () =>
-      this.#scripts.dtTransitionV4(
+      this.#scripts.dtTransitionV5(
         ...this.#keys(request.key),
-        request.now,
+        now,
         request.owner,
         String(request.fencingToken),
         request.from,
         to,
-        patch.attempt === undefined ? "" : String(patch.attempt),
+        attempt,
         lease,
         terminal ? "1" : "0",
-        terminal && patch.expiresAt != null ? String(patch.expiresAt) : "",
-        outJson({ result, error: patch.error, effect: patch.effect, reason: patch.reason }),
+        expires === undefined ? "" : String(expires),
+        outJson(out),
         this.#entry(request.events),
+        ttl,
+        outMemberNames(out),
       ),
     );
     return this.#guardedRecord(reply, request);
   }
 
   async renewLease(request: RenewLeaseRequest): Promise<OperationRecord> {
+    const now = storeTime("renewLease's now", request.now);
+    const leaseExpiresAt = finite("renewLease's leaseExpiresAt", request.leaseExpiresAt);
     const reply = await this.#run("renewLease", () =>
-      this.#scripts.dtRenewV4(
+      this.#scripts.dtRenewV5(
         ...this.#keys(request.key),
-        request.now,
+        now,
         request.owner,
         String(request.fencingToken),
-        request.leaseExpiresAt,
+        leaseExpiresAt,
       ),
     );
     return this.#guardedRecord(reply, request);
@@ -294,12 +313,12 @@ export class RedisLedgerStore implements LedgerStore {
 
   async release(request: ReleaseRequest): Promise<void> {
     const reply = await this.#run("release", () =>
-      this.#scripts.dtReleaseV4(
+      this.#scripts.dtReleaseV5(
         ...this.#keys(request.key),
         request.owner,
         String(request.fencingToken),
         this.#entry(request.events),
-        this.#releasedEventsTtlMs,
+        String(this.#releasedEventsTtlMs),
       ),
     );
     this.#throwGuard(reply, request);
@@ -350,7 +369,7 @@ export class RedisLedgerStore implements LedgerStore {
     for (const [key, ofKey] of byKey) {
       for (let i = 0; i < ofKey.length; i += EVENTS_PER_CHANGE) {
         const entry = this.#entry(ofKey.slice(i, i + EVENTS_PER_CHANGE));
-        writes.push(this.#scripts.dtAppendV4(...this.#keys(key), entry));
+        writes.push(this.#scripts.dtAppendV5(...this.#keys(key), entry));
       }
     }
     await this.#run("appendEvents", () => Promise.all(writes));
@@ -511,6 +530,49 @@ export class RedisLedgerStore implements LedgerStore {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * What a claim puts in the record, checked before anything is sent: the owner and fingerprint are
+ * lines of the record text (and a settled record's empty owner line must match no writer), the clock
+ * makes the events' stream ids.
+ */
+function checkClaim(request: ClaimRequest): void {
+  if (request.owner === "") {
+    throw new InvalidConfigurationError(
+      'The Redis ledger cannot take a claim from an empty owner id: a settled record has no owner (an empty line), so writes from "" could pass its fence. Give each worker a non-empty owner id.',
+    );
+  }
+  lineSafe("owner id", request.owner);
+  lineSafe("fingerprint", request.fingerprint);
+  storeTime("claim's now", request.now);
+  finite("claim's leaseMs", request.leaseMs);
+}
+
+/** A number the scripts store or compare as text: finite (JavaScript writes others as words). */
+function finite(what: string, value: number): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new InvalidConfigurationError(
+      `The Redis ledger got ${what} = ${String(value)}: it must be a finite number.`,
+    );
+  }
+  return String(value);
+}
+
+/**
+ * The Redis TTL of a record settling at `now` that expires at `expiresAt`: whole milliseconds, at least
+ * 1 (PX takes no fraction, and a script must not fail after writing), rounded up so Redis never
+ * removes a record its caller's clock still counts as live.
+ */
+function ttlOf(expiresAt: number, now: number): string {
+  finite("transition's expiresAt", expiresAt);
+  const ttl = Math.max(1, Math.ceil(expiresAt - now));
+  if (!Number.isSafeInteger(ttl)) {
+    throw new InvalidConfigurationError(
+      `The Redis ledger got transition's expiresAt = ${expiresAt}, ${expiresAt - now} ms after its now: a Redis TTL can be at most ${Number.MAX_SAFE_INTEGER} ms.`,
+    );
+  }
+  return String(ttl);
 }
 
 /** `value` matched literally by a SCAN pattern. */

@@ -5,7 +5,9 @@
  * script, by `SET record text NX GET` (see record-text.ts for the text); every other change is one
  * script that reads the record, checks the guard, rewrites it and appends the change's events to the
  * stream, atomically. cjson is never used: it would turn [] into {} and round large numbers; the
- * scripts only touch the record's plain lines.
+ * scripts only touch the record's plain lines, and the out line's top-level members as text
+ * (`merged_out`). Redis does not undo the writes of a script that fails, so every script checks and
+ * computes what can fail before its first write (the TypeScript side has checked the arguments too).
  *
  * A record created by SET carries its creation events in its last line ("pending"); the first script
  * that changes the operation writes them to the stream in one entry with its own events (`append`),
@@ -14,8 +16,11 @@
  * beside them are still those of the creation.
  */
 
+import { PER_MS } from "./stream-ids.js";
+
 /** The Lua helpers every script starts with (exported for the tests that run them alone). */
 export const RECORD_FUNCTIONS = `
+local PER_MS = ${PER_MS}
 local function parse(s)
   local f, pos = {}, 1
   for i = 1, 11 do
@@ -27,21 +32,63 @@ local function parse(s)
   return f
 end
 local function text(f) return table.concat(f, '\\n', 1, 12) end
--- Runs write (XADDs to KEYS[2]). Redis 7 gives a new stream a first node of stream-node-max-bytes
--- (4 KB by default) whatever it holds, so a stream write created is copied to KEYS[3] (COPY allocates
--- each node at its size) and renamed back: entries, ids and TTL kept, about 3 KB less per operation,
--- for 8 µs of Redis time (DUMP + RESTORE took 20). Best effort, under pcall: where COPY or RENAME is
--- refused (ACLs, renamed commands) the stream stays as XADD made it and no copy is left behind, and a
--- refusal never stops a script that has already written.
-local function compacting(write)
-  local new = redis.call('EXISTS', KEYS[2]) == 0
+-- A TTL a script was given: a positive whole number of milliseconds, as the store sends (checked
+-- before any write, since Redis does not undo the writes of a script that fails).
+local function whole_ms(value) return string.match(value, '^[1-9]%d*$') ~= nil end
+local function failed(reply) return type(reply) == 'table' and reply.err ~= nil end
+-- The first id of the millisecond after ms (a string of digits).
+local function next_ms(ms) return string.format('%.0f', tonumber(ms) + 1) end
+-- Whether this script has made the stream permanent (see compacting).
+local stream_kept = false
+-- Runs write (XADDs to KEYS[2]). 'keep': the writer is a record without expiry (in flight, or
+-- finished for good), so the stream must not expire either: a TTL it still has from a released run
+-- of the key (RELEASE) is removed, else it would take this run's events with it. PTTL tells both that
+-- and whether the stream is new, for what EXISTS cost.
+-- Redis 7 gives a new stream a first node of stream-node-max-bytes (4 KB by default) whatever it holds,
+-- so a stream write created is copied to KEYS[3] (COPY allocates each node at its size) and renamed
+-- back: entries, ids and TTL kept, about 3 KB less per operation, for 8 µs of Redis time (DUMP +
+-- RESTORE took 20). Best effort, under pcall: where COPY or RENAME is refused (ACLs, renamed commands)
+-- the stream stays as XADD made it and no copy is left behind, and a refusal never stops a script that
+-- has already written.
+local function compacting(write, keep)
+  local ttl = redis.call('PTTL', KEYS[2])
   write()
-  if not new or redis.pcall('COPY', KEYS[2], KEYS[3], 'REPLACE') ~= 1 then return end
-  local renamed = redis.pcall('RENAME', KEYS[3], KEYS[2])
-  if type(renamed) == 'table' and renamed.err then redis.pcall('DEL', KEYS[3]) end
+  if keep then
+    if ttl >= 0 then redis.call('PERSIST', KEYS[2]) end
+    stream_kept = true
+  end
+  if ttl ~= -2 or redis.pcall('COPY', KEYS[2], KEYS[3], 'REPLACE') ~= 1 then return end
+  if failed(redis.pcall('RENAME', KEYS[3], KEYS[2])) then redis.pcall('DEL', KEYS[3]) end
 end
-local function xadd_entry(entry)
-  compacting(function() redis.call('XADD', KEYS[2], '*', 'e', entry) end)
+-- XADD under an id Redis picks. While the stream's last id is ahead of Redis' clock (a caller's
+-- clock ahead of Redis' put it there), Redis counts n up within that millisecond; an id whose n
+-- reaches PER_MS would share its seq with the next millisecond's (stream-ids.ts), so that entry is
+-- taken back and added as <ms + 1>-0 instead: no extra command unless that happens.
+local function xadd_auto(fields)
+  local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+  local ms, n = string.match(id, '^(%d+)-(%d+)$')
+  if tonumber(n) < PER_MS then return end
+  redis.call('XDEL', KEYS[2], id)
+  redis.call('XADD', KEYS[2], next_ms(ms) .. '-0', unpack(fields))
+end
+-- XADD of a pending creation entry under the id rule of pendingEntryId (stream-ids.ts): <created>-0
+-- (whole milliseconds), the usual case; XADD refuses an id that is not greater than the stream's
+-- last, and then it goes just after the last entry. Where neither is possible (a created time that is
+-- no stream id, a stream emptied by hand) Redis picks the id.
+local function xadd_pending(created, fields)
+  local ms = string.match(created, '^%d+')
+  if ms and not failed(redis.pcall('XADD', KEYS[2], ms .. '-0', unpack(fields))) then return end
+  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  if last then
+    local last_ms, n = string.match(last[1], '^(%d+)-(%d+)$')
+    n = tonumber(n) + 1
+    local id = n < PER_MS and (last_ms .. '-' .. n) or (next_ms(last_ms) .. '-0')
+    if not failed(redis.pcall('XADD', KEYS[2], id, unpack(fields))) then return end
+  end
+  xadd_auto(fields)
+end
+local function xadd_entry(entry, keep)
+  compacting(function() xadd_auto({ 'e', entry }) end, keep)
 end
 -- The record's creation fields (owner, created and meta lines) that creation events leave out, as field
 -- 'r' beside them (parseCreationFields). Without 'whole', less the arguments when they are the meta's
@@ -57,17 +104,18 @@ local function creation_fields(f, whole)
   return f[3] .. '\\n' .. f[9] .. '\\n' .. meta
 end
 -- Appends a change's events (an entry value, or ''), after the creation events the record still holds:
--- both in one entry then, under the id rule of pendingEntryId (stream-ids.ts). The first try is the
--- usual case (the stream has nothing at or after <created>-0); XADD refuses an id that is not greater.
--- 'whole': the entry carries the whole creation fields even without creation events (a release).
-local function append(f, entry, whole)
+-- both in one entry then, under the id rule of pendingEntryId (stream-ids.ts).
+-- 'whole': the entry carries the whole creation fields even without creation events (a release or a
+-- replacement, which set the stream's TTL themselves). 'keep': as in compacting.
+local function append(f, entry, whole, keep)
+  keep = keep and not whole
   if f[12] == '' then
     if whole then
       local fields = { 'r', creation_fields(f, true) }
       if entry ~= '' then fields[3], fields[4] = 'e', entry end
-      compacting(function() redis.call('XADD', KEYS[2], '*', unpack(fields)) end)
+      compacting(function() xadd_auto(fields) end, keep)
     elseif entry ~= '' then
-      xadd_entry(entry)
+      xadd_entry(entry, keep)
     end
     return
   end
@@ -76,49 +124,91 @@ local function append(f, entry, whole)
     fields[5] = 'f'
     fields[6] = entry
   end
-  compacting(function()
-    local added = redis.pcall('XADD', KEYS[2], f[9] .. '-0', unpack(fields))
-    if type(added) == 'table' and added.err then
-      local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1][1]
-      local ms, n = string.match(last, '^(%d+)-(%d+)$')
-      redis.call('XADD', KEYS[2], ms .. '-' .. (tonumber(n) + 1), unpack(fields))
-    end
-  end)
+  compacting(function() xadd_pending(f[9], fields) end, keep)
   f[12] = ''
 end
+-- The record a guarded script may change: the caller must be its owner with its fencing token. A
+-- finished record has no owner (''), so an empty owner is never one.
 local function fenced(owner, token)
   local s = redis.call('GET', KEYS[1])
   if not s then return nil, { 'not_found' } end
   local f = parse(s)
-  if f[4] ~= token or f[3] ~= owner then return nil, { 'stale', f[3], f[4] } end
+  if owner == '' or f[4] ~= token or f[3] ~= owner then return nil, { 'stale', f[3], f[4] } end
   return f, nil
+end
+-- The top-level members of a JSON object text without whitespace (the out line), in order, as
+-- { name, value text } pairs. The names are the store's own (no escapes); a value is skipped over by
+-- its strings and brackets alone.
+local function members(s)
+  local found, pos, len = {}, 2, #s
+  while pos < len do
+    local _, colon, name = string.find(s, '^"([^"]*)":', pos)
+    local i, depth = colon + 1, 0
+    while true do
+      i = string.find(s, '[",{}%[%]]', i)
+      local c = string.sub(s, i, i)
+      if c == '"' then
+        repeat
+          i = string.find(s, '["\\\\]', i + 1)
+          local escape = string.sub(s, i, i) == '\\\\'
+          if escape then i = i + 1 end
+        until not escape
+      elseif c == '{' or c == '[' then
+        depth = depth + 1
+      elseif depth == 0 then
+        break
+      elseif c ~= ',' then
+        depth = depth - 1
+      end
+      i = i + 1
+    end
+    found[#found + 1] = { name, string.sub(s, colon + 1, i - 1) }
+    pos = i + 1
+  end
+  return found
+end
+-- The out line after a patch's out (as outJson writes it, '' for none) whose member names are listed
+-- in 'names' (',result,effect,'): MemoryLedgerStore's merge, a member the patch leaves out keeps its
+-- value. Only a patch that leaves out a member the line has costs a scan of the line.
+local function merged_out(old, patch, names)
+  if patch == '' then return old end
+  if old == '' then return patch end
+  local kept = {}
+  for _, member in ipairs(members(old)) do
+    if not string.find(names, ',' .. member[1] .. ',', 1, true) then
+      kept[#kept + 1] = ',"' .. member[1] .. '":' .. member[2]
+    end
+  end
+  if #kept == 0 then return patch end
+  return string.sub(patch, 1, -2) .. table.concat(kept) .. '}'
 end
 `;
 
 /**
  * Claim by script: what Redis 6.2 uses (it cannot combine SET NX with GET), and the rare paths of a
  * native claim (an expired terminal record to replace, an expired lease to take over).
- * ARGV: now, fingerprint, owner, leaseMs, new record text, creation events, takeover events.
- * Replies: { 'created' | 'taken_over' | 'existing', record text, previous owner }.
+ * ARGV: now, fingerprint, owner, lease expiry of a takeover, new record text, creation events,
+ * takeover events. Replies: { 'created' | 'taken_over' | 'existing', record text, previous owner }.
  */
 export const CLAIM_SCRIPT = `${RECORD_FUNCTIONS}
 local now = tonumber(ARGV[1])
 local s = redis.call('GET', KEYS[1])
-local token = 1
+local token, created = 1, nil
 if s then
   local f = parse(s)
   local terminal = f[1] == 'CONFIRMED' or f[1] == 'FAILED'
   if terminal and f[6] ~= '' and tonumber(f[6]) <= now then
+    created = parse(ARGV[5])
     token = tonumber(f[4]) + 1
     -- The stream goes on with the new record: the replaced run's arguments stay readable in it.
     if redis.call('EXISTS', KEYS[2]) == 1 then append(f, '', true) end
     redis.call('PERSIST', KEYS[2])
   elseif (not terminal) and f[5] ~= '' and tonumber(f[5]) <= now and f[2] == ARGV[2] then
-    append(f, ARGV[7])
-    local previous = f[3]
+    local previous, next_token = f[3], tostring(tonumber(f[4]) + 1)
+    append(f, ARGV[7], false, true)
     f[3] = ARGV[3]
-    f[4] = tostring(tonumber(f[4]) + 1)
-    f[5] = tostring(now + tonumber(ARGV[4]))
+    f[4] = next_token
+    f[5] = ARGV[4]
     f[7] = ARGV[1]
     local out = text(f)
     redis.call('SET', KEYS[1], out)
@@ -127,29 +217,37 @@ if s then
     return { 'existing', s, '' }
   end
 end
-local f = parse(ARGV[5])
-f[4] = tostring(token)
-f[12] = ''
-if ARGV[6] ~= '' then xadd_entry(ARGV[6]) end
-local out = text(f)
+created = created or parse(ARGV[5])
+created[4] = tostring(token)
+created[12] = ''
+local out = text(created)
+-- A released run's stream may still be there, with its TTL: this run's events make it permanent.
+if ARGV[6] ~= '' then xadd_entry(ARGV[6], true) end
 redis.call('SET', KEYS[1], out)
 return { 'created', out, '' }
 `;
 
 /**
  * Guarded transition. ARGV: now, owner, token, from, to, attempt ('' = unchanged), lease ('' =
- * unchanged, '-' = none), terminal ('1'/'0'), expiresAt ('' = never), out ('' = unchanged), events.
+ * unchanged, '-' = none), terminal ('1'/'0'), expiresAt ('' = never), out ('' = unchanged: the
+ * patch's result, error, effect and reason as outJson writes them), events, TTL in whole ms of a
+ * terminal record with an expiry ('' = none), the names of the out members the patch sets
+ * (',result,effect,'). Everything is checked before the first write.
  * Replies: { 'ok', record text } | { 'not_found' } | { 'stale', owner, token } | { 'state', state }.
  */
 export const TRANSITION_SCRIPT = `${RECORD_FUNCTIONS}
 local f, err = fenced(ARGV[2], ARGV[3])
 if err then return err end
 if f[1] ~= ARGV[4] then return { 'state', f[1] } end
-append(f, ARGV[11])
+local ttl = ARGV[12]
+if ttl ~= '' and not whole_ms(ttl) then return redis.error_reply('TTL must be a whole number of ms, got ' .. ttl) end
+local out_line = merged_out(f[11], ARGV[10], ARGV[13])
+-- A record that will expire keeps its stream's TTL (set below); any other makes the stream permanent.
+append(f, ARGV[11], false, ttl == '')
 f[1] = ARGV[5]
 f[7] = ARGV[1]
 if ARGV[6] ~= '' then f[8] = ARGV[6] end
-if ARGV[10] ~= '' then f[11] = ARGV[10] end
+f[11] = out_line
 if ARGV[8] == '1' then
   f[3] = ''
   f[5] = ''
@@ -159,15 +257,13 @@ else
   if ARGV[7] == '-' then f[5] = '' elseif ARGV[7] ~= '' then f[5] = ARGV[7] end
 end
 local out = text(f)
-if ARGV[8] == '1' and ARGV[9] ~= '' then
+if ttl ~= '' then
   -- Expiry relative to the caller's clock, so logical and Redis expiry agree.
-  local ttl = tonumber(ARGV[9]) - tonumber(ARGV[1])
-  if ttl < 1 then ttl = 1 end
   redis.call('SET', KEYS[1], out, 'PX', ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
 else
   redis.call('SET', KEYS[1], out)
-  if ARGV[8] == '1' then redis.call('PERSIST', KEYS[2]) end
+  if ARGV[8] == '1' and not stream_kept then redis.call('PERSIST', KEYS[2]) end
 end
 return { 'ok', out }
 `;
@@ -183,27 +279,35 @@ redis.call('SET', KEYS[1], out, 'KEEPTTL')
 return { 'ok', out }
 `;
 
-/** Guarded delete of an in-flight record. ARGV: owner, token, events, eventsTtlMs. */
+/** Guarded delete of an in-flight record. ARGV: owner, token, events, eventsTtlMs (whole ms). */
 export const RELEASE_SCRIPT = `${RECORD_FUNCTIONS}
 local f, err = fenced(ARGV[1], ARGV[2])
 if err then return err end
+if not whole_ms(ARGV[4]) then return redis.error_reply('TTL must be a whole number of ms, got ' .. ARGV[4]) end
 append(f, ARGV[3], true)
 redis.call('DEL', KEYS[1])
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return { 'ok' }
 `;
 
-/** Events that accompany no state change. ARGV: one entry value. Writes pending creation events first. */
+/**
+ * Events that accompany no state change. ARGV: one entry value. Writes pending creation events first.
+ * The stream of a record without expiry (in flight, or finished for good) becomes permanent; of a
+ * record that expires, or of no record (a released run), it keeps its TTL.
+ */
 export const APPEND_SCRIPT = `${RECORD_FUNCTIONS}
 local s = redis.call('GET', KEYS[1])
-if s then
-  local f = parse(s)
-  if f[12] ~= '' then
-    append(f, ARGV[1])
-    redis.call('SET', KEYS[1], text(f), 'KEEPTTL')
-    return 1
-  end
+if not s then
+  xadd_entry(ARGV[1], false)
+  return 1
 end
-xadd_entry(ARGV[1])
+local f = parse(s)
+local keep = f[6] == ''
+if f[12] == '' then
+  xadd_entry(ARGV[1], keep)
+  return 1
+end
+append(f, ARGV[1], false, keep)
+redis.call('SET', KEYS[1], text(f), 'KEEPTTL')
 return 1
 `;

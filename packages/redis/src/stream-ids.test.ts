@@ -1,13 +1,17 @@
-import { LedgerUnavailableError, type OperationRecord } from "@durable-tools/core";
+import { InvalidConfigurationError, LedgerUnavailableError, type OperationRecord } from "@durable-tools/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { creationContext, parseRecordText, recordText } from "./record-text.js";
 import {
+  EPOCH_MS,
   EVENTS_PER_CHANGE,
   entrySeq,
   entryValue,
   eventsOfEntry,
+  LAST_MS,
+  PER_MS,
   pendingEntryId,
+  storeTime,
   streamIdOfSeq,
 } from "./stream-ids.js";
 
@@ -206,6 +210,72 @@ describe("stream entries", () => {
     expect(pendingEntryId(1_800_000_000_000, "1799999999999-5")).toBe("1800000000000-0");
     expect(pendingEntryId(1_800_000_000_000, "1800000000000-0")).toBe("1800000000000-1");
     expect(pendingEntryId(1_800_000_000_000, "1800000000007-3")).toBe("1800000000007-4");
+    // A fractional clock: its whole milliseconds. The 1000th entry of a millisecond: the next one's first.
+    expect(pendingEntryId(1_800_000_000_000.75, undefined)).toBe("1800000000000-0");
+    expect(pendingEntryId(1_800_000_000_000.75, "1799999999999-5")).toBe("1800000000000-0");
+    expect(pendingEntryId(1_800_000_000_000.75, "1800000000000-998")).toBe("1800000000000-999");
+    expect(pendingEntryId(1_800_000_000_000, "1800000000000-999")).toBe("1800000000001-0");
+    expect(pendingEntryId(1_800_000_000_000, "1800000000007-999")).toBe("1800000000008-0");
+  });
+
+  it("gives a pending entry an id whose every seq maps back to it and comes after the last entry's (property)", () => {
+    const ms = fc.integer({ min: EPOCH_MS, max: LAST_MS - 1 });
+    const last = fc.option(fc.tuple(ms, fc.nat(PER_MS - 1)), { nil: undefined });
+    const createdAt = fc.tuple(ms, fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }));
+    fc.assert(
+      fc.property(createdAt, last, ([whole, fraction], lastEntry) => {
+        const lastId = lastEntry === undefined ? undefined : `${lastEntry[0]}-${lastEntry[1]}`;
+        const id = pendingEntryId(whole + fraction, lastId);
+        const [idMs, n] = id.split("-").map(Number) as [number, number];
+        expect(n).toBeLessThan(PER_MS);
+        expect(idMs).toBeGreaterThanOrEqual(whole);
+        for (let i = 0; i < 2 * EVENTS_PER_CHANGE; i++) {
+          expect(Number.isSafeInteger(entrySeq(id) + i)).toBe(true);
+          expect(streamIdOfSeq(entrySeq(id) + i)).toBe(id);
+        }
+        if (lastId !== undefined) {
+          expect(entrySeq(id)).toBeGreaterThan(entrySeq(lastId) + 2 * EVENTS_PER_CHANGE - 1);
+        }
+      }),
+    );
+  });
+
+  it("maps ids of consecutive entries, across the move to the next millisecond, to increasing seqs (property)", () => {
+    // The ids the scripts write within and past one millisecond: <ms>-0 .. <ms>-999, then <ms + 1>-0 ...
+    fc.assert(
+      fc.property(
+        fc.integer({ min: EPOCH_MS, max: LAST_MS - 1 }),
+        fc.integer({ min: 1, max: 2200 }),
+        (ms, count) => {
+          let id: string | undefined;
+          let seq = -1;
+          for (let i = 0; i < count; i++) {
+            id = pendingEntryId(ms, id);
+            expect(entrySeq(id)).toBeGreaterThan(seq);
+            expect(streamIdOfSeq(entrySeq(id))).toBe(id);
+            seq = entrySeq(id) + 2 * EVENTS_PER_CHANGE - 1;
+          }
+          const expected = count - 1;
+          expect(id).toBe(`${ms + Math.floor(expected / PER_MS)}-${expected % PER_MS}`);
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it("takes the clocks it can make ids from, fractions included, and refuses others with what to do", () => {
+    for (const value of [EPOCH_MS, EPOCH_MS + 0.5, 1_796_590_784_220.123, LAST_MS]) {
+      expect(storeTime("claim's now", value)).toBe(value);
+    }
+    for (const value of [0, 1, EPOCH_MS - 0.5, -EPOCH_MS, LAST_MS + 0.5, Number.NaN, Infinity, -Infinity]) {
+      expect(() => storeTime("claim's now", value)).toThrow(InvalidConfigurationError);
+      expect(() => storeTime("claim's now", value)).toThrow(
+        `The Redis ledger got claim's now = ${String(value)}: it must be a time in milliseconds since 1970 from 1700000000000 (2023-11-14T22:13:20.000Z) to 2825899906841 (2059-07-20T04:11:46.841Z), because the events' stream ids and seq are made from it. Use a wall clock (Date.now, or performance.timeOrigin + performance.now()); a test clock must start at or after 1700000000000.`,
+      );
+    }
+    expect(() => storeTime("claim's now", "1800000000000" as unknown as number)).toThrow(
+      InvalidConfigurationError,
+    );
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  InvalidConfigurationError,
   type JsonValue,
   type LedgerEvent,
   type LedgerEventInput,
@@ -23,8 +24,26 @@ import { type CreationContext, parseCreationFields } from "./record-text.js";
  */
 export const EVENTS_PER_CHANGE = 4;
 const SEQ_PER_ENTRY = 2 * EVENTS_PER_CHANGE;
-const EPOCH_MS = 1_700_000_000_000;
-const PER_MS = 1000;
+export const EPOCH_MS = 1_700_000_000_000;
+/**
+ * Entries per millisecond of stream id: the scripts never write an id `<ms>-<n>` with n >= PER_MS
+ * (they move such an entry to `<ms + 1>-0`), so each id has a seq of its own.
+ */
+export const PER_MS = 1000;
+/** The last millisecond whose entries' seq are all safe integers (2059-07-20), even after a move to the next. */
+export const LAST_MS = EPOCH_MS + Math.floor(2 ** 53 / (PER_MS * SEQ_PER_ENTRY)) - 1;
+
+/**
+ * A clock value (`now`) the store can make event ids from: finite, from EPOCH_MS (2023-11-14) to
+ * LAST_MS. A fraction is fine (ids use the whole milliseconds); anything else is refused before a
+ * write, because an id below the epoch gives a negative seq and one below 1 is no stream id at all.
+ */
+export function storeTime(what: string, value: number): number {
+  if (typeof value === "number" && value >= EPOCH_MS && value <= LAST_MS) return value;
+  throw new InvalidConfigurationError(
+    `The Redis ledger got ${what} = ${String(value)}: it must be a time in milliseconds since 1970 from ${EPOCH_MS} (${new Date(EPOCH_MS).toISOString()}) to ${LAST_MS} (${new Date(LAST_MS).toISOString()}), because the events' stream ids and seq are made from it. Use a wall clock (Date.now, or performance.timeOrigin + performance.now()); a test clock must start at or after ${EPOCH_MS}.`,
+  );
+}
 
 export function entrySeq(id: string): number {
   const [ms, n] = id.split("-");
@@ -192,13 +211,17 @@ function missingCreationFields(key: string, what: string): LedgerUnavailableErro
 }
 
 /**
- * The id a record's pending creation entry takes when it is written to the stream: `<created>-0`, or
- * just after the stream's last entry when that is not older (a released earlier run of the same key,
- * or a clock behind Redis'). The scripts that write it (FLUSH in scripts.ts) apply the same rule, so a
- * reader that shows the entry before it is written gives its events the seq they will keep.
+ * The id a record's pending creation entry takes when it is written to the stream: `<created>-0` (the
+ * whole milliseconds of a fractional clock), or just after the stream's last entry when that is not
+ * older (a released earlier run of the same key, or a clock behind Redis'): `<ms>-<n + 1>`, or
+ * `<ms + 1>-0` where n + 1 would reach PER_MS. The scripts that write it (`append` in scripts.ts)
+ * apply the same rule, so a reader that shows the entry before it is written gives its events the seq
+ * they will keep.
  */
 export function pendingEntryId(createdAt: number, lastId: string | undefined): string {
-  if (lastId === undefined) return `${createdAt}-0`;
+  const created = Math.floor(createdAt);
+  if (lastId === undefined) return `${created}-0`;
   const [ms, n] = lastId.split("-").map(Number) as [number, number];
-  return ms >= createdAt ? `${ms}-${n + 1}` : `${createdAt}-0`;
+  if (ms < created) return `${created}-0`;
+  return n + 1 < PER_MS ? `${ms}-${n + 1}` : `${ms + 1}-0`;
 }
