@@ -364,4 +364,31 @@ describe("recovery hooks", () => {
     expect(record.scope).toBe("thread-9");
     expect((await ledger.get(record.key))?.scope).toBe("thread-9");
   });
+
+  it("outside a graph stores its own scope marked, never as a thread id", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    let charges = 0;
+    const charge = durableTool({
+      name: "charge",
+      description: "Charge a card",
+      schema: z.object({ cents: z.number() }),
+      sideEffect: "write",
+      ledger,
+      scope: "billing-service",
+      submit: ({ cents }) => ({ charged: cents, n: ++charges }),
+    });
+    const call = (id: string) => ({ type: "tool_call" as const, id, name: "charge", args: { cents: 5 } });
+    const first = (await charge.invoke(call("call-1"))) as ToolMessage;
+    const record = first.artifact as OperationRecord;
+    expect(record.scope).toBe("tool-scope:billing-service");
+    expect((await ledger.get(record.key))?.scope).toBe("tool-scope:billing-service");
+    // The same call in the tool's scope is the same operation...
+    const again = (await charge.invoke(call("call-2"))) as ToolMessage;
+    expect(JSON.parse(again.content as string)).toMatchObject({ ok: true, effect: "noop", replayed: true });
+    // ...and a thread that happens to have the scope's name is another one.
+    const inThread = (await charge.invoke(call("call-3"), thread("billing-service"))) as ToolMessage;
+    expect(JSON.parse(inThread.content as string)).toMatchObject({ ok: true, effect: "created" });
+    expect((inThread.artifact as OperationRecord).scope).toBe("billing-service");
+    expect(charges).toBe(2);
+  });
 });

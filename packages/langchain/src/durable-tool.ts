@@ -18,6 +18,15 @@ import { splitIdempotencyKey, withIdempotencyKeyArg } from "./schema.js";
 
 export type SideEffect = "read" | "write" | "destructive";
 
+/**
+ * The record scope of a call outside any LangGraph thread is the tool's `scope` option behind this
+ * mark, so that it is never taken for a thread id: recovery (`recoverThreads` in
+ * `@durable-tools/langgraph`, which reads the same mark) resumes only threads, and a tool scope never
+ * shares argument-derived keys with a thread of the same name. Inside a thread the scope is the
+ * thread id.
+ */
+const TOOL_SCOPE_PREFIX = "tool-scope:";
+
 /** What a dry run reports: the effect it would have and the changes it would make. */
 export interface Plan {
   effect: "would_create" | "would_update" | "would_delete" | "noop";
@@ -32,7 +41,10 @@ export interface DurableToolOptions<A, R> {
   sideEffect: SideEffect;
   /** A business key derived from the arguments (an invoice number); takes precedence over the argument hash. */
   businessKey?: (args: A) => string | undefined;
-  /** Scope of argument-derived keys outside a LangGraph thread. Default: tool-wide. */
+  /**
+   * Scope of argument-derived keys outside a LangGraph thread. Default: tool-wide. Stored on the
+   * record as `tool-scope:<scope>` (recovery reports it as unscoped, not as a thread).
+   */
   scope?: string;
   tenant?: string;
   /** The effect a successful call has (default `created`); `withEffect()` from submit overrides it. */
@@ -164,7 +176,8 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
       const businessKey = d.businessKey?.(args);
       if (businessKey !== undefined) spec.businessKey = businessKey;
     }
-    const scope = threadIdOf(config) ?? d.scope;
+    const scope =
+      threadIdOf(config) ?? (d.scope === undefined ? undefined : `${TOOL_SCOPE_PREFIX}${d.scope}`);
     if (scope !== undefined) spec.scope = scope;
     const correlationId = config?.toolCall?.id;
     if (correlationId) spec.correlationId = correlationId;

@@ -1,6 +1,7 @@
 import { isLedgerUnavailableError } from "@durable-tools/core";
+import { type CheckpointMetadata, emptyCheckpoint } from "@langchain/langgraph-checkpoint";
 import { describe, expect, it } from "vitest";
-import { CheckpointLineage } from "./checkpoint-lineage.js";
+import { BRANCH_KEY, CheckpointLineage, isBranch, originOf } from "./checkpoint-lineage.js";
 
 describe("CheckpointLineage", () => {
   it("answers what it learned, per thread and namespace", async () => {
@@ -37,5 +38,17 @@ describe("CheckpointLineage", () => {
     for (let i = 0; i <= 10_000; i++) lineage.learn("t", "", `c${i}`, { parentId: null, source: "loop" });
     expect(await lineage.originOf("t", "", "c10000", 0)).toEqual({ parentId: null, source: "loop" });
     await expect(lineage.originOf("t", "", "c0", 10)).rejects.toThrow(/was not handed/);
+  });
+
+  it("counts a checkpoint marked as starting a branch as a fork, and only that one", () => {
+    const checkpoint = { ...emptyCheckpoint(), id: "c2" };
+    const parent = { configurable: { checkpoint_id: "c1" } };
+    const loop: CheckpointMetadata = { source: "loop", step: 3, parents: {} };
+    const marked = originOf(checkpoint, parent, { ...loop, [BRANCH_KEY]: true } as CheckpointMetadata);
+    expect(marked).toMatchObject({ parentId: "c1", source: "fork", step: 3 });
+    expect(isBranch(marked)).toBe(true);
+    const plain = originOf(checkpoint, parent, loop);
+    expect(plain).toMatchObject({ parentId: "c1", source: "loop", step: 3 });
+    expect(isBranch(plain)).toBe(false);
   });
 });

@@ -17,10 +17,21 @@ import type { ChannelVersions, Checkpoint, CheckpointMetadata } from "@langchain
 /** Most checkpoints remembered; the oldest are forgotten first (a resumed run learns again from getTuple). */
 const MAX_REMEMBERED = 10_000;
 
+/**
+ * The stored metadata's mark on the first checkpoint of a run that started, on purpose, from a
+ * checkpoint its thread had moved past (a `checkpoint_id` given to invoke / stream), when LangGraph
+ * wrote no "fork" checkpoint for it: new input there ("input"), a resume there or any branch under
+ * durability "exit" ("loop"). The DurableCheckpointer sets it; such a checkpoint is a branch.
+ */
+export const BRANCH_KEY = "durable_tools_branch";
+
 /** What is known of one checkpoint: the checkpoint it was built on (null: the first) and why it was written. */
 export interface CheckpointOrigin {
   parentId: string | null;
-  /** `metadata.source`: "input", "loop", "update", "fork" (undefined if the saver did not keep it). */
+  /**
+   * `metadata.source`: "input", "loop", "update", "fork" (undefined if the saver did not keep it);
+   * "fork" also for a checkpoint marked with `BRANCH_KEY`, which starts a branch as a fork does.
+   */
   source: string | undefined;
   /** `metadata.step`: the tasks this checkpoint schedules run at the next step. */
   step?: number | undefined;
@@ -35,15 +46,19 @@ export function isBranch(origin: { source?: string | undefined } | undefined): b
   return origin?.source === "fork" || origin?.source === "update";
 }
 
-/** What a checkpoint put (or read back) says of its origin: `parentConfig` names its parent. */
+/**
+ * What a checkpoint put (or read back) says of its origin: `parentConfig` names its parent; a
+ * checkpoint marked as starting a branch (`BRANCH_KEY`) counts as a fork.
+ */
 export function originOf(
   checkpoint: Checkpoint,
   parentConfig: RunnableConfig | undefined,
   metadata: CheckpointMetadata | undefined,
 ): CheckpointOrigin {
+  const branch = (metadata as Record<string, unknown> | undefined)?.[BRANCH_KEY] === true;
   return {
     parentId: (parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
-    source: metadata?.source,
+    source: branch ? "fork" : metadata?.source,
     step: metadata?.step,
     versions: checkpoint.channel_versions,
   };

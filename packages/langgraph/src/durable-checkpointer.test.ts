@@ -57,8 +57,35 @@ describe.each(savers)("DurableCheckpointer over $name", ({ create }) => {
     expect(error).toBeInstanceOf(CheckpointConflictError);
     expect(isCheckpointConflictError(error)).toBe(true);
     expect((error as CheckpointConflictError).latestCheckpointId).toBe(latest?.checkpoint.id);
-    expect((error as Error).message).toMatch(/Another run of this thread wrote first/);
+    expect((error as Error).message).toBe(
+      `Checkpoint write refused for thread "stale": this run built on checkpoint ${stale?.configurable?.checkpoint_id}, but the thread has moved on to checkpoint ${latest?.checkpoint.id}, written by another run of this thread (two runs resumed it at once). This checkpoint was not written, and the run fails with this error. Read the thread's state again and resume the thread from its latest checkpoint (invoke without a checkpoint_id), or run workers through withThreadLease() so that they wait for each other instead. (Starting from an older checkpoint on purpose is not refused: a run given the checkpoint_id of a checkpoint the thread has moved past, or updateState(), branches from it.)`,
+    );
     expect((await checkpointer.getTuple(config))?.checkpoint.id).toBe(latest?.checkpoint.id);
+  });
+
+  it("refuses a put on a parent when the thread has no checkpoint any more, and says so", async () => {
+    const { checkpointer } = setup();
+    const app = threeStepGraph().compile({ checkpointer });
+    await app.invoke({ log: [] }, thread("gone"));
+    const latest = await checkpointer.getTuple(thread("gone"));
+    await checkpointer.deleteThread("gone");
+    const error = await checkpointer
+      .put(
+        latest?.config as RunnableConfig,
+        {
+          ...(latest?.checkpoint as NonNullable<typeof latest>["checkpoint"]),
+          id: "ffffffff-ffff-6fff-8fff-fffffffffffd",
+        },
+        { source: "loop", step: 4, parents: {} },
+        {},
+      )
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CheckpointConflictError);
+    expect(error).toMatchObject({ parentCheckpointId: latest?.checkpoint.id, latestCheckpointId: undefined });
+    expect((error as Error).message).toBe(
+      `Checkpoint write refused for thread "gone": this run built on checkpoint ${latest?.checkpoint.id}, but the thread has no checkpoint any more (it was deleted while the run was going on). This checkpoint was not written. Start the thread again if that is what you want.`,
+    );
+    expect(await checkpointer.getTuple(thread("gone"))).toBeUndefined();
   });
 
   it("refuses a put that claims a new thread when the thread exists", async () => {
@@ -78,6 +105,9 @@ describe.each(savers)("DurableCheckpointer over $name", ({ create }) => {
       )
       .catch((e: unknown) => e);
     expect(isCheckpointConflictError(error)).toBe(true);
+    expect((error as Error).message).toBe(
+      `Checkpoint write refused for thread "exists": this run started the thread as a new one, but another run of this thread started it first (its latest checkpoint is ${latest?.checkpoint.id}). This checkpoint was not written. Read the thread's state and resume the thread from its latest checkpoint (invoke without a checkpoint_id), or run workers through withThreadLease() so that they wait for each other instead.`,
+    );
   });
 
   it("lets two concurrent resumes of one thread through only once; the step runs once", async () => {

@@ -10,7 +10,7 @@ import {
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
 import { ChannelDeltas } from "./channel-deltas.js";
-import { CheckpointLineage, isBranch, originOf } from "./checkpoint-lineage.js";
+import { BRANCH_KEY, CheckpointLineage, isBranch, originOf } from "./checkpoint-lineage.js";
 import { namespaceOf } from "./config-fields.js";
 import { CheckpointConflictError } from "./errors.js";
 import { threadJournalKeyPrefix } from "./journal-keys.js";
@@ -61,6 +61,12 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   readonly #pendingWrites = new Map<string, Set<Promise<unknown>>>();
   /** Serialises the check-then-put of each thread (within this process). */
   readonly #putLocks = new Map<string, Promise<unknown>>();
+  /**
+   * Per LangGraph run (its `config.control`, one object per `invoke` / `stream` call), per thread: the
+   * root checkpoint the run loaded by `checkpoint_id`, and whether it was already superseded then (the
+   * run branches from it). Held weakly: it goes with the run.
+   */
+  readonly #runStarts = new WeakMap<object, Map<string, RunStart>>();
 
   constructor(options: DurableCheckpointerOptions) {
     if (options?.saver === undefined || options.ledger === undefined) {
@@ -79,7 +85,23 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   }
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
-    const stored = await this.saver.getTuple(config);
+    const start = this.#addressedStart(config);
+    if (start === undefined) {
+      const stored = await this.saver.getTuple(config);
+      return stored === undefined ? undefined : this.#loaded(stored);
+    }
+    // A run given a checkpoint_id starts here: is that checkpoint still the thread's latest? Read beside
+    // the load, once per run and thread (see #branchesFrom).
+    const [stored, latestId] = await Promise.all([
+      this.saver.getTuple(config),
+      latestCheckpointId(this.saver, start.threadId),
+    ]);
+    if (stored !== undefined) {
+      start.starts.set(start.threadId, {
+        checkpointId: stored.checkpoint.id,
+        superseded: stored.checkpoint.id !== latestId,
+      });
+    }
     return stored === undefined ? undefined : this.#loaded(stored);
   }
 
@@ -140,14 +162,21 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   ): Promise<RunnableConfig> {
     const threadId = threadOf(config);
     if (threadId === undefined) return this.saver.put(config, checkpoint, metadata, newVersions);
+    const ns = namespaceOf(config);
+    const parent = config.configurable?.checkpoint_id as string | undefined;
+    // The first checkpoint of a run that started from an older checkpoint on purpose starts a branch:
+    // not checked against the latest, and marked so that its tasks are named as a fork's are.
+    const branches = ns === "" && !isBranch(metadata) && this.#branchesFrom(config, threadId, parent);
+    if (branches) metadata = { ...metadata, [BRANCH_KEY]: true } as CheckpointMetadata;
     // Learned before any await: the tasks of this checkpoint may already be running (durability "async").
-    this.lineage.learn(threadId, namespaceOf(config), checkpoint.id, originOf(checkpoint, config, metadata));
+    this.lineage.learn(threadId, ns, checkpoint.id, originOf(checkpoint, config, metadata));
     if (this.#deltas !== undefined) {
       ({ checkpoint, metadata } = await this.#deltas.shrink(config, checkpoint, metadata, newVersions));
     }
-    const parent = config.configurable?.checkpoint_id as string | undefined;
     const pending = [...(this.#pendingWrites.get(threadId) ?? [])];
-    const checkParent = this.#needsParentCheck(config, metadata);
+    // Root-namespace checkpoints that continue the thread are checked; branches and subgraphs are not
+    // (subgraph namespaces are written by the parent's task).
+    const checkParent = this.#optimisticConcurrency && ns === "" && !isBranch(metadata) && !branches;
     if (checkParent && this.#putIfLatest !== undefined) {
       // A saver that checks the parent in the write itself (RedisSaver): atomic across processes, no
       // read first, and no lock. The put goes out beside the task writes still in flight; it is
@@ -162,7 +191,7 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     if (pending.length > 0) await Promise.allSettled(pending);
     // A subgraph's checkpoint is never checked, so it need not wait for the root's (LangGraph orders
     // the puts of each namespace itself).
-    if (namespaceOf(config) !== "") return this.saver.put(config, checkpoint, metadata, newVersions);
+    if (ns !== "") return this.saver.put(config, checkpoint, metadata, newVersions);
     // (b) optimistic concurrency, check-then-put serialised per thread.
     return this.#withLock(threadId, async () => {
       if (checkParent) {
@@ -194,12 +223,46 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     return this.#deltas === undefined ? stored : this.#deltas.expand(stored);
   }
 
-  /** Root-namespace checkpoints that continue the thread are checked; branches and subgraphs are not. */
-  #needsParentCheck(config: RunnableConfig, metadata: CheckpointMetadata): boolean {
-    if (!this.#optimisticConcurrency) return false;
-    // Subgraph namespaces are written by the parent's task; only the root thread is checked.
-    if (namespaceOf(config) !== "") return false;
-    return !isBranch(metadata);
+  /**
+   * True when this put is the first checkpoint of a run that started, on purpose, from a checkpoint
+   * the thread had already moved past: LangGraph was given that checkpoint's id (`invoke(input |
+   * null | Command, { configurable: { thread_id, checkpoint_id } })`) and loaded it with getTuple.
+   * Such a run branches from it (as LangGraph itself decides: the addressed checkpoint is
+   * superseded), and it writes its first checkpoint on it with source "fork", or, without a fork
+   * checkpoint, "input" (new input) or "loop" (a resume there, or any branch under durability
+   * "exit"). The run's later checkpoints build on its own, so they are checked as usual. The run is
+   * known by its `config.control` (one per LangGraph run, carried into every put it makes), so a
+   * run that resumed the thread's head never inherits another run's permission to branch.
+   */
+  #branchesFrom(config: RunnableConfig, threadId: string, parent: string | undefined): boolean {
+    const run = runOf(config);
+    if (run === undefined || parent === undefined) return false;
+    const start = this.#runStarts.get(run)?.get(threadId);
+    return start?.superseded === true && start.checkpointId === parent;
+  }
+
+  /**
+   * The run's table of start points, with the thread, when `config` is a LangGraph run loading a root
+   * checkpoint by id for the first time (the checkpoint it starts from); otherwise undefined.
+   */
+  #addressedStart(config: RunnableConfig): { starts: Map<string, RunStart>; threadId: string } | undefined {
+    const run = runOf(config);
+    if (run === undefined) return undefined;
+    const checkpointId = config.configurable?.checkpoint_id;
+    if (typeof checkpointId !== "string" || checkpointId === "" || namespaceOf(config) !== "") {
+      return undefined;
+    }
+    const threadId = threadOf(config);
+    if (threadId === undefined) return undefined;
+    let starts = this.#runStarts.get(run);
+    if (starts === undefined) {
+      starts = new Map();
+      this.#runStarts.set(run, starts);
+    } else if (starts.has(threadId)) {
+      return undefined;
+    }
+    starts.set(threadId, { checkpointId, superseded: false }); // taken: later loads of the run are not its start
+    return { starts, threadId };
   }
 
   async #withLock<T>(threadId: string, fn: () => Promise<T>): Promise<T> {
@@ -213,6 +276,24 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
       if (this.#putLocks.get(threadId) === settled) this.#putLocks.delete(threadId);
     }
   }
+}
+
+/** Where a LangGraph run started on a thread, when it was given a `checkpoint_id`. */
+interface RunStart {
+  checkpointId: string;
+  /** The thread's latest checkpoint was another one when the run loaded it: the run branches. */
+  superseded: boolean;
+}
+
+/**
+ * The object that stands for one LangGraph run: `config.control`, the run's `RunControl`, created for
+ * every `invoke` / `stream` call (LangGraph 1.7) and carried, like all of the run's top-level config,
+ * into every checkpoint config it hands the checkpointer. Undefined for other callers (`getState`,
+ * `updateState`, direct saver calls).
+ */
+function runOf(config: RunnableConfig): object | undefined {
+  const control = (config as { control?: unknown }).control;
+  return typeof control === "object" && control !== null ? control : undefined;
 }
 
 function threadOf(config: RunnableConfig): string | undefined {

@@ -9,15 +9,17 @@ export const LangGraphErrorCode = {
 export type LangGraphErrorCode = (typeof LangGraphErrorCode)[keyof typeof LangGraphErrorCode];
 
 /**
- * A checkpoint was written on top of a parent that is no longer the thread's latest checkpoint: another
- * run of the same thread moved it on first (two workers resumed the same thread). Nothing was written.
+ * A run of a thread tried to write a checkpoint on top of one that is no longer the thread's latest:
+ * another run of the same thread wrote first (two workers resumed it at once), started the thread
+ * first, or the thread was deleted meanwhile. Nothing was written. (A run that starts from an older
+ * checkpoint on purpose, by its `checkpoint_id`, or `updateState`, branches and is not refused.)
  */
 export class CheckpointConflictError extends DurableToolsError {
   readonly threadId: string;
   readonly checkpointNs: string;
   /** The parent the refused write was based on (undefined: the writer believed the thread was new). */
   readonly parentCheckpointId: string | undefined;
-  /** The thread's latest checkpoint when the write was refused. */
+  /** The thread's latest checkpoint when the write was refused (undefined: it has none). */
   readonly latestCheckpointId: string | undefined;
 
   constructor(details: {
@@ -26,17 +28,29 @@ export class CheckpointConflictError extends DurableToolsError {
     parentCheckpointId: string | undefined;
     latestCheckpointId: string | undefined;
   }) {
-    const parent = details.parentCheckpointId ?? "(none: a new thread)";
-    const latest = details.latestCheckpointId ?? "(none)";
-    super(
-      LangGraphErrorCode.CHECKPOINT_CONFLICT,
-      `Checkpoint write refused for thread "${details.threadId}": it is based on checkpoint ${parent}, but the thread's latest checkpoint is ${latest}. Another run of this thread wrote first. Reload the thread state and run again; to branch from an older checkpoint on purpose, use updateState() or invoke with its checkpoint_id (a fork).`,
-    );
+    super(LangGraphErrorCode.CHECKPOINT_CONFLICT, conflictMessage(details));
     this.threadId = details.threadId;
     this.checkpointNs = details.checkpointNs;
     this.parentCheckpointId = details.parentCheckpointId;
     this.latestCheckpointId = details.latestCheckpointId;
   }
+}
+
+function conflictMessage(details: {
+  threadId: string;
+  parentCheckpointId: string | undefined;
+  latestCheckpointId: string | undefined;
+}): string {
+  const { threadId, parentCheckpointId: parent, latestCheckpointId: latest } = details;
+  const refused = `Checkpoint write refused for thread "${threadId}"`;
+  const resume = `resume the thread from its latest checkpoint (invoke without a checkpoint_id), or run workers through withThreadLease() so that they wait for each other instead`;
+  if (latest === undefined) {
+    return `${refused}: this run built on checkpoint ${parent}, but the thread has no checkpoint any more (it was deleted while the run was going on). This checkpoint was not written. Start the thread again if that is what you want.`;
+  }
+  if (parent === undefined) {
+    return `${refused}: this run started the thread as a new one, but another run of this thread started it first (its latest checkpoint is ${latest}). This checkpoint was not written. Read the thread's state and ${resume}.`;
+  }
+  return `${refused}: this run built on checkpoint ${parent}, but the thread has moved on to checkpoint ${latest}, written by another run of this thread (two runs resumed it at once). This checkpoint was not written, and the run fails with this error. Read the thread's state again and ${resume}. (Starting from an older checkpoint on purpose is not refused: a run given the checkpoint_id of a checkpoint the thread has moved past, or updateState(), branches from it.)`;
 }
 
 export function isCheckpointConflictError(error: unknown): error is CheckpointConflictError {

@@ -65,6 +65,8 @@ describe("recoverThreads", () => {
       "t3", // durableStep stores its thread as the scope
     );
     const loneKey = await abandon("audit", "a-1", {}, "PENDING");
+    // A durableTool called outside any graph with its own `scope` option marks that scope (durable-tool.ts).
+    const serviceKey = await abandon("create_invoice", "inv-9", invoice, "SUBMITTED", "tool-scope:billing");
     advance(LEASE + 1); // every owner above is gone...
     const busyKey = await abandon("charge", "ch-live", { card: "1111" }, "SUBMITTED", "t4"); // ...but this one
 
@@ -88,7 +90,7 @@ describe("recoverThreads", () => {
     });
 
     // The hook was asked with the stored arguments (decoded: the Date is a Date) and the executor's context.
-    expect(asked).toHaveLength(1);
+    expect(asked).toHaveLength(2);
     expect(asked[0]?.args).toEqual(invoice);
     expect(asked[0]?.ctx.idempotencyKey).toBe(downstreamIdempotencyKey(invoiceKey));
     expect(asked[0]?.ctx.correlationId).toBe("call-inv-1");
@@ -104,7 +106,10 @@ describe("recoverThreads", () => {
       t2: [["charge", "in_doubt"]],
       t3: [[DURABLE_STEP_TOOL, "in_doubt"]],
     });
-    expect(report.unscoped.map((op) => [op.key, op.outcome])).toEqual([[loneKey, "released"]]);
+    expect(report.unscoped.map((op) => [op.key, op.outcome])).toEqual([
+      [loneKey, "released"],
+      [serviceKey, "confirmed"],
+    ]);
     expect(resumed).toEqual(["t1"]);
     expect(report.threads.find((t) => t.threadId === "t1")?.resumed).toEqual({ ok: true });
     expect(report.threads.find((t) => t.threadId === "t2")?.operations[0]?.detail).toBe(
@@ -132,6 +137,24 @@ describe("recoverThreads", () => {
     });
     expect(replay.result).toEqual({ id: "inv_1" });
     expect(submits).toBe(0);
+  });
+
+  it("does not take a durableTool's own scope (a call outside any graph) for a thread", async () => {
+    const { ledger, abandon, advance } = world();
+    const key = await abandon("create_invoice", "inv-7", { n: 1 }, "SUBMITTED", "tool-scope:billing-service");
+    advance(LEASE + 1);
+    const resumed: string[] = [];
+    const report = await recoverThreads({
+      ledger,
+      reconcilers: { create_invoice: () => ({ status: "not_applied" }) },
+      resume: async (threadId) => {
+        resumed.push(threadId);
+      },
+    });
+    expect(report.threads).toEqual([]);
+    expect(report.unscoped.map((op) => [op.key, op.outcome])).toEqual([[key, "released"]]);
+    expect(resumed).toEqual([]);
+    expect(await ledger.get(key)).toBeUndefined();
   });
 
   it("frees an operation reconcile finds not applied, so the next call submits it", async () => {

@@ -1,6 +1,7 @@
 import {
   type Ledger,
   type OperationContext,
+  type OperationRecord,
   type ReconcileHook,
   type RecoveredOperation,
   reconcileOperation,
@@ -33,7 +34,10 @@ export interface ThreadRecovery {
 
 export interface RecoveryReport {
   threads: ThreadRecovery[];
-  /** Operations that belong to no thread (called outside a graph, with no scope). */
+  /**
+   * Operations that belong to no thread: called outside a graph, with no scope or with a durableTool's
+   * own `scope` option (stored as `tool-scope:<scope>`).
+   */
   unscoped: RecoveredOperation[];
 }
 
@@ -60,8 +64,7 @@ export async function recoverThreads(options: RecoverThreadsOptions): Promise<Re
   const unscoped: RecoveredOperation[] = [];
   for (const record of records) {
     const recovered = await reconcileOperation(ledger, record.key, hooks.get(record.tool));
-    // durableTool and durableStep store the thread they ran in as the record's scope.
-    const threadId = record.scope;
+    const threadId = threadOf(record);
     if (threadId === undefined) {
       unscoped.push(recovered);
       continue;
@@ -85,4 +88,21 @@ export async function recoverThreads(options: RecoverThreadsOptions): Promise<Re
     report.threads.push(thread);
   }
   return report;
+}
+
+/**
+ * The mark `durableTool` (packages/langchain/src/durable-tool.ts, TOOL_SCOPE_PREFIX) puts before its
+ * own `scope` option when it is called outside any LangGraph thread. Kept in step with it by hand:
+ * this package does not depend on `@durable-tools/langchain`.
+ */
+const TOOL_SCOPE_PREFIX = "tool-scope:";
+
+/**
+ * The thread an operation ran in: a `durableTool` called in a graph, a `durableStep` and a thread
+ * lease store the thread id as the record's scope; a `durableTool` outside any graph stores its own
+ * scope behind TOOL_SCOPE_PREFIX, which is no thread.
+ */
+function threadOf(record: OperationRecord): string | undefined {
+  const scope = record.scope;
+  return scope === undefined || scope.startsWith(TOOL_SCOPE_PREFIX) ? undefined : scope;
 }

@@ -1,11 +1,15 @@
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { RedisSaver } from "@durable-tools/redis/saver";
+import type { RunnableConfig } from "@langchain/core/runnables";
+import { Command, END, interrupt, START, StateGraph } from "@langchain/langgraph";
 import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
+import { durableStep } from "./durable-step.js";
 import { CheckpointConflictError } from "./errors.js";
+import { State, thread } from "./test-support.js";
 
 let server: RedisServer;
 let client: Redis;
@@ -19,11 +23,11 @@ afterAll(async () => {
 });
 
 /** Two workers (separate DurableCheckpointers, as two processes would have) over one Redis. */
-function workers(prefix: string) {
+function workers(prefix: string, ledger?: Ledger) {
   const make = () =>
     new DurableCheckpointer({
       saver: new RedisSaver(client, { prefix }),
-      ledger: new Ledger({ store: new MemoryLedgerStore() }),
+      ledger: ledger ?? new Ledger({ store: new MemoryLedgerStore() }),
     });
   return [make(), make()] as const;
 }
@@ -97,5 +101,85 @@ describe("DurableCheckpointer over RedisSaver: the stale-parent check is a compa
       )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CheckpointConflictError);
+  });
+});
+
+describe("DurableCheckpointer over RedisSaver: time travel", () => {
+  /** START -> a -> b -> END, counting node runs. */
+  const twoSteps = (runs: { a: number; b: number }) =>
+    new StateGraph(State)
+      .addNode("a", async () => ({ log: [`a${++runs.a}`] }))
+      .addNode("b", async () => ({ log: [`b${++runs.b}`] }))
+      .addEdge(START, "a")
+      .addEdge("a", "b")
+      .addEdge("b", END);
+
+  for (const durability of ["async", "exit"] as const) {
+    it(`a worker branches from an older checkpoint another worker wrote (new input, durability ${durability})`, async () => {
+      const [a, b] = workers(`tt-${durability}`);
+      const runs = { a: 0, b: 0 };
+      const config = thread("t");
+      await twoSteps(runs)
+        .compile({ checkpointer: a })
+        .invoke({ log: ["x"] }, config);
+      const app = twoSteps(runs).compile({ checkpointer: b });
+      let older: RunnableConfig | undefined;
+      for await (const snapshot of app.getStateHistory(config)) {
+        if (snapshot.next.includes("b")) older = snapshot.config;
+      }
+
+      const out = await app.invoke({ log: ["new-input"] }, { ...older, durability });
+
+      expect(out.log).toEqual(["x", "a1", "new-input", "a2", "b2"]);
+      expect(runs).toEqual({ a: 2, b: 2 });
+      expect((await app.getState(config)).values.log).toEqual(["x", "a1", "new-input", "a2", "b2"]);
+    });
+  }
+
+  it("a worker that resumed the head is refused after another wrote and branched from that head", async () => {
+    const [a, b] = workers("tt-stale", new Ledger({ store: new MemoryLedgerStore() })); // one ledger, as in production
+    let charges = 0;
+    let entered = () => {};
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const build = (checkpointer: DurableCheckpointer) =>
+      new StateGraph(State)
+        .addNode("pay", async () => {
+          const answer = interrupt("approve?") as string;
+          if (answer === "slow") {
+            entered();
+            await released;
+          }
+          return { log: [answer, await durableStep("charge", () => `charge-${++charges}`)] };
+        })
+        .addEdge(START, "pay")
+        .addEdge("pay", END)
+        .compile({ checkpointer });
+    const config = thread("t");
+    const appA = build(a);
+    const appB = build(b);
+    await appA.invoke({ log: [] }, config);
+    const head = (await appA.getState(config)).config;
+
+    const slow = appA.invoke(new Command({ resume: "slow" }), config).catch((e: unknown) => e);
+    await inside;
+    expect((await appB.invoke(new Command({ resume: "fast" }), config)).log).toEqual(["fast", "charge-1"]);
+    await appB.invoke(new Command({ resume: "branch" }), head); // a deliberate branch from the old head
+    expect((await appA.getState(head)).values.log).toEqual([]); // and A's process opens the old head by id
+    const latest = (await appB.getState(config)).config.configurable?.checkpoint_id;
+    release();
+
+    const error = await slow;
+    expect(error).toBeInstanceOf(CheckpointConflictError);
+    expect(error).toMatchObject({
+      parentCheckpointId: head.configurable?.checkpoint_id,
+      latestCheckpointId: latest,
+    });
+    expect(charges).toBe(1);
   });
 });
