@@ -50,7 +50,11 @@ export interface LedgerOptions {
    * `all` also writes replay, conflict, wait and retry events (one more write each). Listeners get all.
    */
   persistEvents?: "state_changes" | "all";
-  /** Identifies this worker in records and events. Default `host:pid:random`. */
+  /**
+   * Identifies this worker in records and events. Default `host:pid:random`. Must be unique among live
+   * processes: owner ids (`<workerId>/<n>`) are what fencing and the Redis store's recognition of a
+   * re-sent command tell runs apart by.
+   */
   workerId?: string;
   /** Default tenant for operations that do not name one. */
   tenant?: string;

@@ -198,7 +198,10 @@ export class RedisLedgerStore implements LedgerStore {
     if (this.#nativeClaim) {
       const text = recordText(stored, this.#entry(request.events, creationContext(stored)));
       const existing = await this.#run("claim", () => this.#setIfAbsent(rec, text));
-      if (existing === null) return { outcome: "created", record: fresh };
+      // Our own text: ioredis sent the SET again after the connection dropped before its reply
+      // (autoResendUnfulfilledCommands), and the first one created the record. Owner ids are unique
+      // per run, so no other claim's text is the same.
+      if (existing === null || existing === text) return { outcome: "created", record: fresh };
       const result = existing === undefined ? undefined : this.#existing(existing, request);
       if (result !== undefined) return result;
     }

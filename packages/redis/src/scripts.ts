@@ -129,12 +129,55 @@ local function append(f, entry, whole, keep)
 end
 -- The record a guarded script may change: the caller must be its owner with its fencing token. A
 -- finished record has no owner (''), so an empty owner is never one.
-local function fenced(owner, token)
+-- 'resent' (a transition's): whether the record already is what this very call wrote, in which case
+-- the reply is { 'ok', record } and nothing is written again.
+local function fenced(owner, token, resent)
   local s = redis.call('GET', KEYS[1])
   if not s then return nil, { 'not_found' } end
   local f = parse(s)
+  if resent and resent(f) then return nil, { 'ok', s } end
   if owner == '' or f[4] ~= token or f[3] ~= owner then return nil, { 'stale', f[3], f[4] } end
   return f, nil
+end
+-- A call ioredis sent again after the connection dropped before its reply (autoResendUnfulfilledCommands,
+-- on by default) finds what its first run wrote. A claim: its own new record (every line as ARGV[5]
+-- has it but the token, which the script chose) is 'created', its own takeover (this owner, at this
+-- time, with this lease) 'taken_over'. Owner ids are unique per run, so another run's record never
+-- looks like either.
+local function resent_claim(f)
+  if f[3] ~= ARGV[3] or f[7] ~= ARGV[1] then return nil end
+  local mine = parse(ARGV[5])
+  local same = true
+  for i = 1, 11 do
+    if i ~= 4 and f[i] ~= mine[i] then
+      same = false
+      break
+    end
+  end
+  if same then return 'created' end
+  if f[5] == ARGV[4] then return 'taken_over' end
+  return nil
+end
+-- A transition (TRANSITION's ARGV): the record is in the target state at this call's time, with its
+-- token, attempt and lease, owned as the transition leaves it (nobody, once terminal), and the
+-- stream's last entry holds this call's events (their ids are unique per run): another transition of
+-- the same run at the same millisecond (a retry's SUBMITTED -> SUBMITTED) differs in one of them. A
+-- transition without events is written again: the same write twice.
+local function resent_transition(f)
+  if ARGV[2] == '' or f[4] ~= ARGV[3] or f[1] ~= ARGV[5] or f[7] ~= ARGV[1] then return false end
+  if ARGV[6] ~= '' and f[8] ~= ARGV[6] then return false end
+  local lease = ARGV[8] == '1' and '' or (ARGV[7] == '-' and '' or ARGV[7])
+  if ARGV[7] ~= '' and f[5] ~= lease then return false end
+  if f[3] ~= (ARGV[8] == '1' and '' or ARGV[2]) then return false end
+  -- Without events a second run writes the same again: nothing to tell apart, nothing to skip.
+  if ARGV[11] == '' then return false end
+  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  if not last then return false end
+  local fields = last[2]
+  for i = 1, #fields, 2 do
+    if (fields[i] == 'e' or fields[i] == 'f') and fields[i + 1] == ARGV[11] then return true end
+  end
+  return false
 end
 -- The top-level members of a JSON object text without whitespace (the out line), in order, as
 -- { name, value text } pairs. The names are the store's own (no escapes); a value is skipped over by
@@ -214,6 +257,8 @@ if s then
     redis.call('SET', KEYS[1], out)
     return { 'taken_over', out, previous }
   else
+    local resent = resent_claim(f)
+    if resent then return { resent, s, '' } end
     return { 'existing', s, '' }
   end
 end
@@ -236,7 +281,7 @@ return { 'created', out, '' }
  * Replies: { 'ok', record text } | { 'not_found' } | { 'stale', owner, token } | { 'state', state }.
  */
 export const TRANSITION_SCRIPT = `${RECORD_FUNCTIONS}
-local f, err = fenced(ARGV[2], ARGV[3])
+local f, err = fenced(ARGV[2], ARGV[3], resent_transition)
 if err then return err end
 if f[1] ~= ARGV[4] then return { 'state', f[1] } end
 local ttl = ARGV[12]

@@ -4,76 +4,16 @@
  * loopback TCP proxy between ioredis and redis-server drops the connection instead of relaying that
  * reply.
  */
-import { connect, createServer, type Socket } from "node:net";
 import { type Checkpoint, emptyCheckpoint } from "@langchain/langgraph-checkpoint";
 import { afterAll, describe, expect, it } from "vitest";
+import {
+  type ReplyDroppingProxy,
+  startReplyDroppingProxy,
+} from "../../../../test/support/reply-dropping-proxy.js";
 import { useRedisServer } from "../test-support.js";
 import { RedisSaver } from "./redis-saver.js";
 
 const redis = useRedisServer();
-
-interface ReplyDroppingProxy {
-  port: number;
-  /** Client chunks seen that contained the marker (the command and any re-sent copy). */
-  requests: string[];
-  /** The replies dropped instead of relayed. */
-  dropped: string[];
-  /** Drop the connection instead of relaying the reply to the next request that contains `marker`. */
-  dropReplyTo(marker: string): void;
-  close(): Promise<void>;
-}
-
-async function startProxy(targetPort: number): Promise<ReplyDroppingProxy> {
-  const sockets = new Set<Socket>();
-  let marker: string | undefined;
-  let armed = false;
-  const requests: string[] = [];
-  const dropped: string[] = [];
-  const server = createServer((client) => {
-    const upstream = connect(targetPort, "127.0.0.1");
-    sockets.add(client).add(upstream);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("data", (chunk: Buffer) => {
-      const text = chunk.toString("latin1");
-      if (marker !== undefined && text.includes(marker)) {
-        requests.push(text);
-        if (requests.length === 1) armed = true; // only the first one's reply is lost
-      }
-      upstream.write(chunk);
-    });
-    upstream.on("data", (chunk: Buffer) => {
-      if (armed) {
-        armed = false;
-        dropped.push(chunk.toString("latin1"));
-        end();
-        return;
-      }
-      client.write(chunk);
-    });
-    for (const socket of [client, upstream]) {
-      socket.on("error", end);
-      socket.on("close", end);
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("proxy has no port");
-  return {
-    port: address.port,
-    requests,
-    dropped,
-    dropReplyTo(text) {
-      marker = text;
-    },
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 const proxies: ReplyDroppingProxy[] = [];
 afterAll(async () => {
@@ -95,7 +35,7 @@ const checkpoint = (id: string, x: number): Checkpoint => ({
 
 describe("RedisSaver.putIfLatest across a dropped connection", () => {
   it("replies ok when ioredis re-sends a write whose reply was lost, and still refuses another record", async () => {
-    const proxy = await startProxy(redis.server.port);
+    const proxy = await startReplyDroppingProxy(redis.server.port);
     proxies.push(proxy);
     const client = redis.client({ port: proxy.port });
     try {

@@ -1,0 +1,131 @@
+/*
+ * A store call whose reply is lost with the connection: the command ran in Redis, ioredis reconnects
+ * and sends it again (autoResendUnfulfilledCommands, on by default). A real loopback TCP proxy between
+ * ioredis and redis-server drops the connection instead of relaying that one reply. The call must come
+ * out as if the reply had arrived: a claim must not find its own new record "in progress" (and wait for
+ * its own lease), a confirm must not find its own write "stale".
+ */
+import { Ledger, type LedgerEvent } from "@durable-tools/core";
+import { claimRequest, T0, testEvent } from "@durable-tools/core/testing";
+import { Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  type ReplyDroppingProxy,
+  startReplyDroppingProxy,
+} from "../../../test/support/reply-dropping-proxy.js";
+import { RedisLedgerStore, type RedisLedgerStoreOptions } from "./redis-ledger-store.js";
+import { useRedisServer } from "./test-support.js";
+
+const redis = useRedisServer();
+const proxies: ReplyDroppingProxy[] = [];
+const clients: Redis[] = [];
+afterAll(async () => {
+  for (const client of clients) client.disconnect();
+  await Promise.all(proxies.map((proxy) => proxy.close()));
+});
+
+const modes: [string, RedisLedgerStoreOptions][] = [
+  ["a native claim", {}],
+  ["a claim by script (Redis 6.2)", { claimWith: "script" }],
+];
+
+/** Which request's reply the proxy loses: the claim's (it names the new record) or the confirm's. */
+const lost = {
+  claim: (request: string) => request.includes("\r\nSUBMITTED\n"),
+  confirm: (request: string) => request.includes("\r\nCONFIRMED\r\n"),
+};
+
+async function runThroughLostReply(
+  options: RedisLedgerStoreOptions,
+  which: keyof typeof lost,
+  prefix: string,
+) {
+  const proxy = await startReplyDroppingProxy(redis.server.port);
+  proxies.push(proxy);
+  const client = new Redis({ host: "127.0.0.1", port: proxy.port });
+  clients.push(client);
+  const store = new RedisLedgerStore(client, { prefix, ...options });
+  // A lease far longer than the test: a claim that mistook its own record for another owner's would wait.
+  const ledger = new Ledger({ store, leaseMs: 600_000, waitTimeoutMs: 2_000 });
+  // Warm the scripts and the connection, so the lost reply is the command's own, not NOSCRIPT's.
+  await ledger.execute({ tool: "warm", key: "w", args: {}, submit: () => "ok" });
+  proxy.dropReplyTo(lost[which]);
+  let charges = 0;
+  const result = await ledger.execute({
+    tool: "charge",
+    key: "order-1",
+    args: { cents: 500 },
+    submit: () => {
+      charges++;
+      return { id: `ch_${charges}` };
+    },
+  });
+  const events = await new RedisLedgerStore(redis.admin, { prefix }).readEvents({ key: result.key });
+  return { proxy, result, charges, events };
+}
+
+/** Each event's type, or for a transition its states. */
+const transitions = (events: LedgerEvent[]) =>
+  events.map((event) => (event.type === "transition" ? `${event.from}>${event.to}` : event.type));
+
+describe("RedisLedgerStore when the reply to a call is lost and ioredis sends the call again", () => {
+  for (const [mode, options] of modes) {
+    it(`a claim (${mode}) takes its own new record as created and runs the side effect once`, async () => {
+      const { proxy, result, charges, events } = await runThroughLostReply(
+        options,
+        "claim",
+        `resend-claim-${options.claimWith ?? "native"}`,
+      );
+      expect(proxy.requests.length).toBe(2); // sent, and sent again on the new connection
+      expect(proxy.dropped).toHaveLength(1);
+      expect(charges).toBe(1);
+      expect(result).toMatchObject({ result: { id: "ch_1" }, effect: "created", replayed: false });
+      expect(result.record.state).toBe("CONFIRMED");
+      expect(transitions(events)).toEqual([
+        "claimed",
+        "PENDING>VALIDATED",
+        "VALIDATED>SUBMITTED",
+        "SUBMITTED>CONFIRMED",
+      ]);
+    });
+
+    it(`a confirm (${mode}) takes its own applied write as done`, async () => {
+      const { proxy, result, charges, events } = await runThroughLostReply(
+        options,
+        "confirm",
+        `resend-confirm-${options.claimWith ?? "native"}`,
+      );
+      expect(proxy.requests.length).toBe(2);
+      expect(proxy.dropped).toHaveLength(1);
+      expect(charges).toBe(1);
+      expect(result).toMatchObject({ result: { id: "ch_1" }, effect: "created", replayed: false });
+      expect(result.record.state).toBe("CONFIRMED");
+      // The confirm's events are in the stream once, though the script ran twice.
+      expect(transitions(events)).toEqual([
+        "claimed",
+        "PENDING>VALIDATED",
+        "VALIDATED>SUBMITTED",
+        "SUBMITTED>CONFIRMED",
+      ]);
+    });
+  }
+});
+
+describe("RedisLedgerStore does not take a new transition for a re-sent one", () => {
+  it("applies a second transition of one run at the same millisecond, same state and attempt, other events", async () => {
+    const store = new RedisLedgerStore(redis.client(), { prefix: "resend-same-ms" });
+    const key = "k";
+    const fence = { key, owner: "owner-a", fencingToken: 1 };
+    await store.claim(claimRequest(key));
+    const first = testEvent(key, "transition", { n: 1 });
+    const second = testEvent(key, "transition", { n: 2 });
+    const submit = { ...fence, now: T0, from: "PENDING", path: ["VALIDATED", "SUBMITTED"] } as const;
+    await store.transition({ ...submit, patch: { attempt: 1 }, events: [first] });
+    // The same target state, attempt, owner and time as the write before it: only its events differ.
+    const again = { ...fence, now: T0, from: "SUBMITTED", path: ["SUBMITTED"] } as const;
+    await store.transition({ ...again, patch: { attempt: 1, reason: "second" }, events: [second] });
+    expect((await store.get(key))?.reason).toBe("second");
+    const data = (await store.readEvents({ key })).map((event) => event.data);
+    expect(data.slice(-2)).toEqual([{ n: 1 }, { n: 2 }]);
+  });
+});
