@@ -8,6 +8,7 @@ import {
   isRecordCodecError,
   Ledger,
   type LedgerEvent,
+  type LedgerEventInput,
   MemoryLedgerStore,
   type RecordPatch,
   StaleOwnerError,
@@ -19,17 +20,60 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
 import { RedisLedgerStore, type RedisLedgerStoreOptions } from "./redis-ledger-store.js";
 import { entryValue } from "./stream-ids.js";
+import { charge } from "./test-support.js";
 
 let server: RedisServer;
 let prefixes = 0;
 
+/** A client for the describe blocks below (each block's stores take prefixes of their own). */
+let redis: Redis;
+
 beforeAll(async () => {
   server = await startRedisServer();
+  redis = new Redis(server.port, "127.0.0.1");
 });
 
 afterAll(async () => {
+  await redis?.quit();
   await server?.stop();
 });
+
+interface Holder {
+  key?: string;
+  owner?: string;
+  now?: number;
+}
+
+/** The holder (`owner-a` of key `k` by default) moves its PENDING record to VALIDATED. */
+function validate(
+  store: RedisLedgerStore,
+  fencingToken: number,
+  events: LedgerEventInput[],
+  holder: Holder = {},
+) {
+  const { key = "k", owner = "owner-a", now = T0 } = holder;
+  return store.transition({
+    key,
+    owner,
+    fencingToken,
+    now,
+    from: "PENDING",
+    path: ["VALIDATED"],
+    patch: {},
+    events,
+  });
+}
+
+/** The holder (`owner-a` of key `k` by default) releases its record. */
+function release(
+  store: RedisLedgerStore,
+  fencingToken: number,
+  events: LedgerEventInput[],
+  holder: Holder = {},
+) {
+  const { key = "k", owner = "owner-a" } = holder;
+  return store.release({ key, owner, fencingToken, events });
+}
 
 // Defaults; every claim a SET NX GET (what a process that has not seen the key sends); every claim a
 // Lua script (as on Redis 6.2).
@@ -94,15 +138,8 @@ describe("RedisLedgerStore with an AES-256-GCM codec", () => {
 });
 
 describe("RedisLedgerStore record layout", () => {
-  let redis: Redis;
   let store: RedisLedgerStore;
   let prefix: string;
-  beforeAll(() => {
-    redis = new Redis(server.port, "127.0.0.1");
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   const fresh = () => {
     prefix = `layout${++prefixes}`;
     store = new RedisLedgerStore(redis, { prefix });
@@ -165,12 +202,7 @@ describe("RedisLedgerStore record layout", () => {
       claimRequest("k4", { tool: "charge", correlationId: "corr-1", args, events: created }),
     );
     const released = { ...shared, id: "owner-a#3", type: "released" as const, attempt: 1 };
-    await store.release({
-      key: "k4",
-      owner: "owner-a",
-      fencingToken: claimed.record.fencingToken,
-      events: [released],
-    });
+    await release(store, claimed.record.fencingToken, [released], { key: "k4" });
     expect(await redis.exists(`${prefix}:{k4}:rec`)).toBe(0);
 
     // The stored creation entry names neither the arguments nor the shared fields; field r holds them.
@@ -208,16 +240,7 @@ describe("RedisLedgerStore record layout", () => {
       const { outcome, record } = await store.claim(claimRequest("k5", request));
       expect(outcome).toBe("created");
       // The first change writes the creation events to the stream.
-      await store.transition({
-        key: "k5",
-        owner: life.owner,
-        fencingToken: record.fencingToken,
-        now,
-        from: "PENDING",
-        path: ["VALIDATED"],
-        patch: {},
-        events: [],
-      });
+      await validate(store, record.fencingToken, [], { key: "k5", owner: life.owner, now });
       return record.fencingToken;
     };
     const claimedArgs = async () =>
@@ -258,12 +281,7 @@ describe("RedisLedgerStore record layout", () => {
   it("keeps append order when a key is claimed again with a clock behind its stream", async () => {
     fresh();
     const first = await store.claim(claimRequest("k2", { now: T0 + 10_000 }));
-    await store.release({
-      key: "k2",
-      owner: "owner-a",
-      fencingToken: first.record.fencingToken,
-      events: [testEvent("k2", "released")],
-    });
+    await release(store, first.record.fencingToken, [testEvent("k2", "released")], { key: "k2" });
     // The released run's stream ends at Redis' clock (now); the new claim says T0 (2023).
     const again = await store.claim(claimRequest("k2", { owner: "owner-b" }));
     expect(again.outcome).toBe("created");
@@ -336,13 +354,6 @@ async function rejection(call: Promise<unknown>): Promise<Error> {
 
 describe("RedisLedgerStore: a released run's stream and the next run of its key", () => {
   const TTL = 500;
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(server.port, "127.0.0.1");
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   const newStore = (options: RedisLedgerStoreOptions = {}) => {
     const prefix = `ttl${++prefixes}`;
     const store = new RedisLedgerStore(redis, { prefix, releasedEventsTtlMs: TTL, ...options });
@@ -360,12 +371,7 @@ describe("RedisLedgerStore: a released run's stream and the next run of its key"
       const first = [testEvent("k", "claimed")];
       const a = await store.claim(claimRequest("k", { events: first }));
       const released = testEvent("k", "released");
-      await store.release({
-        key: "k",
-        owner: "owner-a",
-        fencingToken: a.record.fencingToken,
-        events: [released],
-      });
+      await release(store, a.record.fencingToken, [released]);
       expect(await redis.pttl(stream)).toBeGreaterThan(0);
 
       const second = [testEvent("k", "claimed")];
@@ -376,16 +382,7 @@ describe("RedisLedgerStore: a released run's stream and the next run of its key"
       if (options === scriptClaims) expect(await redis.pttl(stream)).toBe(-1);
       else expect(await redis.pttl(stream)).toBeGreaterThan(0);
       const moved = testEvent("k", "transition");
-      await store.transition({
-        key: "k",
-        owner: "owner-b",
-        fencingToken: b.record.fencingToken,
-        now: T0,
-        from: "PENDING",
-        path: ["VALIDATED"],
-        patch: {},
-        events: [moved],
-      });
+      await validate(store, b.record.fencingToken, [moved], { owner: "owner-b" });
       expect(await redis.pttl(stream)).toBe(-1);
       await sleep(TTL + 100);
       expect((await store.get("k"))?.owner).toBe("owner-b");
@@ -403,12 +400,7 @@ describe("RedisLedgerStore: a released run's stream and the next run of its key"
     const claimed = testEvent("k", "claimed");
     const a = await store.claim(claimRequest("k", { events: [claimed] }));
     const released = testEvent("k", "released");
-    await store.release({
-      key: "k",
-      owner: "owner-a",
-      fencingToken: a.record.fencingToken,
-      events: [released],
-    });
+    await release(store, a.record.fencingToken, [released]);
     // Events of no record: the released stream keeps its TTL.
     const orphan = testEvent("k", "waiting");
     await store.appendEvents([orphan]);
@@ -452,13 +444,6 @@ describe("RedisLedgerStore: a released run's stream and the next run of its key"
 });
 
 describe("RedisLedgerStore: the clock", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(server.port, "127.0.0.1");
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   const newStore = (options: RedisLedgerStoreOptions = {}) => {
     const prefix = `clock${++prefixes}`;
     return { store: new RedisLedgerStore(redis, { prefix, ...options }), prefix };
@@ -560,18 +545,10 @@ describe("RedisLedgerStore: the clock", () => {
     "runs a Ledger on performance.timeOrigin + performance.now() (%s claims)",
     async (_, options) => {
       const { store } = newStore(options);
-      const ledger = new Ledger({ store, now: () => performance.timeOrigin + performance.now() });
-      let runs = 0;
-      const call = () =>
-        ledger.execute({
-          tool: "charge",
-          key: "order-1",
-          args: { cents: 500 },
-          submit: () => ({ n: ++runs }),
-        });
-      expect((await call()).result).toEqual({ n: 1 });
-      expect((await call()).result).toEqual({ n: 1 });
-      expect(runs).toBe(1);
+      const { call, runs } = charge(store, { now: () => performance.timeOrigin + performance.now() });
+      expect((await call()).result).toEqual({ chargeId: "ch_1" });
+      expect((await call()).result).toEqual({ chargeId: "ch_1" });
+      expect(runs()).toBe(1);
       const events = await store.readEvents({ key: "-/charge/k:order-1" });
       expect(events.map((e) => [e.type, e.from, e.to])).toEqual([
         ["claimed", undefined, "PENDING"],
@@ -593,16 +570,7 @@ describe("RedisLedgerStore: the clock", () => {
     lines[8] = created;
     await redis.set(`${prefix}:{k}:rec`, lines.join("\n"));
     const moved = testEvent("k", "transition");
-    const next = await store.transition({
-      key: "k",
-      owner: "owner-a",
-      fencingToken: record.fencingToken,
-      now: T0,
-      from: "PENDING",
-      path: ["VALIDATED"],
-      patch: {},
-      events: [moved],
-    });
+    const next = await validate(store, record.fencingToken, [moved]);
     expect(next.state).toBe("VALIDATED");
     // The claimed event's time comes from the record's created line (the events leave it out).
     expect(withoutSeq(await store.readEvents({ key: "k" }))).toEqual([
@@ -616,13 +584,6 @@ describe("RedisLedgerStore: the clock", () => {
 });
 
 describe("RedisLedgerStore: a script checks what can fail before its first write", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(server.port, "127.0.0.1");
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   type Command = (...args: unknown[]) => Promise<unknown>;
   const claimed = async () => {
     const prefix = `atomic${++prefixes}`;
@@ -746,13 +707,6 @@ describe("RedisLedgerStore: a script checks what can fail before its first write
 });
 
 describe("RedisLedgerStore: at most 1000 stream entries per millisecond of id", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(server.port, "127.0.0.1");
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   const newStore = () => {
     const prefix = `perms${++prefixes}`;
     return { store: new RedisLedgerStore(redis, { prefix }), stream: `${prefix}:{k}:ev` };
@@ -831,13 +785,6 @@ describe("RedisLedgerStore: at most 1000 stream entries per millisecond of id", 
 });
 
 describe("RedisLedgerStore: owner ids and fingerprints", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(server.port, "127.0.0.1");
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
   const newStore = () => {
     const prefix = `input${++prefixes}`;
     return { store: new RedisLedgerStore(redis, { prefix }), prefix };
@@ -899,14 +846,6 @@ describe("RedisLedgerStore: owner ids and fingerprints", () => {
 });
 
 describe("RedisLedgerStore: a transition's patch merges into the record as in MemoryLedgerStore", () => {
-  let redis: Redis;
-  beforeAll(() => {
-    redis = new Redis(server.port, "127.0.0.1");
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
-
   /** Runs the same transitions on both stores; returns what each record says after each. */
   const bothAfter = async (patches: readonly RecordPatch[]) => {
     const stores = [new RedisLedgerStore(redis, { prefix: `merge${++prefixes}` }), new MemoryLedgerStore()];

@@ -1,4 +1,4 @@
-import { Ledger } from "@durable-tools/core";
+import { Ledger, type LedgerOptions } from "@durable-tools/core";
 import { Redis, type RedisOptions } from "ioredis";
 import { afterAll, beforeAll } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
@@ -39,8 +39,8 @@ export function useRedisServer(): RedisFixture {
 }
 
 /** A ledger call with a fixed key on `store`, and how many times its function ran. */
-export function charge(store: RedisLedgerStore) {
-  const ledger = new Ledger({ store });
+export function charge(store: RedisLedgerStore, options: Omit<LedgerOptions, "store"> = {}) {
+  const ledger = new Ledger({ ...options, store });
   let runs = 0;
   const call = () =>
     ledger.execute({
