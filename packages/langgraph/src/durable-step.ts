@@ -5,10 +5,14 @@ import {
   RetryPolicy,
 } from "@durable-tools/core";
 import { getConfig } from "@langchain/langgraph";
-import { isBranch } from "./checkpoint-lineage.js";
-import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer, lineageOfCheckpointer } from "./durable-checkpointer.js";
-import { DURABLE_STEP_TOOL, type DurableStepIdentity, durableStepKey } from "./journal-keys.js";
-import { type OriginLookup, stableNamespace } from "./stable-namespace.js";
+import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer } from "./durable-checkpointer.js";
+import {
+  DURABLE_STEP_TOOL,
+  type DurableStepIdentity,
+  durableStepKey,
+  stepLedgerKey,
+} from "./journal-keys.js";
+import { taskIdentity } from "./task-naming.js";
 
 export interface DurableStepOptions {
   /** The ledger to journal into; default: `configurable.durable_ledger`, else the DurableCheckpointer's. */
@@ -62,13 +66,24 @@ export async function durableStep<T>(
   }
   const taskNs = typeof configurable.checkpoint_ns === "string" ? configurable.checkpoint_ns : "";
   const occurrence = nextOccurrence(scratchpad, attemptOf(config), name);
-  const identity: DurableStepIdentity = {
-    threadId: String(threadId),
-    ...(await taskIdentity(config, String(threadId), taskNs, taskId)),
-    name,
-    occurrence,
-  };
-  const key = durableStepKey(identity);
+  const naming = await taskIdentity(config, String(threadId), taskNs, taskId, name);
+  let identity: DurableStepIdentity = { threadId: String(threadId), ...naming.primary, name, occurrence };
+  let key = durableStepKey(identity);
+  // A task LangGraph runs again on a resume may have run its steps under the other naming (the run
+  // before used another durability, or could not know the checkpoint the task is named by yet): a
+  // step found recorded under that name is that step. Looked up only in the tasks a resumed run
+  // starts with (LangGraph's `__pregel_resuming`), the only ones that can have run before.
+  if (naming.alias !== undefined && configurable.__pregel_resuming === true) {
+    const alias = await naming.alias();
+    if (alias !== undefined) {
+      const aliasIdentity: DurableStepIdentity = { threadId: String(threadId), ...alias, name, occurrence };
+      const aliasKey = durableStepKey(aliasIdentity);
+      if (aliasKey !== key && (await ledger.get(stepLedgerKey(ledger, aliasKey))) !== undefined) {
+        identity = aliasIdentity;
+        key = aliasKey;
+      }
+    }
+  }
   try {
     const { result } = await ledger.execute({
       tool: DURABLE_STEP_TOOL,
@@ -96,77 +111,6 @@ const STEP_FAILURES_ARE_NOT_JOURNALED = new RetryPolicy({
   maxAttempts: 1,
   classify: () => ({ retryable: true, outcome: "not_applied", reason: "a durableStep that threw" }),
 });
-
-/** How long a step waits for LangGraph to hand its task's checkpoint to the DurableCheckpointer. */
-const LINEAGE_WAIT_MS = 10_000;
-
-/**
- * The task a step runs in, named by what a crash under durability "async" cannot change: the
- * checkpoint the task's checkpoint was built on, the step and the task's path. LangGraph's task id
- * is derived from the task's own checkpoint, which "async" writes in the background: a process killed
- * before it landed resumes from the parent and schedules the same task under a new id. Without a
- * DurableCheckpointer to ask, or under "exit" (whose checkpoints are written only at the end), the
- * task id.
- */
-async function taskIdentity(
-  config: ReturnType<typeof getConfig>,
-  threadId: string,
-  taskNs: string,
-  taskId: string,
-): Promise<Pick<DurableStepIdentity, "checkpointNs" | "task">> {
-  const configurable = (config?.configurable ?? {}) as Record<string, unknown>;
-  const checkpointMap = (configurable.checkpoint_map ?? {}) as Record<string, unknown>;
-  // A node runs in its own namespace (`...|<node>:<task id>`); its task belongs to the checkpoint of
-  // the namespace above. A functional-API task called from an entrypoint (or a node) sits one level
-  // deeper, in a namespace that maps to the same checkpoint as its caller's: climb to where that
-  // checkpoint was written.
-  let checkpointNs = parentNamespace(taskNs);
-  const checkpointId = checkpointMap[checkpointNs];
-  while (checkpointNs !== "" && checkpointMap[parentNamespace(checkpointNs)] === checkpointId) {
-    checkpointNs = parentNamespace(checkpointNs);
-  }
-  const metadata = (config?.metadata ?? {}) as Record<string, unknown>;
-  const lineage = lineageOfCheckpointer(configurable.__pregel_checkpointer);
-  const durability = (config as { durability?: unknown } | undefined)?.durability;
-  if (
-    lineage === undefined ||
-    durability === "exit" ||
-    typeof checkpointId !== "string" ||
-    typeof metadata.langgraph_step !== "number" ||
-    !Array.isArray(metadata.langgraph_path)
-  ) {
-    return { checkpointNs: taskNs, task: `id:${taskId}` };
-  }
-  // Under "sync" LangGraph has handed the checkpoint over before its tasks run: one we have not seen
-  // is not in that namespace, and "sync" has no crash gap to close, so the task id will do. Under
-  // "async" the hand-over may still be on its way.
-  const lookup: OriginLookup = async (ns, id) =>
-    durability === "sync"
-      ? lineage.peek(threadId, ns, id)
-      : lineage.originOf(threadId, ns, id, LINEAGE_WAIT_MS);
-  const origin = await lookup(checkpointNs, checkpointId);
-  if (origin === undefined) return { checkpointNs: taskNs, task: `id:${taskId}` };
-  const path = JSON.stringify(metadata.langgraph_path);
-  if (checkpointNs !== "" && !isBranch(origin)) {
-    // Inside a subgraph: the namespace itself carries task ids that a crash can change. Renamed
-    // stably, the step number and path place the task (the subgraph's run is the namespace's only).
-    const stable = await stableNamespace(checkpointNs, checkpointMap, lookup);
-    if (stable !== undefined) {
-      return { checkpointNs: stable, task: `step:${metadata.langgraph_step}|path:${path}` };
-    }
-  }
-  // Only a "loop" checkpoint is re-created the same way after a crash. A fork or an update branches
-  // from its parent on purpose (its tasks must run anew), and is named by its own id.
-  if (origin.source !== "loop") return { checkpointNs, task: `at:${checkpointId}|path:${path}` };
-  return {
-    checkpointNs,
-    task: `after:${origin.parentId ?? "-"}|step:${metadata.langgraph_step}|path:${path}`,
-  };
-}
-
-function parentNamespace(ns: string): string {
-  return ns.slice(0, Math.max(0, ns.lastIndexOf("|")));
-}
 
 function asLedger(value: unknown): Ledger | undefined {
   if (typeof value !== "object" || value === null) return undefined;

@@ -5,6 +5,7 @@ import {
   DURABLE_STEP_TOOL,
   type DurableStepIdentity,
   durableStepKey,
+  stepLedgerKey,
   threadJournalKeyPrefix,
   threadJournalPrefix,
 } from "./journal-keys.js";
@@ -75,6 +76,25 @@ describe("durable step keys", () => {
           const prefix = threadJournalKeyPrefix(ledger, id.threadId);
           expect(ledgerKey(id.threadId).startsWith(prefix)).toBe(true);
           expect(ledgerKey(otherThread).startsWith(prefix)).toBe(otherThread === id.threadId);
+        },
+      ),
+    );
+  });
+
+  it("stepLedgerKey is the ledger key execute() uses for a step key, tenant included", () => {
+    fc.assert(
+      fc.property(
+        identity,
+        fc.option(fc.constantFrom("acme", "t 1", "a/b%c"), { nil: undefined }),
+        (id, tenant) => {
+          const ledger = new Ledger({
+            store: new MemoryLedgerStore(),
+            ...(tenant === undefined ? {} : { tenant }),
+          });
+          const key = durableStepKey(id);
+          expect(stepLedgerKey(ledger, key)).toBe(
+            ledger.keyFor({ tool: DURABLE_STEP_TOOL, key, args: id }).key,
+          );
         },
       ),
     );

@@ -15,8 +15,10 @@ export interface DurableStepIdentity {
   /**
    * The task: `after:<parent checkpoint id>|step:<n>|path:<task path>` when the DurableCheckpointer
    * knows which checkpoint the task's checkpoint was built on (stable across a crash under durability
-   * "async", see checkpoint-lineage.ts); inside a subgraph, `step:<n>|path:<task path>` with
-   * `checkpointNs` renamed stably (see stable-namespace.ts); else `id:<LangGraph task id>`.
+   * "async", see checkpoint-lineage.ts), `at:<checkpoint id>|path:<task path>` in a fork or an update
+   * that branches; inside a subgraph, `step:<n>|path:<task path>` with `checkpointNs` renamed stably
+   * (see stable-namespace.ts) or, under durability "exit", as LangGraph named it; else
+   * `id:<LangGraph task id>` (see durable-step.ts, taskIdentity).
    */
   task: string;
   name: string;
@@ -47,4 +49,9 @@ export function threadJournalKeyPrefix(ledger: Ledger, threadId: string): string
     KeySource.EXPLICIT,
     threadJournalPrefix(threadId),
   );
+}
+
+/** The full ledger key of a step key in `ledger` (what `ledger.get` takes). */
+export function stepLedgerKey(ledger: Ledger, stepKey: string): string {
+  return namespacedKey({ tenant: ledger.tenant, tool: DURABLE_STEP_TOOL }, KeySource.EXPLICIT, stepKey);
 }
