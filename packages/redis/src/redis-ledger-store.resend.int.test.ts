@@ -118,3 +118,28 @@ describe("RedisLedgerStore does not take a new transition for a re-sent one", ()
     expect(data.slice(-2)).toEqual([{ n: 1 }, { n: 2 }]);
   });
 });
+
+describe("RedisLedgerStore: a release re-sent after its first run deleted the record", () => {
+  it("resolves, and the release's events are in the stream once", async () => {
+    const proxy = await startReplyDroppingProxy(redis.server.port);
+    proxies.push(proxy);
+    const client = new Redis({ host: "127.0.0.1", port: proxy.port });
+    clients.push(client);
+    const store = new RedisLedgerStore(client, { prefix: "resend-release" });
+    const { record } = await store.claim(claimRequest("k"));
+    await store.get("k"); // the connection is up and the scripts' first use is behind
+    const released = testEvent("k", "released", { marker: "lost-release-reply" });
+    proxy.dropReplyTo("lost-release-reply");
+    await store.release({
+      key: "k",
+      owner: "owner-a",
+      fencingToken: record.fencingToken,
+      events: [released],
+    });
+    expect(proxy.requests.length).toBe(2);
+    expect(proxy.dropped).toHaveLength(1);
+    expect(await store.get("k")).toBeUndefined();
+    const types = (await store.readEvents({ key: "k" })).map((event) => event.type);
+    expect(types).toEqual(["claimed", "released"]);
+  });
+});

@@ -139,6 +139,17 @@ local function fenced(owner, token, resent)
   if owner == '' or f[4] ~= token or f[3] ~= owner then return nil, { 'stale', f[3], f[4] } end
   return f, nil
 end
+-- Whether the stream's last entry holds this entry value (a change's events: their ids are unique per
+-- run), as the change's own events (field 'e', or 'f' beside pending creation events).
+local function last_entry_holds(entry)
+  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  if not last then return false end
+  local fields = last[2]
+  for i = 1, #fields, 2 do
+    if (fields[i] == 'e' or fields[i] == 'f') and fields[i + 1] == entry then return true end
+  end
+  return false
+end
 -- A call ioredis sent again after the connection dropped before its reply (autoResendUnfulfilledCommands,
 -- on by default) finds what its first run wrote. A claim: its own new record (every line as ARGV[5]
 -- has it but the token, which the script chose) is 'created', its own takeover (this owner, at this
@@ -171,13 +182,7 @@ local function resent_transition(f)
   if f[3] ~= (ARGV[8] == '1' and '' or ARGV[2]) then return false end
   -- Without events a second run writes the same again: nothing to tell apart, nothing to skip.
   if ARGV[11] == '' then return false end
-  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-  if not last then return false end
-  local fields = last[2]
-  for i = 1, #fields, 2 do
-    if (fields[i] == 'e' or fields[i] == 'f') and fields[i + 1] == ARGV[11] then return true end
-  end
-  return false
+  return last_entry_holds(ARGV[11])
 end
 -- The top-level members of a JSON object text without whitespace (the out line), in order, as
 -- { name, value text } pairs. The names are the store's own (no escapes); a value is skipped over by
@@ -327,7 +332,11 @@ return { 'ok', out }
 /** Guarded delete of an in-flight record. ARGV: owner, token, events, eventsTtlMs (whole ms). */
 export const RELEASE_SCRIPT = `${RECORD_FUNCTIONS}
 local f, err = fenced(ARGV[1], ARGV[2])
-if err then return err end
+if err then
+  -- Re-sent after its first run deleted the record (see resent_claim): its events are the stream's last.
+  if err[1] == 'not_found' and ARGV[3] ~= '' and last_entry_holds(ARGV[3]) then return { 'ok' } end
+  return err
+end
 if not whole_ms(ARGV[4]) then return redis.error_reply('TTL must be a whole number of ms, got ' .. ARGV[4]) end
 append(f, ARGV[3], true)
 redis.call('DEL', KEYS[1])
