@@ -37,6 +37,11 @@ export interface CheckpointOrigin {
   step?: number | undefined;
   /** Its channel versions (the channels that may have triggered the tasks it schedules). */
   versions?: ChannelVersions;
+  /**
+   * How many Sends it schedules (the length of its `__pregel_tasks` channel), when the checkpoint
+   * seen held that channel's value: the Send indexes of its tasks are below it.
+   */
+  sends?: number | undefined;
   /** With channel deltas: channel name to the id of the checkpoint whose stored values hold it. */
   holders?: Readonly<Record<string, string>>;
 }
@@ -56,11 +61,13 @@ export function originOf(
   metadata: CheckpointMetadata | undefined,
 ): CheckpointOrigin {
   const branch = (metadata as Record<string, unknown> | undefined)?.[BRANCH_KEY] === true;
+  const sends = (checkpoint.channel_values as Record<string, unknown> | undefined)?.__pregel_tasks;
   return {
     parentId: (parentConfig?.configurable?.checkpoint_id as string | undefined) ?? null,
     source: branch ? "fork" : metadata?.source,
     step: metadata?.step,
     versions: checkpoint.channel_versions,
+    sends: Array.isArray(sends) ? sends.length : undefined,
   };
 }
 
@@ -68,7 +75,7 @@ export class CheckpointLineage {
   readonly #origins = new Map<string, CheckpointOrigin>();
   readonly #waiters = new Map<string, ((origin: CheckpointOrigin) => void)[]>();
 
-  /** Records the origin of `checkpointId` (of `threadId`, `checkpointNs`), keeping holders already known. */
+  /** Records the origin of `checkpointId` (of `threadId`, `checkpointNs`), keeping holders and Sends already known. */
   learn(threadId: string, checkpointNs: string, checkpointId: string, origin: CheckpointOrigin): void {
     const slot = slotOf(threadId, checkpointNs, checkpointId);
     const known = this.#origins.get(slot);
@@ -76,9 +83,15 @@ export class CheckpointLineage {
       const oldest = this.#origins.keys().next().value;
       if (oldest !== undefined) this.#origins.delete(oldest);
     }
+    // A checkpoint read back as a delta may not hold what its put showed (its holders, its Sends).
+    const keep =
+      known !== undefined &&
+      ((known.holders && !origin.holders) || (known.sends !== undefined && origin.sends === undefined));
     this.#origins.set(
       slot,
-      known?.holders && !origin.holders ? { ...origin, holders: known.holders } : origin,
+      keep
+        ? { ...origin, holders: origin.holders ?? known.holders, sends: origin.sends ?? known.sends }
+        : origin,
     );
     const waiting = this.#waiters.get(slot);
     if (waiting === undefined) return;

@@ -15,6 +15,7 @@ import { namespaceOf } from "./config-fields.js";
 import { CheckpointConflictError } from "./errors.js";
 import { threadJournalKeyPrefix } from "./journal-keys.js";
 import { latestCheckpointId } from "./latest-checkpoint.js";
+import { RunRecords, type RunStart, runOf, threadOf } from "./run-records.js";
 
 /** Marks a saver that carries a ledger for `durableStep()` (works across copies of this package). */
 export const DURABLE_LEDGER = Symbol.for("durable-tools.langgraph.ledger");
@@ -62,11 +63,11 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   /** Serialises the check-then-put of each thread (within this process). */
   readonly #putLocks = new Map<string, Promise<unknown>>();
   /**
-   * Per LangGraph run (its `config.control`, one object per `invoke` / `stream` call), per thread: the
-   * root checkpoint the run loaded by `checkpoint_id`, and whether it was already superseded then (the
-   * run branches from it). Held weakly: it goes with the run.
+   * Per LangGraph run (its `config.control`), what its loads showed: where it started on each thread
+   * (and whether that checkpoint was already superseded: the run branches), which subgraph namespaces
+   * loaded their checkpoint, and the tasks that invoked them (see run-records.ts). Held weakly.
    */
-  readonly #runStarts = new WeakMap<object, Map<string, RunStart>>();
+  readonly runs = new RunRecords();
 
   constructor(options: DurableCheckpointerOptions) {
     if (options?.saver === undefined || options.ledger === undefined) {
@@ -85,27 +86,38 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   }
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
-    const start = this.#addressedStart(config);
-    if (start === undefined) {
+    const starting = this.runs.loading(config);
+    if (starting?.addressed !== true) {
       const stored = await this.saver.getTuple(config);
-      return stored === undefined ? undefined : this.#loaded(stored);
+      if (stored === undefined) return undefined;
+      if (starting !== undefined) starting.start.checkpointId = stored.checkpoint.id;
+      return this.#loaded(stored);
     }
     // A run given a checkpoint_id starts here: is that checkpoint still the thread's latest? Read beside
     // the load, once per run and thread (see #branchesFrom).
+    const threadId = threadOf(config) as string;
     const [stored, latestId] = await Promise.all([
       this.saver.getTuple(config),
-      latestCheckpointId(this.saver, start.threadId),
+      latestCheckpointId(this.saver, threadId),
     ]);
-    if (stored !== undefined) {
-      start.starts.set(start.threadId, {
-        checkpointId: stored.checkpoint.id,
-        superseded: stored.checkpoint.id !== latestId,
-      });
-    }
-    return stored === undefined ? undefined : this.#loaded(stored);
+    if (stored === undefined) return undefined;
+    starting.start.checkpointId = stored.checkpoint.id;
+    starting.start.superseded = stored.checkpoint.id !== latestId;
+    return this.#loaded(stored);
+  }
+
+  /**
+   * The root checkpoint a LangGraph run (its `config.control`) loaded first on the thread, by id or
+   * as the latest: the checkpoint whose tasks it resumed, if it runs them. Undefined for a run that
+   * found no checkpoint or is not known.
+   */
+  startedFrom(control: unknown, threadId: string): RunStart | undefined {
+    return this.runs.startedFrom(control, threadId);
   }
 
   async *list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
+    // A subgraph's first load during time travel is a list (LangGraph's ReplayState).
+    if (namespaceOf(config) !== "") this.runs.loading(config);
     if (this.#deltas === undefined) {
       yield* this.saver.list(config, options);
       return;
@@ -235,34 +247,9 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
    * run that resumed the thread's head never inherits another run's permission to branch.
    */
   #branchesFrom(config: RunnableConfig, threadId: string, parent: string | undefined): boolean {
-    const run = runOf(config);
-    if (run === undefined || parent === undefined) return false;
-    const start = this.#runStarts.get(run)?.get(threadId);
+    if (parent === undefined) return false;
+    const start = this.runs.startedFrom(runOf(config), threadId);
     return start?.superseded === true && start.checkpointId === parent;
-  }
-
-  /**
-   * The run's table of start points, with the thread, when `config` is a LangGraph run loading a root
-   * checkpoint by id for the first time (the checkpoint it starts from); otherwise undefined.
-   */
-  #addressedStart(config: RunnableConfig): { starts: Map<string, RunStart>; threadId: string } | undefined {
-    const run = runOf(config);
-    if (run === undefined) return undefined;
-    const checkpointId = config.configurable?.checkpoint_id;
-    if (typeof checkpointId !== "string" || checkpointId === "" || namespaceOf(config) !== "") {
-      return undefined;
-    }
-    const threadId = threadOf(config);
-    if (threadId === undefined) return undefined;
-    let starts = this.#runStarts.get(run);
-    if (starts === undefined) {
-      starts = new Map();
-      this.#runStarts.set(run, starts);
-    } else if (starts.has(threadId)) {
-      return undefined;
-    }
-    starts.set(threadId, { checkpointId, superseded: false }); // taken: later loads of the run are not its start
-    return { starts, threadId };
   }
 
   async #withLock<T>(threadId: string, fn: () => Promise<T>): Promise<T> {
@@ -278,29 +265,6 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
   }
 }
 
-/** Where a LangGraph run started on a thread, when it was given a `checkpoint_id`. */
-interface RunStart {
-  checkpointId: string;
-  /** The thread's latest checkpoint was another one when the run loaded it: the run branches. */
-  superseded: boolean;
-}
-
-/**
- * The object that stands for one LangGraph run: `config.control`, the run's `RunControl`, created for
- * every `invoke` / `stream` call (LangGraph 1.7) and carried, like all of the run's top-level config,
- * into every checkpoint config it hands the checkpointer. Undefined for other callers (`getState`,
- * `updateState`, direct saver calls).
- */
-function runOf(config: RunnableConfig): object | undefined {
-  const control = (config as { control?: unknown }).control;
-  return typeof control === "object" && control !== null ? control : undefined;
-}
-
-function threadOf(config: RunnableConfig): string | undefined {
-  const threadId = config.configurable?.thread_id;
-  return threadId === undefined || threadId === null ? undefined : String(threadId);
-}
-
 /** The ledger a checkpointer carries, if it is a `DurableCheckpointer` (of any copy of this package). */
 export function ledgerOfCheckpointer(checkpointer: unknown): Ledger | undefined {
   if (typeof checkpointer !== "object" || checkpointer === null) return undefined;
@@ -311,6 +275,12 @@ export function ledgerOfCheckpointer(checkpointer: unknown): Ledger | undefined 
 export function lineageOfCheckpointer(checkpointer: unknown): CheckpointLineage | undefined {
   const lineage = (checkpointer as { lineage?: unknown } | null | undefined)?.lineage;
   return lineage instanceof CheckpointLineage ? lineage : undefined;
+}
+
+/** What a checkpointer learned of LangGraph runs' loads, if it is a `DurableCheckpointer`. */
+export function runsOfCheckpointer(checkpointer: unknown): RunRecords | undefined {
+  const runs = (checkpointer as { runs?: unknown } | null | undefined)?.runs;
+  return runs instanceof RunRecords ? runs : undefined;
 }
 
 /** A saver's compare-and-set put (our RedisSaver has one), bound to it. */

@@ -146,6 +146,39 @@ describe("durableStep when one thread's invocations use different durabilities",
     }
   }
 
+  // A subgraph that finished inside the node before its interrupt starts over from its beginning on
+  // the resume: under "exit" it stored nothing, and with `checkpointer: false` it never stores. Its
+  // steps run after LangGraph cleared `__pregel_resuming`; they look up the other name all the same.
+  for (const [stores, first, then] of [
+    [true, "exit", "async"],
+    [true, "exit", "sync"],
+    [false, "exit", "async"],
+    [false, "exit", "sync"],
+    [false, "async", "exit"],
+    [false, "sync", "exit"],
+  ] as const) {
+    it(`a step in a subgraph that finished before its node's interrupt runs once: ${first}, then ${then} (subgraph ${stores ? "stored" : "compiled with checkpointer: false"})`, async () => {
+      const { effects, hit } = counter();
+      const out = await switching(
+        (checkpointer) => {
+          const sub = twoStepSubgraph(hit, "", stores ? undefined : false);
+          return new StateGraph(State)
+            .addNode("outer", async () => {
+              const { log } = await sub.invoke({ log: [] });
+              return { log: [...log, interrupt("ok?") as string] };
+            })
+            .addEdge(START, "outer")
+            .addEdge("outer", END)
+            .compile({ checkpointer });
+        },
+        { durability: first },
+        { durability: then },
+      );
+      expect(effects).toEqual({ p1: 1, p2: 1 });
+      expect(out.log).toEqual(["p1#1", "p2#1", "yes"]);
+    });
+  }
+
   it("checkpointDuring: false and durability async on one thread, either way round", async () => {
     for (const [first, then] of [
       [{ checkpointDuring: false }, { durability: "async" }],
@@ -268,6 +301,48 @@ describe("durableStep in a subgraph reached by more than 64 Sends, after a crash
     expect(Object.keys(effects)).toHaveLength(N);
     expect(out.log.filter((entry) => entry !== "prep")).toHaveLength(N);
   }, 30_000);
+});
+
+describe("durableStep in subgraphs reached by more than 64 Sends, the sending checkpoint seen by the DurableCheckpointer", () => {
+  for (const durability of ["async", "sync"] as const) {
+    it(`names each Send's subgraph without reading that checkpoint back (durability ${durability})`, async () => {
+      const N = 70;
+      const saver = new MemorySaver();
+      const getTuple = vi.spyOn(saver, "getTuple");
+      const { effects, hit } = counter();
+      const reserve = new StateGraph(Order)
+        .addNode("reserve", async (state) => ({ log: [await durableStep("reserve", () => hit(state.item))] }))
+        .addEdge(START, "reserve")
+        .addEdge("reserve", END)
+        .compile();
+      const app = new StateGraph(Order)
+        .addNode("prep", async () => ({ log: ["prep"] }))
+        .addNode("reserve", reserve)
+        .addEdge(START, "prep")
+        .addConditionalEdges("prep", () =>
+          Array.from({ length: N }, (_, i) => new Send("reserve", { item: `i${i}`, log: [] })),
+        )
+        .addEdge("reserve", END)
+        .compile({
+          checkpointer: new DurableCheckpointer({
+            saver,
+            ledger: new Ledger({ store: new MemoryLedgerStore() }),
+            channelDeltas: false, // (deltas read holders by id: not what this counts)
+          }),
+        });
+      const out = await app.invoke({ log: [] }, { configurable: { thread_id: "sends-seen" }, durability });
+      expect(Object.keys(effects)).toHaveLength(N);
+      expect(Object.values(effects).every((count) => count === 1)).toBe(true);
+      expect(out.log.filter((entry) => entry !== "prep")).toHaveLength(N);
+      // Root checkpoints read by id: none. (LangGraph's own loads: the root's latest, and one per
+      // subgraph in the subgraph's namespace.)
+      const byId = getTuple.mock.calls.filter(
+        ([config]) => (config.configurable?.checkpoint_ns ?? "") === "" && config.configurable?.checkpoint_id,
+      );
+      expect(byId).toEqual([]);
+      expect(getTuple).toHaveBeenCalledTimes(1 + N);
+    });
+  }
 });
 
 const Order = Annotation.Root({
@@ -437,6 +512,51 @@ describe("durableStep after a human edits an interrupted thread with updateState
 });
 
 describe("what the alias lookup costs", () => {
+  for (const durability of Durabilities) {
+    it(`one ledger store read more per step only where the step may have run before, subgraphs included; none on a fresh run (durability ${durability})`, async () => {
+      const store = new MemoryLedgerStore();
+      const checkpointer = new DurableCheckpointer({
+        saver: new MemorySaver(),
+        ledger: new Ledger({ store }),
+      });
+      const reads = vi.spyOn(store, "get");
+      const { effects, hit } = counter();
+      const stored = twoStepSubgraph(hit, "s.");
+      const unstored = twoStepSubgraph(hit, "u.", false);
+      const later = twoStepSubgraph(hit, "l.");
+      const app = new StateGraph(State)
+        .addNode("pay", async () => {
+          const receipt = await durableStep("charge", () => hit("charge"));
+          const a = await stored.invoke({ log: [] });
+          const b = await unstored.invoke({ log: [] });
+          return { log: [receipt, ...a.log, ...b.log, interrupt("ok?") as string] };
+        })
+        .addNode("after", async () => {
+          const { log } = await later.invoke({ log: [] });
+          return { log: [await durableStep("notify", () => hit("notify")), ...log] };
+        })
+        .addEdge(START, "pay")
+        .addEdge("pay", "after")
+        .addEdge("after", END)
+        .compile({ checkpointer });
+      const config = thread(`cost-${durability}`, durability);
+      await app.invoke({ log: [] }, config);
+      expect(reads).not.toHaveBeenCalled();
+      await app.invoke(new Command({ resume: "yes" }), config);
+      // charge and the steps of the subgraphs the resumed task runs again, not `after`'s: the
+      // unstored subgraph starts over, and so does the stored one under "exit" (which stored
+      // nothing); under "async" and "sync" LangGraph resumes the stored one, finished: no step runs.
+      expect(reads).toHaveBeenCalledTimes(durability === "exit" ? 5 : 3);
+      const once = { charge: 1, "s.p1": 1, "s.p2": 1, "u.p1": 1, "u.p2": 1, notify: 1, "l.p1": 1, "l.p2": 1 };
+      expect(effects).toEqual(once);
+      // New input on the thread is a fresh run too: its tasks run in checkpoints of its own.
+      reads.mockClear();
+      await app.invoke({ log: [] }, config);
+      expect(reads).not.toHaveBeenCalled();
+      expect(effects).toEqual({ ...once, charge: 2, "s.p1": 2, "s.p2": 2, "u.p1": 2, "u.p2": 2 });
+    });
+  }
+
   it("reads the ledger once more per step only in the tasks a resumed run starts with", async () => {
     const { checkpointer, ledger } = durable(new MemorySaver());
     const get = vi.spyOn(ledger, "get");

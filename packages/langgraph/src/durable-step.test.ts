@@ -369,10 +369,11 @@ describe("durableStep under durability async, when the task's checkpoint was los
   /**
    * START -> prep -> (one Send per item, or one plain edge) -> outer -> END, where outer is a subgraph
    * START -> reserve -> charge -> END whose steps are journaled, and charge is nested one level
-   * deeper in a second subgraph. The root checkpoint that schedules `outer` (step 1) is lost, and
-   * the first "process" dies once every charge ran.
+   * deeper in a second subgraph (`outerStoresNothing`: outer compiled with `checkpointer: false`).
+   * The root checkpoint that schedules `outer` (step 1) is lost, and the first "process" dies once
+   * every charge ran.
    */
-  async function subgraphCrash(items: string[] | undefined) {
+  async function subgraphCrash(items: string[] | undefined, outerStoresNothing = false) {
     const store = new MemoryLedgerStore();
     const saver = new LosingSaver();
     const effects: string[] = [];
@@ -409,7 +410,7 @@ describe("durableStep under durability async, when the task's checkpoint was los
         .addEdge(START, "reserve")
         .addEdge("reserve", "charge")
         .addEdge("charge", END)
-        .compile();
+        .compile(outerStoresNothing ? { checkpointer: false } : {});
       const graph = new StateGraph(Order)
         .addNode("prep", async () => ({ log: ["prep"], item: "only" }))
         .addNode("outer", outer)
@@ -452,8 +453,14 @@ describe("durableStep under durability async, when the task's checkpoint was los
     expect(namespaces[1]).not.toBe(namespaces[0]); // new task ids at every level; the journal keys held
   });
 
-  it("subgraph steps reached by Sends run once each, and each Send replays its own result", async () => {
-    const { before, effects, out } = await subgraphCrash(["a", "b"]);
+  for (const outerStoresNothing of [false, true]) {
+    it(`subgraph steps reached by Sends run once each, and each Send replays its own result${outerStoresNothing ? " (the subgraph above the inner one compiled with checkpointer: false)" : ""}`, async () => {
+      await sendsReplay(outerStoresNothing);
+    });
+  }
+
+  async function sendsReplay(outerStoresNothing: boolean) {
+    const { before, effects, out } = await subgraphCrash(["a", "b"], outerStoresNothing);
     expect([...before].sort()).toEqual(["charge:a", "charge:b", "reserve:a", "reserve:b"]);
     expect(effects).toEqual(before);
     const position = new Map(before.map((effect, index) => [effect, index + 1]));
@@ -465,7 +472,7 @@ describe("durableStep under durability async, when the task's checkpoint was los
         "hold-b",
       ].sort(),
     );
-  });
+  }
 });
 
 describe("durableStep in the functional API", () => {

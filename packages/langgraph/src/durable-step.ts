@@ -71,9 +71,9 @@ export async function durableStep<T>(
   let key = durableStepKey(identity);
   // A task LangGraph runs again on a resume may have run its steps under the other naming (the run
   // before used another durability, or could not know the checkpoint the task is named by yet): a
-  // step found recorded under that name is that step. Looked up only in the tasks a resumed run
-  // starts with (LangGraph's `__pregel_resuming`), the only ones that can have run before.
-  if (naming.alias !== undefined && configurable.__pregel_resuming === true) {
+  // step found recorded under that name is that step. Only tasks that may have run before have an
+  // alias (those a resumed run runs in the checkpoint it started from, subgraphs included).
+  if (naming.alias !== undefined) {
     const alias = await naming.alias();
     if (alias !== undefined) {
       const aliasIdentity: DurableStepIdentity = { threadId: String(threadId), ...alias, name, occurrence };

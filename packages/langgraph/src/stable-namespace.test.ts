@@ -83,6 +83,22 @@ describe("stableNamespace", () => {
     expect(counts).toBe(1);
   });
 
+  it("takes the Send count from the scheduling checkpoint's origin when the checkpointer saw it: no read", async () => {
+    let reads = 0;
+    const checkpointId = "1f000000-0000-6000-8000-000000000007";
+    const view: CheckpointView = {
+      origin: async () => ({ parentId: "p0", source: "loop", step: 3, versions: {}, sends: 200 }),
+      stored: async () => undefined,
+      sendCount: async () => {
+        reads++;
+        return undefined;
+      },
+    };
+    const ns = `outer:${sendTaskId("outer", 4, "outer", 150, checkpointId)}`;
+    expect(await stableNamespace(ns, { "": checkpointId }, view)).toBe("outer@after:p0|step:4|push:150");
+    expect(reads).toBe(0);
+  });
+
   it("names the second, third... subgraph a task invokes by its place after the task", async () => {
     const innerTask = pullTaskId(`${outerNs}|1|inner`, 0, "inner", "branch:to:inner", SUB);
     const ns = `${outerNs}|1|inner:${innerTask}`;

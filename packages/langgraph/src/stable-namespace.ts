@@ -1,5 +1,9 @@
 import { uuid5 } from "@langchain/langgraph-checkpoint";
 import { type CheckpointOrigin, isBranch } from "./checkpoint-lineage.js";
+import type { Invocation } from "./run-records.js";
+import { pullChannels, type StoredReader, type TaskAnchor, taskAnchor } from "./task-anchor.js";
+
+export type { StoredCheckpoint } from "./task-anchor.js";
 
 /*
  * A subgraph runs in a namespace named after the tasks that called it: `<node>:<task id>`, one
@@ -15,99 +19,33 @@ import { type CheckpointOrigin, isBranch } from "./checkpoint-lineage.js";
  * in the scheduling checkpoint's id). A segment that no candidate matches (another LangGraph version,
  * a functional-API call) leaves the namespace unresolved, and the caller names the step otherwise.
  *
+ * Below the root, a level scheduled by a checkpoint that is not stored while the step runs (a
+ * subgraph compiled with `checkpointer: false`, or one under durability "exit") is named the same way
+ * from what the task says of itself: see `invokedAs`. Such a subgraph starts over when the task
+ * around it runs again, with new checkpoint ids, but its tasks run at the same steps with the same
+ * triggers.
+ *
  * A task that an `updateState` at the thread's head re-schedules (the node a human interrupted, run
- * again after the edit) is the same task as the one it continues: see `taskAnchor`.
+ * again after the edit) is the same task as the one it continues: see `taskAnchor` (task-anchor.ts).
  */
 
 const PULL = "__pregel_pull";
 const PUSH = "__pregel_push";
-/** Send indexes tried from memory before the scheduling checkpoint's Sends are counted (one read). */
+/** Send indexes tried from memory before the scheduling checkpoint's Sends are counted. */
 const QUICK_SEND_INDEXES = 64;
 /** Scheduling contexts whose Send task ids are kept (computed once each, shared by all their Sends). */
 const MAX_SEND_CONTEXTS = 256;
-/** Writes that leave a task unfinished: it was interrupted, failed, or only got a resume value. */
-const UNFINISHED_WRITES = new Set(["__interrupt__", "__error__", "__resume__", "__scheduled__"]);
 
-/** A checkpoint as stored: its origin, the task writes stored against it, the Sends it schedules. */
-export interface StoredCheckpoint {
-  origin: CheckpointOrigin;
-  /** `[task id, channel]` of each pending write stored against the checkpoint. */
-  writes: ReadonlyArray<readonly [string, string]>;
-  /** How many Sends it schedules (its `__pregel_tasks` channel): the Send indexes are below this. */
-  sends: number;
-}
-
-/** What naming a task needs to know of its thread's checkpoints (durable-step.ts builds it). */
+/** What naming a task needs to know of its thread's checkpoints (task-naming.ts builds it). */
 export interface CheckpointView {
   /** A checkpoint's origin (waiting for it where it is sure to come), or undefined if not known. */
   origin(checkpointNs: string, checkpointId: string): Promise<CheckpointOrigin | undefined>;
   /** The checkpoint as stored (undefined if it is not stored). */
-  stored(checkpointNs: string, checkpointId: string): Promise<StoredCheckpoint | undefined>;
+  stored: StoredReader;
   /** How many Sends the checkpoint schedules, read from storage (undefined if it cannot be read). */
   sendCount(checkpointNs: string, checkpointId: string): Promise<number | undefined>;
-}
-
-/** The checkpoint whose task a task is, for naming (see `taskAnchor`). */
-export interface TaskAnchor {
-  checkpointId: string;
-  origin: CheckpointOrigin;
-  /** True when the anchor is an earlier checkpoint than the one the task runs in. */
-  moved: boolean;
-  /** When moved: LangGraph's id of the task in the anchor, if the anchor's writes name it. */
-  taskId?: string | undefined;
-}
-
-/**
- * The checkpoint a pull task of `node`, running in checkpoint `checkpointId`, belongs to. Normally
- * that checkpoint. But a task re-scheduled by an `updateState` made at the thread's head continues
- * the task of the same node that was left unfinished there: a human edits the state of an interrupted
- * (or failed) run, then resumes it. Its completed steps must not run again, so it is named by the
- * checkpoint it continues. Three facts, all stored, say so:
- * - the checkpoint is an "update" built on `P`;
- * - LangGraph applied the update to the head: it stores the update's writes against `P` under the
- *   task id uuid5("__interrupt__", P) (an update of a checkpoint the thread had moved past is not
- *   stored there, and its tasks stay a branch that runs anew, like a fork);
- * - the task of `node` in `P` did not finish: no write of it in `P` but interrupt, error or resume.
- *   A task that finished in `P` and runs again after the update is new work, and a branch.
- * Repeated head updates are followed back to the first checkpoint the task ran in.
- */
-export async function taskAnchor(
-  view: CheckpointView,
-  checkpointNs: string,
-  checkpointId: string,
-  origin: CheckpointOrigin,
-  node: string,
-): Promise<TaskAnchor> {
-  let anchor: TaskAnchor = { checkpointId, origin, moved: false };
-  const ns = checkpointNs === "" ? node : `${checkpointNs}|${node}`;
-  while (anchor.origin.source === "update" && anchor.origin.parentId !== null) {
-    const parentId = anchor.origin.parentId;
-    const parent = await view.stored(checkpointNs, parentId);
-    if (parent?.origin.step === undefined || !updatedAtHead(parent, parentId)) break;
-    const step = String(parent.origin.step + 1);
-    const candidates = [...pullChannels(node, parent.origin)].map((channel) =>
-      uuid5(JSON.stringify([ns, step, node, PULL, [channel]]), parentId),
-    );
-    const written = new Map<string, boolean>();
-    for (const [taskId, channel] of parent.writes) {
-      if (!candidates.includes(taskId)) continue;
-      written.set(taskId, (written.get(taskId) ?? false) || !UNFINISHED_WRITES.has(channel));
-    }
-    if ([...written.values()].some((finished) => finished)) break;
-    anchor = { checkpointId: parentId, origin: parent.origin, moved: true, taskId: [...written.keys()][0] };
-  }
-  return anchor;
-}
-
-/** LangGraph stored an update's writes against `checkpointId`: the update was made at the head. */
-function updatedAtHead(stored: StoredCheckpoint, checkpointId: string): boolean {
-  const writers = new Set(stored.writes.map(([taskId]) => taskId));
-  if (writers.has(uuid5("__interrupt__", checkpointId))) return true;
-  // bulkUpdateState names the i-th update of a superstep `__interrupt__:<i>`.
-  for (let i = 1; i < writers.size; i++) {
-    if (writers.has(uuid5(`__interrupt__:${i}`, checkpointId))) return true;
-  }
-  return false;
+  /** The task (by its namespace) that invoked a subgraph, as the subgraph's load described it. */
+  invocation?(taskNs: string): Invocation | undefined;
 }
 
 /**
@@ -121,44 +59,139 @@ export async function stableNamespace(
 ): Promise<string | undefined> {
   const segments = checkpointNs.split("|");
   const stable: string[] = [];
-  for (const [level, segment] of segments.entries()) {
-    if (level > 0 && /^[1-9][0-9]*$/.test(segment)) {
-      // The second, third... subgraph invoked by the task above (LangGraph's scratchpad counter):
-      // as stable as the task above it.
-      stable.push(`#${segment}`);
-      continue;
-    }
-    const separator = segment.lastIndexOf(":");
-    if (separator <= 0) return undefined;
-    const node = segment.slice(0, separator);
-    const taskId = segment.slice(separator + 1);
-    const parentNs = segments.slice(0, level).join("|");
-    const scheduledBy = checkpointMap[parentNs];
-    if (typeof scheduledBy !== "string") return undefined;
-    const origin = await view.origin(parentNs, scheduledBy);
-    if (origin?.step === undefined) return undefined;
-    if (isBranch(origin) && origin.source !== "update") {
-      // A branch made on purpose runs anew: its task id (new with every branch) is the right name.
-      stable.push(segment);
-      continue;
-    }
-    const step = origin.step + 1;
-    const trigger = await triggerOf(view, taskId, parentNs, node, step, scheduledBy, origin);
-    let anchor: TaskAnchor = { checkpointId: scheduledBy, origin, moved: false };
-    if (origin.source === "update" && trigger?.startsWith("pull:")) {
-      anchor = await taskAnchor(view, parentNs, scheduledBy, origin, node);
-    }
-    if (isBranch(anchor.origin)) {
-      stable.push(segment);
-      continue;
-    }
-    if (trigger === undefined || anchor.origin.step === undefined) return undefined;
-    const anchorStep = anchor.origin.step + 1;
-    const place =
-      parentNs === "" ? `after:${anchor.origin.parentId ?? "-"}|step:${anchorStep}` : `step:${anchorStep}`;
-    stable.push(`${node}@${place}|${trigger}`);
+  for (let level = 0; level < segments.length; level++) {
+    const name = await levelName(segments, level, checkpointMap, view);
+    if (name === undefined) return undefined;
+    stable.push(name);
   }
   return stable.join("|");
+}
+
+/**
+ * The namespace as a run under durability "exit" names it: the first level as given (`first`: the
+ * root task, named by its id, which the root checkpoint keeps when "exit" stores it as the run
+ * stops), each level below as `stableNamespace` does where that needs no waiting, else as LangGraph
+ * named it. (A subgraph's checkpoints are not stored before it stops, and one that finished inside a
+ * node that then stopped starts over on the resume, under new task ids; its tasks' steps and
+ * triggers are the same.)
+ */
+export async function namespaceUnderExit(
+  checkpointNs: string,
+  checkpointMap: Record<string, unknown>,
+  view: CheckpointView,
+  first: string,
+): Promise<string> {
+  const segments = checkpointNs.split("|");
+  const named = [first];
+  for (let level = 1; level < segments.length; level++) {
+    named.push((await levelName(segments, level, checkpointMap, view)) ?? (segments[level] as string));
+  }
+  return named.join("|");
+}
+
+/** The stable name of one level of a namespace (see `stableNamespace`), or undefined. */
+async function levelName(
+  segments: readonly string[],
+  level: number,
+  checkpointMap: Record<string, unknown>,
+  view: CheckpointView,
+): Promise<string | undefined> {
+  const segment = segments[level] as string;
+  if (level > 0 && /^[1-9][0-9]*$/.test(segment)) {
+    // The second, third... subgraph invoked by the task above (LangGraph's scratchpad counter): as
+    // stable as the task above it.
+    return `#${segment}`;
+  }
+  const separator = segment.lastIndexOf(":");
+  if (separator <= 0) return undefined;
+  const node = segment.slice(0, separator);
+  const taskId = segment.slice(separator + 1);
+  const parentNs = segments.slice(0, level).join("|");
+  const scheduledBy = checkpointMap[parentNs];
+  if (typeof scheduledBy !== "string") return undefined;
+  const origin = await view.origin(parentNs, scheduledBy);
+  if (origin?.step === undefined) {
+    // The scheduling checkpoint is not known and is not waited for: a subgraph that stores no
+    // checkpoints, or one "exit" has not stored yet. Below the root the task itself says where it ran.
+    if (parentNs === "") return undefined;
+    const taskNs = segments.slice(0, level + 1).join("|");
+    return invokedAs(view.invocation?.(taskNs), taskId, parentNs, node, scheduledBy);
+  }
+  if (isBranch(origin) && origin.source !== "update") {
+    // A branch made on purpose runs anew: its task id (new with every branch) is the right name.
+    return segment;
+  }
+  const step = origin.step + 1;
+  const count = async () => origin.sends ?? (await view.sendCount(parentNs, scheduledBy));
+  const trigger = await triggerOf(taskId, parentNs, node, step, scheduledBy, origin, count);
+  let anchor: TaskAnchor = { checkpointId: scheduledBy, origin, moved: false };
+  if (origin.source === "update" && trigger?.startsWith("pull:")) {
+    anchor = await taskAnchor(view, parentNs, scheduledBy, origin, node);
+  }
+  if (isBranch(anchor.origin)) return segment;
+  if (trigger === undefined || anchor.origin.step === undefined) return undefined;
+  const anchorStep = anchor.origin.step + 1;
+  const place =
+    parentNs === "" ? `after:${anchor.origin.parentId ?? "-"}|step:${anchorStep}` : `step:${anchorStep}`;
+  return `${node}@${place}|${trigger}`;
+}
+
+/**
+ * A level below the root whose scheduling checkpoint is not known, named as `levelName` names it
+ * (`<node>@step:<step>|<trigger>`) from what the task says of itself, checked against its id:
+ * - the invoking task's step, triggers and path, which LangGraph handed to the subgraph it invoked
+ *   and that subgraph's load showed the DurableCheckpointer (any trigger, any Send index);
+ * - else (that subgraph stores no checkpoints either): the step is the one the scheduling checkpoint
+ *   was written at plus one (LangGraph 1.7 ids a checkpoint with a UUID v6 whose clock sequence is
+ *   its step), and the trigger an edge to the node or one of the first 64 Sends.
+ */
+async function invokedAs(
+  invocation: Invocation | undefined,
+  taskId: string,
+  parentNs: string,
+  node: string,
+  scheduledBy: string,
+): Promise<string | undefined> {
+  const ns = `${parentNs}|${node}`;
+  if (invocation !== undefined) {
+    const { step, triggers, path } = invocation;
+    if (path[0] === PULL) {
+      for (const trigger of triggers) {
+        if (typeof trigger === "string" && pullTaskId(ns, step, node, trigger, scheduledBy) === taskId) {
+          return `${node}@step:${step}|pull:${trigger}`;
+        }
+      }
+    } else if (path[0] === PUSH && (typeof path[1] === "number" || typeof path[1] === "string")) {
+      if (pushTaskId(ns, step, node, String(path[1]), scheduledBy) === taskId) {
+        return `${node}@step:${step}|push:${path[1]}`;
+      }
+    }
+  }
+  const written = stepOfCheckpointId(scheduledBy);
+  if (written === undefined) return undefined;
+  const step = written + 1;
+  if (pullTaskId(ns, step, node, `branch:to:${node}`, scheduledBy) === taskId) {
+    return `${node}@step:${step}|pull:branch:to:${node}`;
+  }
+  const index = await sendIndexOf(taskId, parentNs, node, step, scheduledBy, async () => undefined);
+  return index === undefined ? undefined : `${node}@step:${step}|push:${index}`;
+}
+
+/** The step of a LangGraph checkpoint id (`uuid6(step)`: the clock sequence), for steps from 0. */
+function stepOfCheckpointId(checkpointId: string): number | undefined {
+  const clockSequence = /^[0-9a-f]{8}-[0-9a-f]{4}-6[0-9a-f]{3}-([89ab][0-9a-f]{3})-[0-9a-f]{12}$/i.exec(
+    checkpointId,
+  )?.[1];
+  return clockSequence === undefined ? undefined : Number.parseInt(clockSequence, 16) & 0x3fff;
+}
+
+/** LangGraph 1.7's id of a pull task and of a Send task (algo.ts, _prepareSingleTask). */
+function pullTaskId(ns: string, step: number, node: string, channel: string, checkpointId: string) {
+  return uuid5(JSON.stringify([ns, String(step), node, PULL, [channel]]), checkpointId);
+}
+
+function pushTaskId(ns: string, step: number, node: string, index: string, checkpointId: string) {
+  return uuid5(JSON.stringify([ns, String(step), node, PUSH, index]), checkpointId);
 }
 
 /** The channel of the pull task of `node` in a checkpoint whose LangGraph task id is `taskId`. */
@@ -172,31 +205,25 @@ export function pullTriggerOf(
 ): string | undefined {
   const ns = parentNs === "" ? node : `${parentNs}|${node}`;
   for (const channel of pullChannels(node, origin)) {
-    if (uuid5(JSON.stringify([ns, String(step), node, PULL, [channel]]), checkpointId) === taskId) {
-      return channel;
-    }
+    if (pullTaskId(ns, step, node, channel, checkpointId) === taskId) return channel;
   }
   return undefined;
 }
 
 /** `pull:<channel>` or `push:<index>`: the candidate whose LangGraph task id is `taskId`. */
 async function triggerOf(
-  view: CheckpointView,
   taskId: string,
   parentNs: string,
   node: string,
   step: number,
   checkpointId: string,
   origin: CheckpointOrigin,
+  sendCount: () => Promise<number | undefined>,
 ): Promise<string | undefined> {
   const channel = pullTriggerOf(taskId, parentNs, node, step, checkpointId, origin);
   if (channel !== undefined) return `pull:${channel}`;
-  const index = await sendIndexOf(view, taskId, parentNs, node, step, checkpointId);
+  const index = await sendIndexOf(taskId, parentNs, node, step, checkpointId, sendCount);
   return index === undefined ? undefined : `push:${index}`;
-}
-
-function pullChannels(node: string, origin: CheckpointOrigin): Set<string> {
-  return new Set([`branch:to:${node}`, ...Object.keys(origin.versions ?? {})]);
 }
 
 /** Send task ids computed so far (id to index), per scheduling context (checkpoint, namespace, step). */
@@ -205,16 +232,17 @@ const sendIds = new Map<string, Map<string, number>>();
 /**
  * The index of the Send whose task id is `taskId`. Every index below the number of Sends the
  * scheduling checkpoint holds is a candidate, however many there are: the first few are tried from
- * memory; past them the Sends are counted (one read of the stored checkpoint). Each context's ids
- * are computed once, so the Sends of one step cost one uuid5 each in all.
+ * memory; past them the Sends are counted (`sendCount`: what the DurableCheckpointer saw of the
+ * checkpoint, else one read of it). Each context's ids are computed once, so the Sends of one step
+ * cost one uuid5 each in all.
  */
 async function sendIndexOf(
-  view: CheckpointView,
   taskId: string,
   parentNs: string,
   node: string,
   step: number,
   checkpointId: string,
+  sendCount: () => Promise<number | undefined>,
 ): Promise<number | undefined> {
   const ns = parentNs === "" ? node : `${parentNs}|${node}`;
   const context = JSON.stringify([checkpointId, ns, step]);
@@ -230,13 +258,13 @@ async function sendIndexOf(
   const known = ids;
   const extend = (count: number) => {
     for (let index = known.size; index < count; index++) {
-      known.set(uuid5(JSON.stringify([ns, String(step), node, PUSH, String(index)]), checkpointId), index);
+      known.set(pushTaskId(ns, step, node, String(index), checkpointId), index);
     }
   };
   extend(QUICK_SEND_INDEXES);
   const quick = known.get(taskId);
   if (quick !== undefined) return quick;
-  const sends = await view.sendCount(parentNs, checkpointId);
+  const sends = await sendCount();
   if (sends !== undefined) extend(sends);
   return known.get(taskId); // (another Send of the step may have extended the ids meanwhile)
 }

@@ -1,0 +1,114 @@
+import { LedgerUnavailableError } from "@durable-tools/core";
+import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
+import { type CheckpointLineage, type CheckpointOrigin, originOf } from "./checkpoint-lineage.js";
+import type { RunRecords } from "./run-records.js";
+import type { CheckpointView, StoredCheckpoint } from "./stable-namespace.js";
+
+/*
+ * What a durableStep knows of its thread's checkpoints while it names its task: what the
+ * DurableCheckpointer saw (its lineage, and what the run's loads showed), waiting for a checkpoint
+ * only where it is sure to come, and reading storage only for what it did not see.
+ */
+
+/** How long a step waits for LangGraph to hand its task's checkpoint to the DurableCheckpointer. */
+export const LINEAGE_WAIT_MS = 10_000;
+
+export interface ViewScope {
+  threadId: string;
+  lineage: CheckpointLineage;
+  /** What the DurableCheckpointer learned of the step's run (`run`: its `config.control`). */
+  runs: RunRecords | undefined;
+  run: unknown;
+  checkpointer: unknown;
+  stepName: string;
+}
+
+export type PeekingView = CheckpointView & {
+  peek(checkpointNs: string, checkpointId: string): CheckpointOrigin | undefined;
+};
+
+/**
+ * `wait` says whose hand-over to the DurableCheckpointer to wait for: "all" (durability "async":
+ * every checkpoint a subgraph above the step was scheduled by is written in the background), "root"
+ * (the root checkpoint: "sync" hands it over before its tasks run, so waiting costs nothing; subgraph
+ * checkpoints are only peeked at) or "none" (peek only). A subgraph namespace that no loop of the run
+ * loaded stores no checkpoints (`checkpointer: false`): never waited for.
+ */
+export function checkpointView(scope: ViewScope, wait: "all" | "root" | "none"): PeekingView {
+  const { threadId, lineage, runs, run, checkpointer, stepName } = scope;
+  // Read at most once per step (a view lives for one durableStep call).
+  const reads = new Map<string, Promise<StoredCheckpoint | undefined>>();
+  const storedOnce = (ns: string, id: string) => {
+    const slot = JSON.stringify([ns, id]);
+    let read = reads.get(slot);
+    if (read === undefined) {
+      read = storedCheckpoint(checkpointer, threadId, ns, id);
+      reads.set(slot, read);
+    }
+    return read;
+  };
+  const waitsFor = (ns: string) =>
+    wait === "all" ? ns === "" || runs?.loadedIn(run, threadId, ns) !== false : wait === "root" && ns === "";
+  return {
+    peek: (ns, id) => lineage.peek(threadId, ns, id),
+    origin: async (ns, id) => {
+      if (!waitsFor(ns)) return lineage.peek(threadId, ns, id);
+      try {
+        return await lineage.originOf(threadId, ns, id, LINEAGE_WAIT_MS);
+      } catch (error) {
+        throw new LedgerUnavailableError(notHandedOver(stepName, threadId, ns, id), error);
+      }
+    },
+    stored: storedOnce,
+    invocation: (taskNs) => runs?.invocation(run, threadId, taskNs),
+    sendCount: async (ns, id) => {
+      const seen = lineage.peek(threadId, ns, id)?.sends;
+      if (seen !== undefined) return seen;
+      // A checkpoint the DurableCheckpointer did not see whole: read it, polling until it lands
+      // where it was waited for (under "async" it may be handed over but not stored yet).
+      const deadline = Date.now() + (waitsFor(ns) ? LINEAGE_WAIT_MS : 0);
+      for (let delay = 1; ; delay = Math.min(delay * 2, 100)) {
+        const stored = await storedCheckpoint(checkpointer, threadId, ns, id);
+        if (stored !== undefined) return stored.sends;
+        if (Date.now() >= deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+      if (!waitsFor(ns)) return undefined;
+      throw new LedgerUnavailableError(
+        `durableStep("${stepName}"): checkpoint ${id} of thread ${threadId}${ns === "" ? "" : ` (namespace "${ns}")`} schedules the Send that started this step's subgraph, and it was not stored within ${LINEAGE_WAIT_MS} ms, so the step cannot be named stably and did not run. LangGraph handed the checkpoint over; its write failed or is still waiting on the checkpoint store.`,
+      );
+    },
+  };
+}
+
+function notHandedOver(stepName: string, threadId: string, ns: string, id: string): string {
+  const head = `durableStep("${stepName}"): checkpoint ${id} of thread ${threadId}`;
+  if (ns === "") {
+    return `${head} was not handed to the DurableCheckpointer within ${LINEAGE_WAIT_MS} ms, so the step's task cannot be named stably; the step did not run. Under durability "async" LangGraph writes a run's checkpoints one after another in the background and this one never started: a checkpoint write before it in this run failed or is still waiting on the checkpoint store. (A root graph run with durability "exit" while the subgraph around this step was invoked with another durability also never writes it: give the subgraph the root's config.)`;
+  }
+  return `${head}, namespace "${ns}", was not handed to the DurableCheckpointer within ${LINEAGE_WAIT_MS} ms. A step in a nested subgraph is named after the checkpoints of the subgraphs above it, and under durability "async" LangGraph writes them in the background; the subgraph running in "${ns}" loaded its checkpoints through this DurableCheckpointer but never wrote this one: a checkpoint write of this run failed or is still waiting on the checkpoint store. The step did not run.`;
+}
+
+/**
+ * The checkpoint as stored, read through the checkpointer (which also learns its origin). Its task
+ * writes can grow (a task finishing there later), so it is read anew for each step.
+ */
+async function storedCheckpoint(
+  checkpointer: unknown,
+  threadId: string,
+  checkpointNs: string,
+  checkpointId: string,
+): Promise<StoredCheckpoint | undefined> {
+  const saver = checkpointer as BaseCheckpointSaver;
+  if (typeof saver?.getTuple !== "function") return undefined;
+  const tuple = await saver.getTuple({
+    configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpointId },
+  });
+  if (tuple === undefined || tuple.checkpoint.id !== checkpointId) return undefined;
+  const origin = originOf(tuple.checkpoint, tuple.parentConfig, tuple.metadata);
+  return {
+    origin,
+    writes: (tuple.pendingWrites ?? []).map(([taskId, channel]) => [taskId, channel] as const),
+    sends: origin.sends ?? 0,
+  };
+}
