@@ -2,9 +2,17 @@ import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { AES_GCM_ALGORITHM, type AesGcmKeyring, aesGcmCodec, generateKey } from "./encryption.js";
+import {
+  AES_GCM_ALGORITHM,
+  AES_GCM_FIELD_BOUND_VERSION,
+  type AesGcmKeyring,
+  aesGcmCodec,
+  generateKey,
+} from "./encryption.js";
 import { ErrorCode, isDurableToolsError, isRecordCodecError } from "./errors.js";
-import type { RecordCodec } from "./record-codec.js";
+import type { LedgerEventInput } from "./events.js";
+import type { OperationRecord } from "./record.js";
+import { codeEvent, codeRecord, type RecordCodec } from "./record-codec.js";
 import type { JsonValue } from "./value-codec.js";
 
 const K1 = generateKey();
@@ -460,5 +468,142 @@ describe("aesGcmCodec: keyring validation", () => {
     expect(padded.endsWith("=")).toBe(true);
     expect(() => codec({ k1: padded })).not.toThrow();
     expect(configError(() => codec({ k1: padded.slice(0, -1) }))).toMatch(/not valid base64/);
+  });
+});
+
+describe("aesGcmCodec: values are bound to their field as well as their record", () => {
+  const c = codec({ k1: K1, k2: K2 }, "k1");
+  const boundStored = (value: JsonValue, context: string, field: string) =>
+    JSON.parse(JSON.stringify(c.encode(value, context, field))) as Envelope & { v: number };
+
+  it("writes a versioned envelope that decodes only in its own field", () => {
+    const env = boundStored({ note: SECRET }, CONTEXT, "result");
+    expect(Object.keys(env)).toEqual(["$enc", "v", "kid", "iv", "tag", "ct"]);
+    expect(env.v).toBe(AES_GCM_FIELD_BOUND_VERSION);
+    expect(env.v).toBe(2);
+    expect(c.decode(env, CONTEXT, "result")).toStrictEqual({ note: SECRET });
+    const error = codecError(() => c.decode(env, CONTEXT, "args"));
+    expect(error.message).toBe(
+      `Cannot decrypt the value of record "${CONTEXT}" with key id "k1" in "args": authentication failed. The ciphertext, IV or tag was altered or truncated, the value was moved from another record or from another field or event, its version marker was changed, or key "k1" is not the key it was written with.`,
+    );
+    codecError(() => c.decode(env, `${CONTEXT}x`, "result"));
+  });
+
+  it("property: a value decodes under exactly the (record key, field) it was written for", () => {
+    const pair = fc.tuple(fc.string(), fc.string());
+    fc.assert(
+      fc.property(jsonValue, pair, pair, (value, [key, field], [otherKey, otherField]) => {
+        const env = boundStored(value, key, field);
+        expect(c.decode(env, key, field)).toStrictEqual(value);
+        if (key !== otherKey || field !== otherField) codecError(() => c.decode(env, otherKey, otherField));
+      }),
+    );
+  });
+
+  it("property: no field-bound envelope passes for a key-bound one or the reverse", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (key, field) => {
+        const { v: _v, ...stripped } = boundStored(1, key, field);
+        codecError(() => c.decode(stripped, key, field));
+        codecError(() => c.decode(stripped, key));
+        const legacy = stored(c, 1, key);
+        codecError(() => c.decode({ ...legacy, v: 2 }, key, field));
+        // A key-bound envelope whose record key spells the pair: the leading NUL keeps them apart.
+        const spelled = stored(c, 1, JSON.stringify([key, field]));
+        codecError(() => c.decode({ ...spelled, v: 2 }, key, field));
+      }),
+    );
+  });
+
+  it("still reads envelopes written before fields were bound (no `v`), in any field of their record", () => {
+    const legacy = stored(c, { note: SECRET }, CONTEXT);
+    expect(Object.keys(legacy)).toEqual(["$enc", "kid", "iv", "tag", "ct"]);
+    expect(c.decode(legacy, CONTEXT, "args")).toStrictEqual({ note: SECRET });
+    expect(c.decode(legacy, CONTEXT, "result")).toStrictEqual({ note: SECRET });
+    expect(c.decode(legacy, CONTEXT)).toStrictEqual({ note: SECRET });
+    codecError(() => c.decode(legacy, `${CONTEXT}x`, "args"));
+  });
+
+  it.each<[string, JsonValue, string | undefined, string]>([
+    ["a version it does not know", 3, "result", 'unsupported envelope version "v"'],
+    ["a version that is not a number", "2", "result", 'unsupported envelope version "v"'],
+    [
+      "a field-bound envelope read without a field",
+      2,
+      undefined,
+      "the envelope is bound to the field it was stored in, and the caller did not say which field it read",
+    ],
+  ])("rejects %s", (_, v, field, message) => {
+    const env = { ...boundStored(1, CONTEXT, "result"), v };
+    expect(codecError(() => c.decode(env, CONTEXT, field)).message).toContain(message);
+  });
+});
+
+describe("codeRecord / codeEvent with aesGcmCodec", () => {
+  const c = codec();
+  const KEY = "-/transfer/k:t-1";
+  const record: OperationRecord = {
+    key: KEY,
+    tool: "transfer",
+    fingerprint: "sha256:00",
+    state: "CONFIRMED",
+    attempt: 1,
+    owner: null,
+    fencingToken: 1,
+    leaseExpiresAt: null,
+    createdAt: 1,
+    updatedAt: 2,
+    expiresAt: null,
+    args: { to: "attacker-iban", amount: 1 },
+    result: { transferId: "tr_real" },
+  };
+  const event = (id: string, data: { [key: string]: JsonValue }): LedgerEventInput => ({
+    id,
+    type: "transition",
+    key: KEY,
+    tool: "transfer",
+    attempt: 1,
+    at: 2,
+    data,
+  });
+  const atRest = codeRecord(record, c, "encode");
+  const claimed = codeEvent(event("w/1#1", { args: record.args as JsonValue }), c, "encode");
+  const confirmed = codeEvent(event("w/1#4", { result: record.result as JsonValue }), c, "encode");
+
+  it("round-trips a record and events, each value in a field-bound envelope", () => {
+    expect(codeRecord(atRest, c, "decode")).toStrictEqual(record);
+    expect(codeEvent(claimed, c, "decode").data).toStrictEqual({ args: record.args });
+    for (const value of [atRest.args, atRest.result, claimed.data, confirmed.data]) {
+      expect((value as { v?: unknown }).v).toBe(2);
+    }
+  });
+
+  it.each<[string, () => JsonValue | undefined]>([
+    ["the record's args", () => atRest.args],
+    ["an event's data", () => claimed.data as JsonValue],
+    ["the result of an event", () => confirmed.data as JsonValue],
+  ])("refuses %s copied over the record's result", (_, source) => {
+    const swapped = { ...atRest, result: source() as JsonValue };
+    const error = codecError(() => codeRecord(swapped, c, "decode"));
+    expect(error.message).toContain(`in "result": authentication failed`);
+  });
+
+  it("refuses one event's data copied into another event, and a result copied into args", () => {
+    codecError(() => codeEvent({ ...confirmed, data: claimed.data }, c, "decode"));
+    codecError(() => codeRecord({ ...atRest, args: atRest.result }, c, "decode"));
+  });
+
+  it("decodes a record and events stored before fields were bound", () => {
+    const old = {
+      ...record,
+      args: c.encode(record.args as JsonValue, KEY),
+      result: c.encode(record.result as JsonValue, KEY),
+    };
+    const oldEvent = {
+      ...claimed,
+      data: c.encode({ args: record.args as JsonValue }, KEY) as { [key: string]: JsonValue },
+    };
+    expect(codeRecord(old, c, "decode")).toStrictEqual(record);
+    expect(codeEvent(oldEvent, c, "decode").data).toStrictEqual({ args: record.args });
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Encryption at rest: a {@link RecordCodec} that seals every stored value (a record's `args` and
- * `result`, an event's `data`) with AES-256-GCM, bound to its record key, under a keyring that
- * supports rotation. See `docs/encryption.md`.
+ * `result`, an event's `data`) with AES-256-GCM, bound to its record key and to the field it is
+ * stored in, under a keyring that supports rotation. See `docs/encryption.md`.
  */
 import { Buffer } from "node:buffer";
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
@@ -30,7 +30,13 @@ const MAX_KEY_ID_LENGTH = 64;
 const KEY_ID = /^[\x20-\x7e]{1,64}$/;
 /** Standard base64, padded. Canonical form is checked separately (see {@link strictBase64}). */
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const ENVELOPE_FIELDS = ["$enc", "kid", "iv", "tag", "ct"] as const;
+const ENVELOPE_FIELDS = ["$enc", "v", "kid", "iv", "tag", "ct"] as const;
+/**
+ * The `v` of an envelope whose associated data binds the field (`args`, `result`, `event:<id>`) as
+ * well as the record key. Envelopes without `v` (written before, or by a caller that names no field)
+ * are bound to the record key only.
+ */
+export const AES_GCM_FIELD_BOUND_VERSION = 2;
 
 /** Base64 of 32 random bytes: a fresh key for an {@link AesGcmKeyring}. */
 export function generateKey(): string {
@@ -39,12 +45,18 @@ export function generateKey(): string {
 
 /**
  * A codec that encrypts each value with AES-256-GCM under the keyring's active key, with a fresh
- * random 12-byte IV and the record key (`context`) as associated data. The stored form is the
- * JSON envelope `{ "$enc": "A256GCM", "kid", "iv", "tag", "ct" }` (binary fields in base64).
+ * random 12-byte IV. The associated data is the record key (`context`) and the field the value is
+ * stored in (`field`: `args`, `result`, `event:<event id>`), so a value copied to another record,
+ * or to another field or event of the same record, does not decrypt. The stored form is the JSON
+ * envelope `{ "$enc": "A256GCM", "v": 2, "kid", "iv", "tag", "ct" }` (binary fields in base64).
+ *
+ * Compatibility: an envelope without `v` (written before fields were bound, or encoded without a
+ * `field`) is bound to the record key alone and still decodes, wherever in that record it is found.
+ * Adding or removing `v` makes an envelope fail authentication, so one form cannot pass for the other.
  *
  * `decode` throws `RecordCodecError` for anything it cannot authenticate: a tampered or truncated
- * envelope, a value moved from another record, an unknown key id, or a value that is not an
- * envelope at all. It never returns a partial result.
+ * envelope, a value moved from another record or another field, an unknown key id, or a value that
+ * is not an envelope at all. It never returns a partial result.
  *
  * The keyring is validated and its keys copied here: later changes to the caller's object or
  * buffers have no effect (build a new codec to rotate).
@@ -58,7 +70,7 @@ export function aesGcmCodec(keyring: AesGcmKeyring): RecordCodec {
   const activeKey = keys.get(activeKeyId) as KeyObject;
 
   return {
-    encode(value: JsonValue, context: string): JsonValue {
+    encode(value: JsonValue, context: string, field?: string): JsonValue {
       const plaintext = JSON.stringify(value) as string | undefined;
       if (plaintext === undefined) {
         throw new RecordCodecError(
@@ -67,10 +79,11 @@ export function aesGcmCodec(keyring: AesGcmKeyring): RecordCodec {
       }
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv("aes-256-gcm", activeKey, iv, { authTagLength: TAG_BYTES });
-      cipher.setAAD(Buffer.from(context, "utf8"));
+      cipher.setAAD(associatedData(context, field));
       const ct = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
       return {
         $enc: AES_GCM_ALGORITHM,
+        ...(field === undefined ? {} : { v: AES_GCM_FIELD_BOUND_VERSION }),
         kid: activeKeyId,
         iv: iv.toString("base64"),
         tag: cipher.getAuthTag().toString("base64"),
@@ -78,7 +91,7 @@ export function aesGcmCodec(keyring: AesGcmKeyring): RecordCodec {
       };
     },
 
-    decode(stored: JsonValue, context: string): JsonValue {
+    decode(stored: JsonValue, context: string, field?: string): JsonValue {
       const where = `record ${quote(context)}`;
       if (typeof stored !== "object" || stored === null || Array.isArray(stored)) {
         throw new RecordCodecError(
@@ -109,6 +122,17 @@ export function aesGcmCodec(keyring: AesGcmKeyring): RecordCodec {
           );
         }
       }
+      const bound = Object.hasOwn(stored, "v");
+      if (bound && stored.v !== AES_GCM_FIELD_BOUND_VERSION) {
+        throw new RecordCodecError(
+          `Cannot decrypt the value of ${withKey}: unsupported envelope version "v" (this codec reads ${AES_GCM_FIELD_BOUND_VERSION} and envelopes without "v").`,
+        );
+      }
+      if (bound && field === undefined) {
+        throw new RecordCodecError(
+          `Cannot decrypt the value of ${withKey}: the envelope is bound to the field it was stored in, and the caller did not say which field it read.`,
+        );
+      }
       const iv = binaryField(stored, "iv", IV_BYTES, withKey);
       const tag = binaryField(stored, "tag", TAG_BYTES, withKey);
       const ct = binaryField(stored, "ct", undefined, withKey);
@@ -123,13 +147,13 @@ export function aesGcmCodec(keyring: AesGcmKeyring): RecordCodec {
       let plaintext: string;
       try {
         const decipher = createDecipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_BYTES });
-        decipher.setAAD(Buffer.from(context, "utf8"));
+        decipher.setAAD(associatedData(context, bound ? field : undefined));
         decipher.setAuthTag(tag);
         const bytes = Buffer.concat([decipher.update(ct), decipher.final()]);
         plaintext = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
       } catch (error) {
         throw new RecordCodecError(
-          `Cannot decrypt the value of ${withKey}: authentication failed. The ciphertext, IV or tag was altered or truncated, the value was moved from another record, or key ${quote(kid)} is not the key it was written with.`,
+          `Cannot decrypt the value of ${withKey}${bound ? ` in ${quote(field as string)}` : ""}: authentication failed. The ciphertext, IV or tag was altered or truncated, the value was moved from another record${bound ? " or from another field or event" : ""}, its version marker was changed, or key ${quote(kid)} is not the key it was written with.`,
           error,
         );
       }
@@ -143,6 +167,15 @@ export function aesGcmCodec(keyring: AesGcmKeyring): RecordCodec {
       }
     },
   };
+}
+
+/**
+ * The AEAD associated data: the record key alone for an envelope without `v`; for a field-bound one,
+ * a NUL (which no record key holds: keys are printable ASCII) and the JSON of [key, field], so no
+ * pair can be spelled like another pair or like a bare key.
+ */
+function associatedData(context: string, field: string | undefined): Buffer {
+  return Buffer.from(field === undefined ? context : `\u0000${JSON.stringify([context, field])}`, "utf8");
 }
 
 /** Validates the keyring and copies its keys into KeyObjects, keyed by id. */

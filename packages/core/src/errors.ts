@@ -99,7 +99,7 @@ export class OperationInDoubtError extends DurableToolsError {
   constructor(record: OperationRecord, detail: string, cause?: unknown) {
     super(
       ErrorCode.OPERATION_IN_DOUBT,
-      `Operation "${record.key}" is in doubt: ${detail}. It was not retried because the downstream may already have applied it. Add a reconcile hook, declare that the downstream deduplicates on the key, or resolve it with ledger.resolve().`,
+      `Operation "${record.key}" is in doubt: ${detail}. It is not submitted again blindly: the downstream may already have applied it. Add a reconcile hook, declare that the downstream deduplicates on the key, or resolve it with ledger.resolve().`,
       { cause },
     );
     this.key = record.key;

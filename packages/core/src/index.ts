@@ -1,6 +1,12 @@
 export { type CanonicalizeOptions, canonicalize, DEFAULT_MAX_PAYLOAD_BYTES } from "./canonical.js";
 export { type EffectResult, isEffectResult, withEffect } from "./effect-result.js";
-export { AES_GCM_ALGORITHM, type AesGcmKeyring, aesGcmCodec, generateKey } from "./encryption.js";
+export {
+  AES_GCM_ALGORITHM,
+  AES_GCM_FIELD_BOUND_VERSION,
+  type AesGcmKeyring,
+  aesGcmCodec,
+  generateKey,
+} from "./encryption.js";
 export {
   type Classifier,
   classifyError,
@@ -32,7 +38,7 @@ export {
   validateKey,
 } from "./keys.js";
 export { LeaseKeeper } from "./lease-keeper.js";
-export { Ledger, type LedgerOptions, type Resolution } from "./ledger.js";
+export { Ledger, type LedgerOptions, type Resolution, type ResolveOptions } from "./ledger.js";
 export { MemoryLedgerStore } from "./memory-store.js";
 export type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";
 export { positiveInteger } from "./options.js";
@@ -46,7 +52,7 @@ export {
   OperationState,
   type StoredError,
 } from "./record.js";
-export { codeEvent, codeRecord, type RecordCodec } from "./record-codec.js";
+export { codecField, codeEvent, codeRecord, type RecordCodec } from "./record-codec.js";
 export { type ReconcileHook, type RecoveredOperation, reconcileOperation } from "./recovery.js";
 export { type RedactionOptions, Redactor } from "./redaction.js";
 export {

@@ -12,6 +12,8 @@ export class LeaseKeeper {
   #controller: AbortController | undefined;
   #lostTo: unknown;
   readonly #parent: AbortSignal | undefined;
+  /** The listener `signal` put on the caller's signal; removed by `stop()`, so none outlives the lease. */
+  #onParentAbort: (() => void) | undefined;
   readonly #timer: NodeJS.Timeout;
   #renewing: Promise<void> = Promise.resolve();
   #stopped = false;
@@ -45,6 +47,11 @@ export class LeaseKeeper {
     this.#timer.unref();
   }
 
+  /** True once a renewal found another owner holding the operation. */
+  get lost(): boolean {
+    return this.#lostTo !== undefined;
+  }
+
   /** Aborted when the lease is lost, or when the caller's own signal aborts. */
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
@@ -53,15 +60,25 @@ export class LeaseKeeper {
       const parent = this.#parent;
       if (this.#lostTo !== undefined) controller.abort(this.#lostTo);
       else if (parent?.aborted) controller.abort(parent.reason);
-      else parent?.addEventListener("abort", () => controller.abort(parent.reason), { once: true });
+      else if (parent !== undefined && !this.#stopped) {
+        this.#onParentAbort = () => controller.abort(parent.reason);
+        parent.addEventListener("abort", this.#onParentAbort, { once: true });
+      }
     }
     return this.#controller.signal;
   }
 
-  /** Stops renewing; resolves once a renewal already in flight has settled. */
+  /**
+   * Stops renewing and lets go of the caller's signal (a long-lived signal shared by many calls
+   * must not collect a listener per call); resolves once a renewal already in flight has settled.
+   */
   stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
+    if (this.#onParentAbort !== undefined) {
+      this.#parent?.removeEventListener("abort", this.#onParentAbort);
+      this.#onParentAbort = undefined;
+    }
     return this.#renewing;
   }
 }

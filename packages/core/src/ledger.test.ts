@@ -1,8 +1,11 @@
+import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { withEffect } from "./effect-result.js";
-import { inDoubt } from "./error-classification.js";
+import { classifyError, inDoubt } from "./error-classification.js";
 import {
   type IdempotencyConflictError,
+  isAbortedError,
+  isDeadlineExceededError,
   isIdempotencyConflictError,
   isInvalidPayloadError,
   isLedgerUnavailableError,
@@ -781,5 +784,285 @@ describe("Ledger: deleting a scope", () => {
       /cannot delete operations by key prefix/,
     );
     expect(() => new Ledger({ store: memory }).deleteByKeyPrefix("")).toThrow(/non-empty key prefix/);
+  });
+});
+
+describe("Ledger: an attempt that may have been applied is never forgotten", () => {
+  const KEY = "-/create_invoice/k:order-42";
+  const SUFFIX =
+    ". It is not submitted again blindly: the downstream may already have applied it. Add a reconcile hook, declare that the downstream deduplicates on the key, or resolve it with ledger.resolve().";
+  const ETIMEDOUT_FIRST =
+    "attempt 1 may have been applied (submit failed with ETIMEDOUT after the request may have reached the downstream) and nothing has shown it was not";
+
+  /** Submit to a deduplicating downstream: the first request is applied but its reply is lost; later ones fail with `later()`. */
+  function lostAckThen(billing: FakeBilling, later: () => Error) {
+    let submits = 0;
+    const submit = (args: Args, ctx: { idempotencyKey: string }) => {
+      submits++;
+      if (submits === 1) {
+        billing.create(args, ctx.idempotencyKey, true);
+        throw networkError("ETIMEDOUT", "read ETIMEDOUT");
+      }
+      throw later();
+    };
+    return { submit, submits: () => submits };
+  }
+
+  it("stays in doubt when later submissions fail with 503 until retries run out (no release)", async () => {
+    const { ledger, billing, events } = setup();
+    const downstream = lostAckThen(billing, () => httpError(503));
+    const error = (await rejection(
+      ledger.execute(invoiceSpec(billing, { dedupesDownstream: true, submit: downstream.submit })),
+    )) as OperationInDoubtError;
+    expect(isOperationInDoubtError(error)).toBe(true);
+    expect(error.message).toBe(
+      `Operation "${KEY}" is in doubt: submit attempt 3 failed with HTTP 503, and retrying stopped (max_attempts), but ${ETIMEDOUT_FIRST}${SUFFIX}`,
+    );
+    expect(classifyError(error).outcome).toBe("unknown");
+    expect(downstream.submits()).toBe(3);
+    expect(billing.created).toBe(1);
+    expect(await ledger.get(KEY)).toMatchObject({ state: "SUBMITTED", attempt: 3 });
+    expect((await ledger.listInDoubt()).map((r) => r.key)).toEqual([KEY]);
+    expect(events.some((e) => e.type === "released")).toBe(false);
+    // The next call does not take the key for free: it meets the operation in doubt.
+    const next = await rejection(ledger.execute(invoiceSpec(billing, { submit: downstream.submit })));
+    expect(isOperationInDoubtError(next)).toBe(true);
+    expect(downstream.submits()).toBe(3);
+  });
+
+  it("stays in doubt when a later submission fails permanently (409 key in use), instead of storing FAILED", async () => {
+    const { ledger, billing } = setup();
+    const conflict = () => Object.assign(httpError(409), { message: "idempotency key in use" });
+    const downstream = lostAckThen(billing, conflict);
+    const error = (await rejection(
+      ledger.execute(invoiceSpec(billing, { dedupesDownstream: true, submit: downstream.submit })),
+    )) as OperationInDoubtError;
+    expect(isOperationInDoubtError(error)).toBe(true);
+    expect(error.message).toBe(
+      `Operation "${KEY}" is in doubt: submit attempt 2 failed with HTTP 409 (permanent), but ${ETIMEDOUT_FIRST}${SUFFIX}`,
+    );
+    expect((error.cause as Error).message).toBe("idempotency key in use");
+    expect(await ledger.get(KEY)).toMatchObject({ state: "SUBMITTED", attempt: 2 });
+    // A call that can look the key up confirms what the first attempt did.
+    const reconciled = await ledger.execute(
+      invoiceSpec(billing, {
+        submit: downstream.submit,
+        reconcile: (_args, ctx) => {
+          const found = billing.findByKey(ctx.idempotencyKey);
+          return found ? { status: "applied", result: found } : { status: "not_applied" };
+        },
+      }),
+    );
+    expect(reconciled).toMatchObject({ replayed: false, effect: "created", result: { id: "inv_1" } });
+    expect(downstream.submits()).toBe(2);
+    expect(billing.created).toBe(1);
+  });
+
+  it("stays in doubt when resubmitting a dead owner's SUBMITTED operation fails permanently", async () => {
+    let now = 1_000_000;
+    const { ledger, billing, memory } = setup({ now: () => now, leaseMs: 5_000 });
+    await memory.claim({
+      key: KEY,
+      tool: "create_invoice",
+      fingerprint: ledger.fingerprintOf(ARGS),
+      owner: "dead/1",
+      now,
+      leaseMs: 5_000,
+      initialPath: ["VALIDATED", "SUBMITTED"],
+      initialAttempt: 1,
+      events: [],
+      takeoverEvents: [],
+    });
+    billing.create(ARGS, "dt_whatever", true); // what the dead owner's request did downstream
+    now += 5_000;
+    let submits = 0;
+    const error = (await rejection(
+      ledger.execute(
+        invoiceSpec(billing, {
+          dedupesDownstream: true,
+          submit: () => {
+            submits++;
+            throw Object.assign(httpError(409), { message: "idempotency key in use" });
+          },
+        }),
+      ),
+    )) as OperationInDoubtError;
+    expect(isOperationInDoubtError(error)).toBe(true);
+    expect(error.message).toBe(
+      `Operation "${KEY}" is in doubt: submit attempt 2 failed with HTTP 409 (permanent), but attempt 1 (of an owner that stopped while it was SUBMITTED) may have been applied and nothing has shown it was not${SUFFIX}`,
+    );
+    expect(submits).toBe(1);
+    expect(await ledger.get(KEY)).toMatchObject({ state: "SUBMITTED", attempt: 2, fencingToken: 2 });
+  });
+
+  it("still stores a permanent failure once reconcile has said the earlier attempt was not applied", async () => {
+    const { ledger, billing } = setup();
+    let submits = 0;
+    const error = await rejection(
+      ledger.execute(
+        invoiceSpec(billing, {
+          submit: () => {
+            submits++;
+            if (submits === 1) throw networkError("ETIMEDOUT");
+            throw Object.assign(httpError(422), { message: "card declined" });
+          },
+          reconcile: () => ({ status: "not_applied" }),
+        }),
+      ),
+    );
+    expect(isOperationFailedError(error)).toBe(true);
+    expect((error as Error).message).toBe("card declined");
+    expect(await ledger.get(KEY)).toMatchObject({ state: "FAILED", attempt: 2 });
+    expect(submits).toBe(2);
+  });
+});
+
+describe("Ledger: the caller aborts during a backoff", () => {
+  const KEY = "-/create_invoice/k:order-42";
+  /** A ledger whose listener aborts `controller` as soon as a retry is scheduled (before its sleep). */
+  function abortingSetup() {
+    const controller = new AbortController();
+    const context = setup({
+      retry: new RetryPolicy({ maxAttempts: 5, baseDelayMs: 5_000, jitter: "none" }),
+    });
+    context.ledger.on((event) => {
+      if (event.type === "retry_scheduled") controller.abort(new Error("user cancelled"));
+    });
+    return { ...context, controller };
+  }
+
+  it("releases the record after a failure that did not reach the downstream, so the next call submits", async () => {
+    const { ledger, billing, events, controller } = abortingSetup();
+    let submits = 0;
+    const error = await rejection(
+      ledger.execute(
+        invoiceSpec(billing, {
+          signal: controller.signal,
+          submit: () => {
+            submits++;
+            throw httpError(503);
+          },
+        }),
+      ),
+    );
+    expect(isAbortedError(error)).toBe(true);
+    expect((error as Error).message).toBe("Aborted: user cancelled");
+    expect(await ledger.get(KEY)).toBeUndefined();
+    expect(await ledger.listInDoubt({ includeUnfinished: true })).toEqual([]);
+    expect(events.slice(-2).map((e) => [e.type, e.data ?? null])).toEqual([
+      ["failed", { message: "Aborted: user cancelled", stored: false, why: "aborted" }],
+      ["released", null],
+    ]);
+    const next = await ledger.execute(invoiceSpec(billing));
+    expect(next).toMatchObject({ replayed: false, effect: "created", record: { attempt: 1 } });
+    expect([submits, billing.created]).toEqual([1, 1]);
+  });
+
+  it("releases a record still being validated", async () => {
+    const { ledger, billing, controller } = abortingSetup();
+    const error = await rejection(
+      ledger.execute(
+        invoiceSpec(billing, {
+          signal: controller.signal,
+          validate: () => {
+            throw httpError(503);
+          },
+        }),
+      ),
+    );
+    expect(isAbortedError(error)).toBe(true);
+    expect(await ledger.get(KEY)).toBeUndefined();
+    expect(billing.calls).toBe(0);
+  });
+
+  it("leaves the operation in doubt when an earlier attempt may have been applied", async () => {
+    const { ledger, billing, controller } = abortingSetup();
+    let submits = 0;
+    const error = (await rejection(
+      ledger.execute(
+        invoiceSpec(billing, {
+          signal: controller.signal,
+          dedupesDownstream: true,
+          submit: (args, ctx) => {
+            submits++;
+            billing.create(args, ctx.idempotencyKey, true);
+            throw networkError("ETIMEDOUT");
+          },
+        }),
+      ),
+    )) as OperationInDoubtError;
+    expect(isOperationInDoubtError(error)).toBe(true);
+    expect(error.message).toContain(
+      "is in doubt: the caller aborted before submit attempt 2, but attempt 1 may have been applied (submit failed with ETIMEDOUT after the request may have reached the downstream) and nothing has shown it was not.",
+    );
+    expect(isAbortedError(error.cause)).toBe(true);
+    expect(await ledger.get(KEY)).toMatchObject({ state: "SUBMITTED", attempt: 1 });
+    expect((await ledger.listInDoubt()).map((r) => r.key)).toEqual([KEY]);
+    expect([submits, billing.created]).toEqual([1, 1]);
+  });
+});
+
+describe("Ledger: why resubmission stopped", () => {
+  it("reports the retry deadline, not max_attempts, when reconcile finds nothing after the deadline", async () => {
+    let now = 1_000_000;
+    const { ledger } = setup({ now: () => now, retry: new RetryPolicy({ maxAttempts: 5, deadlineMs: 50 }) });
+    let submits = 0;
+    const spec = {
+      tool: "t",
+      args: {},
+      submit: () => {
+        submits++;
+        now += 80;
+        throw inDoubt(new Error("timeout"));
+      },
+      reconcile: () => ({ status: "not_applied" as const }),
+    };
+    const error = await rejection(ledger.execute(spec));
+    expect(isDeadlineExceededError(error)).toBe(true);
+    expect((error as Error).message).toBe("Retry deadline of 50 ms exceeded: timeout");
+    expect(submits).toBe(1);
+    expect(await ledger.get(ledger.keyFor({ tool: "t", args: {} }).key)).toBeUndefined();
+  });
+
+  it("says the deadline passed when a deduplicating downstream cannot be asked again", async () => {
+    let now = 1_000_000;
+    const { ledger } = setup({ now: () => now, retry: new RetryPolicy({ maxAttempts: 5, deadlineMs: 50 }) });
+    const error = await rejection(
+      ledger.execute({
+        tool: "t",
+        args: {},
+        dedupesDownstream: true,
+        submit: () => {
+          now += 80;
+          throw inDoubt(new Error("timeout"));
+        },
+      }),
+    );
+    expect(isOperationInDoubtError(error)).toBe(true);
+    expect((error as Error).message).toContain(
+      "is in doubt: submit failed with explicit after the request may have reached the downstream; the retry deadline of 50 ms passed after 1 submissions to the deduplicating downstream.",
+    );
+  });
+});
+
+describe("Ledger: the caller's signal", () => {
+  it("keeps no listener on a long-lived signal once calls finish", async () => {
+    const { ledger } = setup();
+    const signal = new AbortController().signal;
+    const during: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      await ledger.execute({
+        tool: "t",
+        args: { i },
+        signal,
+        submit: (_args, ctx) => {
+          void ctx.signal; // a hook that reads the signal links it to the caller's
+          during.push(getEventListeners(signal, "abort").length);
+          return i;
+        },
+      });
+    }
+    expect(during).toEqual(Array.from({ length: 25 }, () => 1));
+    expect(getEventListeners(signal, "abort")).toHaveLength(0);
   });
 });

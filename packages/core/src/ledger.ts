@@ -6,28 +6,19 @@ import {
   isDurableToolsError,
   LedgerUnavailableError,
   messageOf,
-  OperationInProgressError,
-  RecordNotFoundError,
 } from "./errors.js";
-import {
-  EventBus,
-  type EventListener,
-  EventType,
-  eventsOfRun,
-  type LedgerEvent,
-  type LedgerEventInput,
-} from "./events.js";
+import { EventBus, type EventListener, type LedgerEvent, type LedgerEventInput } from "./events.js";
 import { fingerprint } from "./fingerprint.js";
+import { HeldOperation } from "./held-operation.js";
 import { type KeySource, type KeySpec, operationKey } from "./keys.js";
 import type { ExecutionResult, OperationSpec } from "./operation.js";
 import { OperationRun } from "./operation-run.js";
 import { positiveInteger } from "./options.js";
-import { type Effect, isLeaseExpired, isTerminal, type OperationRecord, type StoredError } from "./record.js";
+import type { Effect, OperationRecord } from "./record.js";
 import { type RedactionOptions, Redactor } from "./redaction.js";
 import { RetryPolicy, type RetryPolicyOptions } from "./retry-policy.js";
 import type { LedgerStore, ReadEventsOptions } from "./store.js";
 import { assertKeyPrefix } from "./store-rules.js";
-import { encodeValue, type JsonValue } from "./value-codec.js";
 
 export interface LedgerOptions {
   store: LedgerStore;
@@ -60,6 +51,11 @@ export interface LedgerOptions {
   tenant?: string;
   /** Clock, epoch ms (injectable for tests). */
   now?: () => number;
+}
+
+export interface ResolveOptions {
+  /** The record as it was when the downstream was checked; refuse if its fencing token or attempt changed. */
+  expect?: Pick<OperationRecord, "fencingToken" | "attempt">;
 }
 
 export type Resolution =
@@ -148,6 +144,7 @@ export class Ledger {
       },
     };
     this.#runtime = runtime;
+    runtimes.set(this, runtime);
   }
 
   /** Subscribes to every event; returns the unsubscribe function. */
@@ -219,88 +216,32 @@ export class Ledger {
   /**
    * Settles an operation by hand after someone checked the downstream: `applied` confirms it (later
    * calls replay `result`), `failed` stores the error, `not_applied` deletes the record so the next call
-   * submits again. Refused while a live worker holds the operation.
+   * submits again. Refused while a live worker holds the operation. Pass the record you checked as
+   * `options.expect` (from `listInDoubt` or `get`): the resolution is then refused with
+   * `StaleOwnerError` if the operation was taken over or submitted again since, because what you
+   * found downstream may no longer describe it.
    */
   async resolve(
     key: string,
     resolution: Resolution,
     resolvedBy = "operator",
+    options: ResolveOptions = {},
   ): Promise<OperationRecord | undefined> {
-    const rt = this.#runtime;
-    const current = await this.get(key);
-    if (current === undefined) throw new RecordNotFoundError(key);
-    if (isTerminal(current.state)) {
-      throw new InvalidConfigurationError(
-        `Operation "${key}" is already ${current.state}; only in-flight operations can be resolved.`,
-      );
+    const held = await HeldOperation.take(this.#runtime, key, { expect: options.expect });
+    try {
+      return await held.settle(resolution, resolvedBy);
+    } finally {
+      await held.stopRenewing();
     }
-    if (!isLeaseExpired(current, rt.now())) throw new OperationInProgressError(current, 0);
-    const owner = rt.nextOwner();
-    const claim = await rt.call("claim", () =>
-      this.store.claim({
-        key,
-        tool: current.tool,
-        fingerprint: current.fingerprint,
-        owner,
-        now: rt.now(),
-        leaseMs: rt.leaseMs,
-        initialPath: [],
-        initialAttempt: 0,
-        events: [],
-        takeoverEvents: [],
-      }),
-    );
-    if (claim.outcome !== "taken_over") throw new OperationInProgressError(claim.record, 0);
-    const record = claim.record;
-    const newEvent = eventsOfRun(owner, rt.now);
-    const event = (type: LedgerEventInput["type"], extra: Partial<LedgerEventInput> = {}) =>
-      newEvent({
-        type,
-        key,
-        tool: record.tool,
-        ...(record.tenant === undefined ? {} : { tenant: record.tenant }),
-        correlationId: record.correlationId ?? owner,
-        attempt: record.attempt,
-        ...extra,
-      });
-    const resolved = event(EventType.RESOLVED, { data: { status: resolution.status, resolvedBy } });
-    const fence = { key, owner, fencingToken: record.fencingToken };
-    if (resolution.status === "not_applied") {
-      const events = [resolved, event(EventType.RELEASED, { from: record.state })];
-      await rt.call("release", () => this.store.release({ ...fence, events }));
-      rt.publish(events);
-      return undefined;
-    }
-    const to = resolution.status === "applied" ? "CONFIRMED" : "FAILED";
-    if (to === "CONFIRMED" && record.state !== "SUBMITTED") {
-      throw new InvalidConfigurationError(
-        `Operation "${key}" is ${record.state}: it was never submitted, so it cannot be confirmed. Resolve it as not_applied.`,
-      );
-    }
-    const expiresAt = rt.expiresAt();
-    const stored: StoredError | undefined =
-      resolution.status === "failed"
-        ? {
-            name: resolution.error.name ?? "Error",
-            message: resolution.error.message,
-            retryable: false,
-            ...(resolution.error.code === undefined ? {} : { code: resolution.error.code }),
-          }
-        : undefined;
-    const events = [resolved, event(EventType.TRANSITION, { from: record.state, to })];
-    const patch =
-      resolution.status === "applied"
-        ? {
-            result: encodeValue(resolution.result) as JsonValue,
-            effect: resolution.effect ?? "created",
-            ...(resolution.reason === undefined ? {} : { reason: resolution.reason }),
-            expiresAt,
-          }
-        : { error: stored, expiresAt };
-    const next = await rt.call("transition", () =>
-      this.store.transition({ ...fence, now: rt.now(), from: record.state, path: [to], patch, events }),
-    );
-    rt.publish(events);
-    return next;
   }
 }
+
+/**
+ * The runtime of a ledger, for this package's modules that act on records outside `execute()`
+ * (recovery). Not exported from the package.
+ */
+export function ledgerRuntime(ledger: Ledger): LedgerRuntime {
+  return runtimes.get(ledger) as LedgerRuntime;
+}
+
+const runtimes = new WeakMap<Ledger, LedgerRuntime>();

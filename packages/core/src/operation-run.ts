@@ -4,6 +4,7 @@ import {
   AbortedError,
   DeadlineExceededError,
   IdempotencyConflictError,
+  isAbortedError,
   isDurableToolsError,
   LedgerUnavailableError,
   messageOf,
@@ -51,6 +52,12 @@ export class OperationRun<A, R> {
   #record!: OperationRecord;
   #lease: LeaseKeeper | undefined;
   #previousDelayMs = 0;
+  /**
+   * Set once a submission's outcome is unknown (it may have reached the downstream) and nothing
+   * (no reconcile answer) has shown it did not: from then on no failure may release the record or
+   * store it as FAILED, only leave it in doubt. Says which attempt and why.
+   */
+  #mayHaveApplied: string | undefined;
 
   constructor(runtime: LedgerRuntime, spec: OperationSpec<A, R>) {
     this.#rt = runtime;
@@ -161,6 +168,7 @@ export class OperationRun<A, R> {
       await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
       return this.#submitLoop();
     }
+    this.#mayHaveApplied = `attempt ${this.#record.attempt} (of an owner that stopped while it was SUBMITTED) may have been applied and nothing has shown it was not`;
     return this.#resolveInDoubt(
       undefined,
       `its previous owner stopped while it was SUBMITTED (attempt ${this.#record.attempt}) and its lease expired`,
@@ -175,14 +183,26 @@ export class OperationRun<A, R> {
       } catch (error) {
         const classification = this.#retry.classify(error);
         if (classification.outcome === "unknown") {
-          return this.#resolveInDoubt(
-            error,
-            `submit failed with ${classification.reason} after the request may have reached the downstream`,
-          );
+          const detail = `submit failed with ${classification.reason} after the request may have reached the downstream`;
+          this.#mayHaveApplied = `attempt ${this.#record.attempt} may have been applied (${detail}) and nothing has shown it was not`;
+          return this.#resolveInDoubt(error, detail);
         }
-        if (!classification.retryable) return this.#fail(error);
+        if (!classification.retryable) {
+          if (this.#mayHaveApplied !== undefined) {
+            return this.#stayInDoubt(error, `failed with ${classification.reason} (permanent)`);
+          }
+          return this.#fail(error);
+        }
         const decision = this.#decide(error, this.#record.attempt);
-        if (!decision.retry) return this.#giveUpNotApplied(error, decision);
+        if (!decision.retry) {
+          if (this.#mayHaveApplied !== undefined) {
+            return this.#stayInDoubt(
+              error,
+              `failed with ${classification.reason}, and retrying stopped (${decision.why})`,
+            );
+          }
+          return this.#giveUpNotApplied(error, decision);
+        }
         await this.#scheduleRetry(decision, error);
         await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
         continue;
@@ -198,10 +218,9 @@ export class OperationRun<A, R> {
         } catch (error) {
           const classification = this.#retry.classify(error);
           if (classification.retryable || classification.outcome === "unknown") {
-            return this.#resolveInDoubt(
-              error,
-              `confirm failed with ${classification.reason} after a successful submit`,
-            );
+            const failed = `confirm failed with ${classification.reason}`;
+            this.#mayHaveApplied = `attempt ${this.#record.attempt} was applied (its submit succeeded, then ${failed})`;
+            return this.#resolveInDoubt(error, `${failed} after a successful submit`);
           }
           return this.#fail(error);
         }
@@ -222,10 +241,13 @@ export class OperationRun<A, R> {
           : this.#confirm(outcome, undefined, undefined);
       }
       if (answer.status === "not_applied") {
-        if (!this.#mayResubmit()) {
+        // The downstream looked the key up: no submission so far was applied.
+        this.#mayHaveApplied = undefined;
+        const blocked = this.#resubmitBlocked();
+        if (blocked !== undefined) {
           return this.#giveUpNotApplied(cause ?? new Error(detail), {
             retry: false,
-            why: "max_attempts",
+            why: blocked,
             classification: this.#retry.classify(cause),
           });
         }
@@ -233,10 +255,14 @@ export class OperationRun<A, R> {
       }
       return this.#markInDoubt(`${detail}; reconcile could not tell (${answer.detail ?? "unknown"})`, cause);
     }
-    if (this.#spec.dedupesDownstream && this.#mayResubmit()) return this.#resubmit();
-    const why = this.#spec.dedupesDownstream
-      ? `${detail}; gave up after ${this.#record.attempt} submissions to the deduplicating downstream`
-      : detail;
+    if (!this.#spec.dedupesDownstream) return this.#markInDoubt(detail, cause);
+    const blocked = this.#resubmitBlocked();
+    if (blocked === undefined) return this.#resubmit();
+    const submissions = `${this.#record.attempt} submissions to the deduplicating downstream`;
+    const why =
+      blocked === "deadline"
+        ? `${detail}; the retry deadline of ${this.#retry.options.deadlineMs} ms passed after ${submissions}`
+        : `${detail}; gave up after ${submissions}`;
     return this.#markInDoubt(why, cause);
   }
 
@@ -264,10 +290,12 @@ export class OperationRun<A, R> {
     return this.#submitLoop();
   }
 
-  #mayResubmit(): boolean {
+  /** Why no further submission is allowed (attempts used up, or the retry deadline passed); undefined if one is. */
+  #resubmitBlocked(): "max_attempts" | "deadline" | undefined {
     const { maxAttempts, deadlineMs } = this.#retry.options;
-    if (this.#record.attempt >= maxAttempts) return false;
-    return deadlineMs === undefined || this.#rt.now() - this.#startedAt < deadlineMs;
+    if (this.#record.attempt >= maxAttempts) return "max_attempts";
+    if (deadlineMs !== undefined && this.#rt.now() - this.#startedAt >= deadlineMs) return "deadline";
+    return undefined;
   }
 
   async #confirm(
@@ -321,20 +349,33 @@ export class OperationRun<A, R> {
     error: unknown,
     decision: Extract<RetryDecision, { retry: false }>,
   ): Promise<never> {
-    await this.#stopLease();
-    const events = [
-      this.#event(EventType.FAILED, {
-        data: { message: messageOf(error), stored: false, why: decision.why },
-      }),
-      this.#event(EventType.RELEASED, { from: this.#record.state }),
-    ];
-    await this.#rt.call("release", () => this.#rt.store.release({ ...this.#fence(), events }));
-    this.#rt.publish(events);
+    await this.#release(error, decision.why);
     if (decision.why === "max_attempts") throw new RetryExhaustedError(this.#record.attempt, error);
     if (decision.why === "deadline") {
       throw new DeadlineExceededError(this.#retry.options.deadlineMs ?? 0, error);
     }
     throw error;
+  }
+
+  /** Deletes the record (nothing was applied), so the key's next call submits again. */
+  async #release(error: unknown, why: string): Promise<void> {
+    await this.#stopLease();
+    const events = [
+      this.#event(EventType.FAILED, { data: { message: messageOf(error), stored: false, why } }),
+      this.#event(EventType.RELEASED, { from: this.#record.state }),
+    ];
+    await this.#rt.call("release", () => this.#rt.store.release({ ...this.#fence(), events }));
+    this.#rt.publish(events);
+  }
+
+  /**
+   * A later attempt failed in a way that would free the key or store a failure, but an earlier
+   * attempt may have been applied (`#mayHaveApplied`): the record stays in doubt instead.
+   */
+  async #stayInDoubt(error: unknown, failure: string): Promise<never> {
+    const detail = `submit attempt ${this.#record.attempt} ${failure}, but ${this.#mayHaveApplied}`;
+    await this.#rt.report([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
+    return this.#markInDoubt(detail, error);
   }
 
   async #markInDoubt(detail: string, cause: unknown): Promise<never> {
@@ -438,7 +479,33 @@ export class OperationRun<A, R> {
         },
       }),
     ]);
-    await sleep(decision.delayMs, this.#lease?.signal ?? this.#spec.signal);
+    const lease = this.#lease;
+    try {
+      await sleep(decision.delayMs, lease?.signal ?? this.#spec.signal);
+    } catch (error) {
+      // The caller aborted between attempts, after a failure that did not reach the downstream (a
+      // lost lease is not ours to settle). Leaving the record SUBMITTED would make every later call
+      // with this key meet an operation "in doubt" that never happened.
+      if (isAbortedError(error) && this.#spec.signal?.aborted && lease?.lost !== true) {
+        return this.#stopAfterAbort(error);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * The caller aborted during a backoff. Nothing of this run is in flight: free the key and throw
+   * `AbortedError`, unless an earlier attempt may have been applied (then the record stays in doubt
+   * and the error says so: an `AbortedError` would read as "not applied").
+   */
+  async #stopAfterAbort(aborted: AbortedError): Promise<never> {
+    if (this.#mayHaveApplied !== undefined) {
+      const detail = `the caller aborted before submit attempt ${this.#record.attempt + 1}, but ${this.#mayHaveApplied}`;
+      await this.#rt.report([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
+      return this.#markInDoubt(detail, aborted);
+    }
+    await this.#release(aborted, "aborted");
+    throw aborted;
   }
 
   #context(): OperationContext {

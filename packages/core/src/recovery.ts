@@ -1,7 +1,9 @@
 import { isEffectResult } from "./effect-result.js";
-import { isDurableToolsError, messageOf } from "./errors.js";
+import { ErrorCode, isDurableToolsError, messageOf } from "./errors.js";
+import { EventType } from "./events.js";
+import { HeldOperation } from "./held-operation.js";
 import { downstreamIdempotencyKey } from "./keys.js";
-import type { Ledger } from "./ledger.js";
+import { type Ledger, ledgerRuntime, type Resolution } from "./ledger.js";
 import type { OperationContext, Reconciliation } from "./operation.js";
 import { isLeaseExpired, isTerminal, type OperationRecord, OperationState } from "./record.js";
 import { decodeValue } from "./value-codec.js";
@@ -17,8 +19,12 @@ export type ReconcileHook = (
  * - `confirmed`: reconcile found it applied; the record is CONFIRMED with the result it reported.
  * - `released`: it was never submitted (PENDING / VALIDATED), or reconcile found it not applied; the
  *   record is gone and the next call with the same key submits again.
- * - `in_doubt`: nobody can tell (no reconcile hook, it answered `unknown`, or it threw); left SUBMITTED.
- * - `busy`: a live worker holds it (its lease has not expired); left alone.
+ * - `in_doubt`: nobody can tell (no reconcile hook, it answered `unknown`, or it threw); left SUBMITTED,
+ *   its lease expired so the next call or recovery can take it over at once. Also when another
+ *   worker took it over while reconcile ran and left it in doubt (`detail` says so, and that
+ *   reconcile's answer was not applied: it was about the record before that worker's attempt).
+ * - `busy`: a live worker holds it (its lease has not expired), also when that worker took it over
+ *   while recovery was asking reconcile (`detail` says so); left alone.
  * - `settled`: it was already CONFIRMED or FAILED, or gone, when recovery looked.
  */
 export interface RecoveredOperation {
@@ -27,15 +33,20 @@ export interface RecoveredOperation {
   outcome: "confirmed" | "released" | "in_doubt" | "busy" | "settled";
   /** The record after recovery (absent when it was released or is gone). */
   record?: OperationRecord;
-  /** Why it is still in doubt. */
+  /** Why it is still in doubt, or why recovery left it alone. */
   detail?: string;
 }
 
 /**
- * Settles one operation nobody is working on, through the tool's `reconcile` hook: the hook is asked
- * with the stored arguments and the same context (`idempotencyKey` included) the executor gives it,
- * and its answer is written with `ledger.resolve`, which takes the operation over first (so two
- * recovering workers cannot both settle it). Arguments stored redacted reach the hook redacted.
+ * Settles one operation nobody is working on, through the tool's `reconcile` hook. Recovery first
+ * takes the operation over (a new owner and fencing token, as a worker taking over an expired lease
+ * does), then asks the hook with the stored arguments and the context the executor gives it
+ * (`idempotencyKey` included; `signal` aborts if the lease is lost) while it renews that lease, and
+ * writes the answer with the same fence. So no other worker can submit the operation while the hook
+ * runs, and an answer about a record that changed meanwhile is never applied: if recovery's lease
+ * ran out and a worker took the operation over anyway, the write is refused and the outcome
+ * (`busy`, `in_doubt` or `settled`, by what that worker left) says so in `detail`. Arguments stored
+ * redacted reach the hook redacted.
  */
 export async function reconcileOperation(
   ledger: Ledger,
@@ -43,16 +54,45 @@ export async function reconcileOperation(
   reconcile: ReconcileHook | undefined,
   resolvedBy = "recovery",
 ): Promise<RecoveredOperation> {
-  const record = await ledger.get(key);
-  if (record === undefined) return { key, tool: "", outcome: "settled" };
-  const base = { key, tool: record.tool };
-  if (isTerminal(record.state)) return { ...base, outcome: "settled", record };
-  if (!isLeaseExpired(record, ledger.now())) return { ...base, outcome: "busy", record };
+  const seen = await ledger.get(key);
+  if (seen === undefined) return { key, tool: "", outcome: "settled" };
+  const base = { key, tool: seen.tool };
+  if (isTerminal(seen.state)) return { ...base, outcome: "settled", record: seen };
+  if (!isLeaseExpired(seen, ledger.now())) return { ...base, outcome: "busy", record: seen };
+  if (seen.state === OperationState.SUBMITTED && reconcile === undefined) {
+    return { ...base, outcome: "in_doubt", record: seen, detail: noHook(seen) };
+  }
+  let held: HeldOperation;
+  try {
+    held = await HeldOperation.take(ledgerRuntime(ledger), key, { announce: true });
+  } catch (error) {
+    return afterRace(ledger, base, error, "before recovery could take it over");
+  }
+  try {
+    return await settleHeld(ledger, held, base, reconcile, resolvedBy);
+  } finally {
+    // Whatever happened (a store failure included), never keep renewing a lease nobody works under.
+    await held.stopRenewing();
+  }
+}
+
+/** Asks reconcile about the record recovery holds, and writes its answer with that fence. */
+async function settleHeld(
+  ledger: Ledger,
+  held: HeldOperation,
+  base: { key: string; tool: string },
+  reconcile: ReconcileHook | undefined,
+  resolvedBy: string,
+): Promise<RecoveredOperation> {
+  const { key } = base;
+  const record = held.record;
+  // Decided on the record as taken over: it may have moved on since the look above.
   if (record.state !== OperationState.SUBMITTED) {
-    return settle(ledger, base, record, { status: "not_applied" }, resolvedBy);
+    const why = `recovery found it ${record.state}, so it was not released`;
+    return settle(ledger, held, base, { status: "not_applied" }, resolvedBy, why);
   }
   if (reconcile === undefined) {
-    return { ...base, outcome: "in_doubt", record, detail: `no reconcile hook for tool ${record.tool}` };
+    return { ...base, outcome: "in_doubt", record: await held.letGo(), detail: noHook(record) };
   }
   let answer: Reconciliation<unknown>;
   try {
@@ -60,17 +100,22 @@ export async function reconcileOperation(
       key,
       idempotencyKey: downstreamIdempotencyKey(key),
       attempt: record.attempt,
-      signal: new AbortController().signal,
+      signal: held.signal,
       correlationId: record.correlationId ?? "",
       record,
     });
   } catch (error) {
-    return { ...base, outcome: "in_doubt", record, detail: `reconcile threw: ${messageOf(error)}` };
+    answer = { status: "unknown", detail: `reconcile threw: ${messageOf(error)}` };
   }
+  await held.report([held.event(EventType.RECONCILED, { data: { status: answer.status } })]);
   if (answer.status === "unknown") {
-    return { ...base, outcome: "in_doubt", record, detail: answer.detail ?? "reconcile could not tell" };
+    const detail = answer.detail ?? "reconcile could not tell";
+    return { ...base, outcome: "in_doubt", record: await held.letGo(), detail };
   }
-  if (answer.status === "not_applied") return settle(ledger, base, record, answer, resolvedBy);
+  if (answer.status === "not_applied") {
+    const why = 'reconcile answered "not_applied", so that answer was not applied';
+    return settle(ledger, held, base, answer, resolvedBy, why);
+  }
   const outcome = answer.result;
   const applied = isEffectResult<unknown>(outcome)
     ? {
@@ -80,26 +125,52 @@ export async function reconcileOperation(
         ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
       }
     : { status: "applied" as const, result: outcome };
-  return settle(ledger, base, record, applied, resolvedBy);
+  const why = 'reconcile answered "applied", so that answer was not applied';
+  return settle(ledger, held, base, applied, resolvedBy, why);
 }
 
+function noHook(record: OperationRecord): string {
+  return `no reconcile hook for tool ${record.tool}`;
+}
+
+/** Writes the resolution with the fence recovery holds. */
 async function settle(
   ledger: Ledger,
+  held: HeldOperation,
   base: { key: string; tool: string },
-  seen: OperationRecord,
-  resolution: Parameters<Ledger["resolve"]>[1],
+  resolution: Resolution,
   resolvedBy: string,
+  why: string,
 ): Promise<RecoveredOperation> {
+  let record: OperationRecord | undefined;
   try {
-    const record = await ledger.resolve(base.key, resolution, resolvedBy);
-    if (record === undefined) return { ...base, outcome: "released" };
-    return { ...base, outcome: "confirmed", record };
+    record = await held.settle(resolution, resolvedBy);
   } catch (error) {
-    // Someone else settled or took it between our look and our write.
-    if (!isDurableToolsError(error)) throw error;
-    const now = await ledger.get(base.key);
-    if (now === undefined || isTerminal(now.state))
-      return { ...base, outcome: "settled", ...(now ? { record: now } : {}) };
-    return { ...base, outcome: "busy", record: now ?? seen, detail: messageOf(error) };
+    // Our lease ran out while reconcile ran and another worker took the operation over.
+    return afterRace(ledger, base, error, `after ${why}`);
   }
+  if (record === undefined) return { ...base, outcome: "released" };
+  return { ...base, outcome: "confirmed", record };
+}
+
+/** Someone else settled, took or deleted the operation: say what it is now, and what happened. */
+async function afterRace(
+  ledger: Ledger,
+  base: { key: string; tool: string },
+  error: unknown,
+  when: string,
+): Promise<RecoveredOperation> {
+  if (!isDurableToolsError(error) || error.code === ErrorCode.LEDGER_UNAVAILABLE) throw error;
+  const now = await ledger.get(base.key);
+  if (now === undefined || isTerminal(now.state)) {
+    return { ...base, outcome: "settled", ...(now === undefined ? {} : { record: now }) };
+  }
+  // Left SUBMITTED by whoever took it over, with nobody holding it: in doubt again.
+  const inDoubt = now.state === OperationState.SUBMITTED && isLeaseExpired(now, ledger.now());
+  return {
+    ...base,
+    outcome: inDoubt ? "in_doubt" : "busy",
+    record: now,
+    detail: `another worker took the operation over ${when}: ${messageOf(error)}`,
+  };
 }

@@ -1,3 +1,6 @@
+import { types } from "node:util";
+import { isPlainPrototype, MAX_CANONICAL_DEPTH, unbox } from "./canonical.js";
+import { hasBuiltInSlots } from "./canonical-plain.js";
 import { InvalidConfigurationError } from "./errors.js";
 import { hmacSha256Hex } from "./fingerprint.js";
 import { encodeValue } from "./value-codec.js";
@@ -5,7 +8,9 @@ import { encodeValue } from "./value-codec.js";
 export interface RedactionOptions {
   /**
    * Sensitive paths, rooted at `args` or `result`: `args.card.number`, `result.token`,
-   * `args.items[*].iban` (`*` matches any property or index).
+   * `args.items[*].iban` (`*` matches any property or index). Paths name the JSON form of the
+   * value, the one the fingerprint and the store see: inside a class instance with `toJSON()` they
+   * follow what `toJSON()` returns, not the instance's own fields.
    */
   paths: readonly string[];
   /** Secret for the keyed hash that replaces a sensitive value; required so hashes cannot be brute-forced. */
@@ -48,31 +53,95 @@ export class Redactor {
   redact(root: "args" | "result", value: unknown): unknown {
     const paths = this.#paths.filter((segments) => segments[0] === root).map((segments) => segments.slice(1));
     if (paths.length === 0) return value;
-    return this.#walk(value, paths);
+    return this.#walk(value, paths, "");
   }
 
   hash(value: unknown): string {
     return `[REDACTED:${hmacSha256Hex(this.#secret, JSON.stringify(encodeValue(value))).slice(0, 32)}]`;
   }
 
-  #walk(value: unknown, paths: Segment[][]): unknown {
+  #walk(value: unknown, paths: Segment[][], key: string): unknown {
     if (paths.some((segments) => segments.length === 0)) return this.hash(value);
-    if (value === null || typeof value !== "object") return value;
+    // Descend into the value as JSON has it (a Date's string, a toJSON() result), because that is
+    // what the fingerprint hashed, what the store keeps and what the paths name: copying a class
+    // instance's own fields instead would keep a field toJSON() renames in clear (and drop private ones).
+    const view = jsonView(value, key);
+    if (view === null || typeof view !== "object") return value; // nothing inside to redact
     const childPaths = (name: string) =>
       paths
         .filter((segments) => segments[0] === "*" || segments[0] === name)
         .map((segments) => segments.slice(1));
-    if (Array.isArray(value)) {
-      return value.map((item, index) => {
+    if (Array.isArray(view)) {
+      return view.map((item, index) => {
         const matching = childPaths(String(index));
-        return matching.length > 0 ? this.#walk(item, matching) : item;
+        return matching.length > 0 ? this.#walk(item, matching, String(index)) : item;
       });
     }
     const copy: Record<string, unknown> = {};
-    for (const [name, child] of Object.entries(value)) {
+    for (const name of ownKeys(view)) {
+      const child = read(view, name);
       const matching = childPaths(name);
-      copy[name] = matching.length > 0 ? this.#walk(child, matching) : child;
+      setOwn(copy, name, matching.length > 0 ? this.#walk(child, matching, name) : child);
     }
     return copy;
+  }
+}
+
+/**
+ * What JSON makes of a value at property `key` (canonical.ts's rules, which the fingerprint
+ * follows): a Date is its ISO string, a boxed primitive its primitive, a class instance with a
+ * `toJSON()` method what that returns (again, until it is none of these). Anything else is itself:
+ * plain objects, arrays and values JSON cannot hold (which canonicalisation refuses in arguments; a
+ * result keeps them, and `encodeValue` decides how they are stored).
+ */
+function jsonView(value: unknown, key: string): unknown {
+  let current = value;
+  for (let depth = 0; depth < MAX_CANONICAL_DEPTH; depth++) {
+    if (current === null || typeof current !== "object" || Array.isArray(current)) return current;
+    if (types.isDate(current)) {
+      const time = Date.prototype.getTime.call(current);
+      return Number.isNaN(time) ? current : Date.prototype.toISOString.call(current);
+    }
+    if (types.isBoxedPrimitive(current)) return unbox(current);
+    if (hasBuiltInSlots(current)) return current;
+    let replaced: unknown;
+    try {
+      if (isPlainPrototype(Object.getPrototypeOf(current))) return current;
+      const toJSON: unknown = (current as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON !== "function") return current;
+      replaced = toJSON.call(current, key);
+    } catch {
+      return current;
+    }
+    if (replaced === current) return current;
+    current = replaced;
+  }
+  return current;
+}
+
+/** Own enumerable string keys; none for an object that refuses to list them (a throwing proxy). */
+function ownKeys(object: object): string[] {
+  try {
+    return Object.keys(object);
+  } catch {
+    return [];
+  }
+}
+
+/** A property as read; undefined (as `encodeValue` stores it) when reading throws. */
+function read(object: object, name: string): unknown {
+  try {
+    return (object as Record<string, unknown>)[name];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sets an own property, `__proto__` included (plain assignment would set the prototype). */
+function setOwn(target: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === "__proto__") {
+    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[name] = value;
   }
 }

@@ -131,6 +131,21 @@ describe("RedisLedgerStore with an AES-256-GCM codec", () => {
       const error = await ledger.execute(spec).catch((e: unknown) => e);
       expect(isRecordCodecError(error)).toBe(true);
       expect(runs).toBe(1);
+
+      // Each envelope is bound to its field: the arguments' ciphertext put where the result goes is
+      // an error too, not the arguments returned as the result.
+      const other = { ...spec, key: "c-2" };
+      await ledger.execute(other);
+      const rec = "enc:{-/charge/k:c-2}:rec";
+      const swapped = ((await redis.get(rec)) as string).split("\n");
+      const meta = JSON.parse(swapped[9] as string);
+      const settled = JSON.parse(swapped[10] as string);
+      settled.result = meta["@args"];
+      swapped[10] = JSON.stringify(settled);
+      await redis.set(rec, swapped.join("\n"), "KEEPTTL");
+      const swapError = await ledger.execute(other).catch((e: unknown) => e);
+      expect(isRecordCodecError(swapError)).toBe(true);
+      expect(runs).toBe(2);
     } finally {
       await redis.quit();
     }

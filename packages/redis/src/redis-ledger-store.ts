@@ -225,7 +225,9 @@ export class RedisLedgerStore implements LedgerStore {
   #stored(request: ClaimRequest): { fresh: OperationRecord; stored: OperationRecord } {
     const fresh = newRecord(request, 0);
     const stored =
-      fresh.args === undefined ? fresh : { ...fresh, args: this.#encodeValue(fresh.args, request.key) };
+      fresh.args === undefined
+        ? fresh
+        : { ...fresh, args: this.#encodeValue(fresh.args, request.key, "args") };
     return { fresh, stored };
   }
 
@@ -276,7 +278,8 @@ export class RedisLedgerStore implements LedgerStore {
     const attempt = patch.attempt === undefined ? "" : finite("transition's attempt", patch.attempt);
     const expires = terminal && patch.expiresAt != null ? patch.expiresAt : undefined;
     const ttl = expires === undefined ? "" : ttlOf(expires, now);
-    const result = patch.result === undefined ? undefined : this.#encodeValue(patch.result, request.key);
+    const result =
+      patch.result === undefined ? undefined : this.#encodeValue(patch.result, request.key, "result");
     const out = { result, error: patch.error, effect: patch.effect, reason: patch.reason };
     const reply = await this.#run("transition", () =>
       this.#scripts.dtTransitionV5(
@@ -457,8 +460,9 @@ export class RedisLedgerStore implements LedgerStore {
     );
   }
 
-  #encodeValue<T>(value: T, key: string): T {
-    return this.#codec === undefined ? value : (this.#codec.encode(value as never, key) as T);
+  /** A stored value through the codec, bound to its key and field (`codeRecord` decodes it so). */
+  #encodeValue<T>(value: T, key: string, field: "args" | "result"): T {
+    return this.#codec === undefined ? value : (this.#codec.encode(value as never, key, field) as T);
   }
 
   #record(text: string | null | undefined, key: string): OperationRecord {
