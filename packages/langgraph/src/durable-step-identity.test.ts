@@ -265,22 +265,12 @@ describe("durableStep in a subgraph reached by more than 64 Sends, after a crash
         .addEdge(START, "reserve")
         .addEdge("reserve", END)
         .compile();
-      return new StateGraph(Order)
-        .addNode("prep", async () => ({ log: ["prep"] }))
-        .addNode("reserve", reserve)
-        .addEdge(START, "prep")
-        .addConditionalEdges("prep", () =>
-          Array.from({ length: N }, (_, i) => new Send("reserve", { item: `i${i}`, log: [] })),
-        )
-        .addEdge("reserve", END)
-        .compile({
-          // A fresh DurableCheckpointer per "process": nothing remembered in memory.
-          checkpointer: new DurableCheckpointer({
-            saver,
-            ledger: new Ledger({ store }),
-            channelDeltas: false,
-          }),
-        });
+      // A fresh DurableCheckpointer per "process": nothing remembered in memory.
+      return fanOut(
+        N,
+        reserve,
+        new DurableCheckpointer({ saver, ledger: new Ledger({ store }), channelDeltas: false }),
+      );
     };
     const config = { configurable: { thread_id: "fan-out" }, durability: "async" as const };
     const first = await build()
@@ -315,21 +305,15 @@ describe("durableStep in subgraphs reached by more than 64 Sends, the sending ch
         .addEdge(START, "reserve")
         .addEdge("reserve", END)
         .compile();
-      const app = new StateGraph(Order)
-        .addNode("prep", async () => ({ log: ["prep"] }))
-        .addNode("reserve", reserve)
-        .addEdge(START, "prep")
-        .addConditionalEdges("prep", () =>
-          Array.from({ length: N }, (_, i) => new Send("reserve", { item: `i${i}`, log: [] })),
-        )
-        .addEdge("reserve", END)
-        .compile({
-          checkpointer: new DurableCheckpointer({
-            saver,
-            ledger: new Ledger({ store: new MemoryLedgerStore() }),
-            channelDeltas: false, // (deltas read holders by id: not what this counts)
-          }),
-        });
+      const app = fanOut(
+        N,
+        reserve,
+        new DurableCheckpointer({
+          saver,
+          ledger: new Ledger({ store: new MemoryLedgerStore() }),
+          channelDeltas: false, // (deltas read holders by id: not what this counts)
+        }),
+      );
       const out = await app.invoke({ log: [] }, { configurable: { thread_id: "sends-seen" }, durability });
       expect(Object.keys(effects)).toHaveLength(N);
       expect(Object.values(effects).every((count) => count === 1)).toBe(true);
@@ -350,6 +334,25 @@ const Order = Annotation.Root({
   item: Annotation<string>({ reducer: (_, next) => next, default: () => "" }),
 });
 
+const orderGraph = () => new StateGraph(Order);
+
+/** `prep`, then N Sends to `reserve` (a subgraph node), then the end. */
+function fanOut(
+  n: number,
+  reserve: Parameters<ReturnType<typeof orderGraph>["addNode"]>[1],
+  checkpointer: DurableCheckpointer,
+) {
+  return orderGraph()
+    .addNode("prep", async () => ({ log: ["prep"] }))
+    .addNode("reserve", reserve)
+    .addEdge(START, "prep")
+    .addConditionalEdges("prep", () =>
+      Array.from({ length: n }, (_, i) => new Send("reserve", { item: `i${i}`, log: [] })),
+    )
+    .addEdge("reserve", END)
+    .compile({ checkpointer });
+}
+
 describe("durableStep after a human edits an interrupted thread with updateState", () => {
   /** START -> prep -> pay (a step, then interrupt) -> END. */
   function edited(durability: Durability) {
@@ -369,38 +372,28 @@ describe("durableStep after a human edits an interrupted thread with updateState
     return { app, effects, config: thread(`edited-${durability}`, durability) };
   }
 
-  for (const durability of Durabilities) {
-    it(`an edit at the head, then the resume: the completed step is not run again (durability ${durability})`, async () => {
-      const { app, effects, config } = edited(durability);
-      await app.invoke({ log: [] }, config);
-      await app.updateState(config, { note: "edited" });
-      expect((await app.getState(config)).next).toEqual(["pay"]);
-      const out = await app.invoke(new Command({ resume: "yes" }), config);
-      expect(effects).toEqual({ charge: 1 });
-      expect(out.log).toEqual(["prep", "charge#1", "yes", "edited"]);
-    });
+  /** Interrupt; the edits, at the head; optionally invoke(null) first; the resume: the step replays. */
+  async function editThenResume(durability: Durability, notes: string[], invokeNullFirst = false) {
+    const { app, effects, config } = edited(durability);
+    await app.invoke({ log: [] }, config);
+    for (const note of notes) await app.updateState(config, { note });
+    expect((await app.getState(config)).next).toEqual(["pay"]);
+    if (invokeNullFirst) expect(interruptsOf(await app.invoke(null, config))).toHaveLength(1);
+    const out = await app.invoke(new Command({ resume: "yes" }), config);
+    expect(effects).toEqual({ charge: 1 });
+    expect(out.log).toEqual(["prep", "charge#1", "yes", notes.at(-1)]);
   }
 
-  it("an edit at the head, then invoke(null): the node runs again to its interrupt, the step replays", async () => {
-    const { app, effects, config } = edited("async");
-    await app.invoke({ log: [] }, config);
-    await app.updateState(config, { note: "edited" });
-    const again = await app.invoke(null, config);
-    expect(interruptsOf(again)).toHaveLength(1);
-    const out = await app.invoke(new Command({ resume: "yes" }), config);
-    expect(effects).toEqual({ charge: 1 });
-    expect(out.log).toEqual(["prep", "charge#1", "yes", "edited"]);
-  });
+  for (const durability of Durabilities) {
+    it(`an edit at the head, then the resume: the completed step is not run again (durability ${durability})`, () =>
+      editThenResume(durability, ["edited"]));
+  }
 
-  it("two edits at the head in a row: the step still replays", async () => {
-    const { app, effects, config } = edited("async");
-    await app.invoke({ log: [] }, config);
-    await app.updateState(config, { note: "first edit" });
-    await app.updateState(config, { note: "second edit" });
-    const out = await app.invoke(new Command({ resume: "yes" }), config);
-    expect(effects).toEqual({ charge: 1 });
-    expect(out.log).toEqual(["prep", "charge#1", "yes", "second edit"]);
-  });
+  it("an edit at the head, then invoke(null): the node runs again to its interrupt, the step replays", () =>
+    editThenResume("async", ["edited"], true));
+
+  it("two edits at the head in a row: the step still replays", () =>
+    editThenResume("async", ["first edit", "second edit"]));
 
   it("an edit of the checkpoint once the thread moved past it branches: the step runs again there", async () => {
     const { app, effects, config } = edited("async");
