@@ -86,6 +86,28 @@ const NAME_RULES: ReadonlyMap<string, Rule> = new Map([
 /** Statuses that say the server refused the request before acting on it. */
 const TRANSIENT_STATUSES = new Set([408, 423, 425, 429, 503]);
 
+/** LangGraph's control-flow errors by name (`GraphBubbleUp` subclasses), for copies that lack the mark. */
+const CONTROL_FLOW_NAMES: ReadonlySet<string> = new Set([
+  "GraphInterrupt",
+  "NodeInterrupt",
+  "ParentCommand",
+  "GraphDrained",
+]);
+
+/**
+ * Whether an error is a control-flow signal rather than a failure: LangGraph's `interrupt()`
+ * (`GraphInterrupt`, `NodeInterrupt`), a `Command` bubbling to the parent graph (`ParentCommand`), or
+ * a drained graph. Recognised the way LangGraph itself does, by its `is_bubble_up` mark or the error
+ * name, so core does not depend on LangGraph. Only the thrown error counts, not its causes: a signal
+ * wrapped in another error no longer steers LangGraph either. The executor never records such an
+ * error as a failure: it frees the key and rethrows it unchanged.
+ */
+export function isControlFlowSignal(error: unknown): boolean {
+  if (read(error, "is_bubble_up") === true) return true;
+  const name = read(error, "name");
+  return typeof name === "string" && CONTROL_FLOW_NAMES.has(name);
+}
+
 /**
  * Classifies a failure of a tool's `submit`: whether to retry it and whether the downstream may
  * already have acted. The error and up to {@link MAX_CAUSE_DEPTH} nested `cause`s are inspected from

@@ -12,6 +12,7 @@ export {
   classifyError,
   type ErrorClassification,
   inDoubt,
+  isControlFlowSignal,
   type Outcome,
   parseRetryAfter,
   permanent,

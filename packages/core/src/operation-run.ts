@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isEffectResult } from "./effect-result.js";
+import { isControlFlowSignal } from "./error-classification.js";
 import {
   AbortedError,
   DeadlineExceededError,
@@ -149,6 +150,7 @@ export class OperationRun<A, R> {
           await validate(this.#spec.args, this.#context());
           break;
         } catch (error) {
+          if (isControlFlowSignal(error)) return this.#yieldControl(error);
           const classification = this.#retry.classify(error);
           if (!classification.retryable) return this.#fail(error);
           const decision = this.#decide(error, tries);
@@ -181,6 +183,7 @@ export class OperationRun<A, R> {
       try {
         outcome = await this.#spec.submit(this.#spec.args, this.#context());
       } catch (error) {
+        if (isControlFlowSignal(error)) return this.#yieldControl(error);
         const classification = this.#retry.classify(error);
         if (classification.outcome === "unknown") {
           const detail = `submit failed with ${classification.reason} after the request may have reached the downstream`;
@@ -355,6 +358,29 @@ export class OperationRun<A, R> {
       throw new DeadlineExceededError(this.#retry.options.deadlineMs ?? 0, error);
     }
     throw error;
+  }
+
+  /**
+   * A hook stopped for LangGraph (`interrupt()`, a `Command` to the parent graph): not a failure,
+   * and this attempt applied nothing. The key is freed, so the resumed call runs the hook again (and
+   * `interrupt()` then returns the resume value), and the signal is rethrown unchanged so the graph
+   * pauses. If an earlier attempt may have been applied, the record stays in doubt instead.
+   */
+  async #yieldControl(signal: unknown): Promise<never> {
+    if (this.#mayHaveApplied !== undefined) {
+      const name = (signal as { name?: unknown } | null)?.name;
+      const detail = `submit attempt ${this.#record.attempt} stopped for LangGraph (${String(name)}), but ${this.#mayHaveApplied}`;
+      await this.#rt.report([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
+      await this.#markInDoubt(detail, signal).catch(() => undefined);
+      throw signal;
+    }
+    await this.#stopLease();
+    const events = [
+      this.#event(EventType.RELEASED, { from: this.#record.state, data: { why: "control_flow" } }),
+    ];
+    await this.#rt.call("release", () => this.#rt.store.release({ ...this.#fence(), events }));
+    this.#rt.publish(events);
+    throw signal;
   }
 
   /** Deletes the record (nothing was applied), so the key's next call submits again. */

@@ -1,8 +1,9 @@
 import {
-  ApprovalRequiredError,
   type Effect,
   type EffectResult,
+  type ExecutionResult,
   InvalidConfigurationError,
+  isControlFlowSignal,
   isEffectResult,
   type Ledger,
   type OperationContext,
@@ -12,7 +13,10 @@ import {
 } from "@durable-tools/core";
 import type { CallbackManagerForToolRun } from "@langchain/core/callbacks/manager";
 import { StructuredTool, type StructuredToolInterface, type ToolRunnableConfig } from "@langchain/core/tools";
+import { consumeApproval } from "./approval.js";
 import { type EffectEnvelope, envelopeContent, errorEnvelope, successEnvelope } from "./envelope.js";
+import { scopedModelKey } from "./model-key.js";
+import { rawInputOf, withRawInput } from "./raw-input.js";
 import { type DurableRunOptions, durableRunOptions, threadIdOf } from "./run-config.js";
 import { splitIdempotencyKey, withIdempotencyKeyArg } from "./schema.js";
 
@@ -123,6 +127,14 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     return this.#definition.reconcile;
   }
 
+  /** Keeps the input as it arrived (before the schema parsed it) for a wrapped tool: see `raw-input.ts`. */
+  // biome-ignore lint/suspicious/noExplicitAny: StructuredTool.call's generic overloads.
+  override call(arg: any, configArg?: any, tags?: string[]): Promise<any> {
+    if (this.#inner === undefined) return super.call(arg, configArg, tags);
+    const raw = isToolCall(arg) ? arg.args : arg;
+    return super.call(arg, withRawInput(configArg, raw), tags);
+  }
+
   protected override async _call(
     input: unknown,
     runManager?: CallbackManagerForToolRun,
@@ -133,20 +145,25 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     const { args, key } = splitIdempotencyKey(input as A);
     const ledger = definition.ledger as Ledger;
     let spec: OperationSpec<A, R> | undefined;
+    let result: ExecutionResult<R>;
     try {
       spec = this.#spec(args, key, run, config, runManager);
       if (run.dryRun === true || definition.dryRun === true) {
         return [envelopeContent(await this.#dryRun(args, ledger.keyFor(spec).key)), undefined];
       }
-      if (this.sideEffect === "destructive") this.#requireApproval(args, run);
+      if (this.sideEffect === "destructive") {
+        await consumeApproval(ledger, this.name, args, ledger.keyFor(spec).key, run.approvals);
+      }
       // The executor computes key and fingerprint itself: nothing is derived twice on this path.
-      const result = await ledger.execute(spec);
-      return [envelopeContent(successEnvelope(result)), result.record];
+      result = await ledger.execute(spec);
     } catch (error) {
-      if (definition.onError === "throw") throw error;
+      // interrupt() or a Command for the parent graph: LangGraph's control flow, never an envelope.
+      if (definition.onError === "throw" || isControlFlowSignal(error)) throw error;
       const record = (error as { record?: OperationRecord }).record;
       return [envelopeContent(errorEnvelope(error, keyOfFailedCall(error, ledger, spec))), record];
     }
+    // Outside the try: once the effect is recorded, nothing here may turn it into an error envelope.
+    return [envelopeContent(successEnvelope(result)), result.record];
   }
 
   #spec(
@@ -159,10 +176,13 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     const d = this.#definition;
     const inner = this.#inner;
     // A wrapped tool runs as a child run (traced under this one), without the tool call id so it
-    // returns its plain output rather than a ToolMessage.
+    // returns its plain output rather than a ToolMessage. It gets the input as it arrived (its own
+    // schema parses it: transforms run once), else the parsed arguments.
+    const stashed = inner ? rawInputOf(config) : undefined;
+    const innerInput = stashed === undefined ? undefined : splitIdempotencyKey(stashed.raw).args;
     const submit: OperationSpec<A, R>["submit"] = inner
-      ? (innerArgs, ctx) =>
-          inner.invoke(innerArgs, {
+      ? (parsedArgs, ctx) =>
+          inner.invoke(stashed === undefined ? parsedArgs : innerInput, {
             callbacks: runManager?.getChild(),
             signal: ctx.signal,
             ...(config?.configurable ? { configurable: config.configurable } : {}),
@@ -171,14 +191,15 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     const spec: OperationSpec<A, R> = { tool: this.name, args, submit };
     const tenant = run.tenant ?? d.tenant;
     if (tenant !== undefined) spec.tenant = tenant;
-    if (key !== undefined) spec.key = key;
+    const scope =
+      threadIdOf(config) ?? (d.scope === undefined ? undefined : `${TOOL_SCOPE_PREFIX}${d.scope}`);
+    if (scope !== undefined) spec.scope = scope;
+    // A key in a model's tool call is scoped like an argument hash; one the caller passes is global.
+    if (key !== undefined) spec.key = config?.toolCall ? scopedModelKey(key, scope) : key;
     else {
       const businessKey = d.businessKey?.(args);
       if (businessKey !== undefined) spec.businessKey = businessKey;
     }
-    const scope =
-      threadIdOf(config) ?? (d.scope === undefined ? undefined : `${TOOL_SCOPE_PREFIX}${d.scope}`);
-    if (scope !== undefined) spec.scope = scope;
     const correlationId = config?.toolCall?.id;
     if (correlationId) spec.correlationId = correlationId;
     if (config?.signal) spec.signal = config.signal;
@@ -205,23 +226,10 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
       reason: plan.reason ?? "dry run: nothing was executed or recorded",
     };
   }
+}
 
-  #requireApproval(args: A, run: DurableRunOptions): void {
-    const ledger = this.#definition.ledger as Ledger;
-    const wanted = ledger.fingerprintOf(args);
-    const now = Date.now();
-    const approved = (run.approvals ?? []).some(
-      (approval) =>
-        approval.tool === this.name &&
-        approval.fingerprint === wanted &&
-        (approval.expiresAt === undefined || approval.expiresAt > now),
-    );
-    if (!approved) {
-      throw new ApprovalRequiredError(
-        `"${this.name}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [approve("${this.name}", args, approver)].`,
-      );
-    }
-  }
+function isToolCall(arg: unknown): arg is { args: unknown } {
+  return typeof arg === "object" && arg !== null && (arg as { type?: unknown }).type === "tool_call";
 }
 
 /** The key an error envelope names: the error's own, else the call's (when its input allows one). */
@@ -300,7 +308,7 @@ export function durableTool<A, R>(
   }
   const inner = toolOrDefinition as StructuredToolInterface;
   if (options.sideEffect === "read") return inner as DurableStructuredTool<A, R>;
-  return new DurableTool<A, R>(
+  const wrapped = new DurableTool<A, R>(
     {
       ...options,
       name: inner.name,
@@ -312,4 +320,13 @@ export function durableTool<A, R>(
     },
     inner,
   );
+  // What LangChain and ToolNode read from the tool itself, as the inner tool declared it.
+  const from = inner as Partial<
+    Pick<StructuredTool, "returnDirect" | "extras" | "metadata" | "verboseParsingErrors">
+  >;
+  if (from.returnDirect !== undefined) wrapped.returnDirect = from.returnDirect;
+  if (from.verboseParsingErrors !== undefined) wrapped.verboseParsingErrors = from.verboseParsingErrors;
+  if (from.extras !== undefined) wrapped.extras = from.extras;
+  if (from.metadata !== undefined) wrapped.metadata = from.metadata;
+  return wrapped;
 }

@@ -36,7 +36,49 @@ export function errorEnvelope(error: unknown, key?: string): EffectEnvelope<neve
   return envelope;
 }
 
-/** Serialises an envelope for the ToolMessage; BigInts become strings, nothing throws. */
+/**
+ * Serialises an envelope for the ToolMessage; never throws. BigInts become strings; a repeated
+ * reference on the current path (a cycle) becomes `"[Circular]"`; if the data still cannot be
+ * serialised (a throwing `toJSON` or getter), it is dropped and `reason` says so, keeping `ok`,
+ * `effect` and `key`: an effect that happened is never reported as a failure.
+ */
 export function envelopeContent(envelope: EffectEnvelope): string {
-  return JSON.stringify(envelope, (_key, value) => (typeof value === "bigint" ? value.toString() : value));
+  try {
+    return JSON.stringify(envelope, bigintReplacer);
+  } catch {
+    // Fall through to the cycle-safe form.
+  }
+  try {
+    return JSON.stringify(envelope, cycleSafeReplacer());
+  } catch (error) {
+    if (!envelope.ok)
+      return JSON.stringify({
+        ...envelope,
+        error: { ...envelope.error, message: String(envelope.error.message) },
+      });
+    const reason = `the result could not be serialised for the model (${messageOf(error)}); it is on the operation record`;
+    return JSON.stringify({
+      ...envelope,
+      data: null,
+      reason: envelope.reason ? `${envelope.reason}; ${reason}` : reason,
+    });
+  }
+}
+
+function bigintReplacer(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
+
+/** A replacer that tracks the path from the root (`this` is the holder) and cuts cycles only. */
+function cycleSafeReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+  const path: unknown[] = [];
+  return function (this: unknown, _key: string, value: unknown): unknown {
+    if (typeof value === "bigint") return value.toString();
+    if (typeof value !== "object" || value === null) return value;
+    // Drop the ancestors that are no longer on the path to this value.
+    while (path.length > 0 && path[path.length - 1] !== this) path.pop();
+    if (path.includes(value)) return "[Circular]";
+    path.push(value);
+    return value;
+  };
 }

@@ -1,3 +1,4 @@
+export { APPROVAL_TOOL, approvalIdentity } from "./approval.js";
 export {
   type DurableStructuredTool,
   DurableTool,
@@ -8,6 +9,11 @@ export {
   type SideEffect,
 } from "./durable-tool.js";
 export { type EffectEnvelope, envelopeContent, errorEnvelope, successEnvelope } from "./envelope.js";
+export {
+  ApprovalAlreadyUsedError,
+  isApprovalAlreadyUsedError,
+  LangChainErrorCode,
+} from "./errors.js";
 export {
   type Approval,
   approve,

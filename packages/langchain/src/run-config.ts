@@ -1,11 +1,18 @@
+import { randomUUID } from "node:crypto";
 import { fingerprint } from "@durable-tools/core";
 import type { RunnableConfig } from "@langchain/core/runnables";
 
 /** The `configurable` entry durable tools read: `{ configurable: { durable_tools: { dryRun: true } } }`. */
 export const DURABLE_CONFIG_KEY = "durable_tools";
 
-/** An approval of one destructive call, bound to the exact arguments by their fingerprint. */
+/**
+ * An approval of one destructive operation, bound to the exact arguments by their fingerprint. It is
+ * consumed by the first operation (ledger key) that uses it: a replay of that operation still
+ * passes, any other (another idempotency key, thread or tenant) gets `APPROVAL_ALREADY_USED`.
+ */
 export interface Approval {
+  /** The approval's identity, under which the ledger records its consumption (`approve()` sets a UUID). */
+  id?: string;
   tool: string;
   fingerprint: string;
   approvedBy: string;
@@ -44,9 +51,12 @@ export function withDurableOptions<C extends RunnableConfig>(
   } as unknown as C;
 }
 
-/** Approves one call of a destructive tool with exactly these arguments. */
+/**
+ * Approves one operation of a destructive tool with exactly these arguments (as the tool sees them:
+ * after its schema, without `idempotency_key`; `approveToolCall` normalises a model's tool call).
+ */
 export function approve(tool: string, args: unknown, approvedBy: string, expiresAt?: number): Approval {
-  const approval: Approval = { tool, fingerprint: fingerprint(args), approvedBy };
+  const approval: Approval = { id: randomUUID(), tool, fingerprint: fingerprint(args), approvedBy };
   if (expiresAt !== undefined) approval.expiresAt = expiresAt;
   return approval;
 }

@@ -1,0 +1,67 @@
+import {
+  ApprovalRequiredError,
+  decodeValue,
+  fingerprint,
+  isIdempotencyConflictError,
+  type Ledger,
+} from "@durable-tools/core";
+import { ApprovalAlreadyUsedError } from "./errors.js";
+import type { Approval } from "./run-config.js";
+
+/**
+ * The ledger "tool" under which approvals are consumed: one record per approval, keyed by its
+ * identity, whose arguments name the operation that used it. Being a ledger record, the consumption
+ * holds across processes sharing the store; it lives as long as the ledger keeps records
+ * (`recordTtlMs`, 7 days by default).
+ */
+export const APPROVAL_TOOL = "durable-tools.approval";
+
+/** An approval's identity: its `id` (from `approve()`), else a hash of the whole approval. */
+export function approvalIdentity(approval: Approval): string {
+  if (typeof approval.id === "string" && approval.id.length > 0) return approval.id;
+  const { tool, fingerprint: fp, approvedBy, expiresAt } = approval;
+  return `h:${fingerprint({ tool, fingerprint: fp, approvedBy, expiresAt: expiresAt ?? null }).slice(7)}`;
+}
+
+/**
+ * Requires a live approval of `tool` with these arguments that is unused or used by this same
+ * operation (`operationKey`), and consumes it for that operation. Throws `ApprovalRequiredError`
+ * when none matches, `ApprovalAlreadyUsedError` when every match was used by another operation.
+ */
+export async function consumeApproval(
+  ledger: Ledger,
+  tool: string,
+  args: unknown,
+  operationKey: string,
+  approvals: readonly Approval[] | undefined,
+): Promise<void> {
+  const wanted = ledger.fingerprintOf(args);
+  const now = Date.now();
+  const matching = (approvals ?? []).filter(
+    (a) => a.tool === tool && a.fingerprint === wanted && (a.expiresAt === undefined || a.expiresAt > now),
+  );
+  if (matching.length === 0) {
+    throw new ApprovalRequiredError(
+      `"${tool}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [approve("${tool}", args, approver)].`,
+    );
+  }
+  let usedBy = "";
+  for (const approval of matching) {
+    const spec = {
+      tool: APPROVAL_TOOL,
+      key: approvalIdentity(approval),
+      args: { operation: operationKey },
+      submit: () => ({ operation: operationKey, approvedBy: approval.approvedBy }),
+    };
+    try {
+      await ledger.execute(spec);
+      return;
+    } catch (error) {
+      if (!isIdempotencyConflictError(error)) throw error;
+      const stored = await ledger.get(ledger.keyFor(spec).key);
+      const used = stored?.result === undefined ? undefined : decodeValue(stored.result);
+      usedBy = String((used as { operation?: unknown } | undefined)?.operation ?? "unknown");
+    }
+  }
+  throw new ApprovalAlreadyUsedError(tool, operationKey, usedBy);
+}
