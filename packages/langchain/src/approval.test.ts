@@ -1,5 +1,6 @@
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import type { ToolMessage } from "@langchain/core/messages";
+import { ToolInputParsingException, tool } from "@langchain/core/tools";
 import { describe, expect, it } from "vitest";
 import { z } from "zod/v4";
 import { durableTool } from "./durable-tool.js";
@@ -86,5 +87,120 @@ describe("an approval authorises exactly one operation", () => {
     const other = await invoke({ ...args, idempotency_key: "r-2" }, "t1", [{ ...handBuilt }]);
     expect(other.error.code).toBe("APPROVAL_ALREADY_USED");
     expect(counter.refunds).toBe(1);
+  });
+});
+
+describe("tool.approve() approves the tool call the model made", () => {
+  function refundWithDefault() {
+    const counter = { refunds: 0 };
+    const refund = durableTool({
+      name: "refund",
+      description: "Refund a customer.",
+      schema: z.object({ customer: z.string(), cents: z.number(), reason: z.string().default("requested") }),
+      sideEffect: "destructive",
+      ledger: new Ledger({ store: new MemoryLedgerStore() }),
+      submit: (a: { reason: string }) => ({ refund: ++counter.refunds, reason: a.reason }),
+    });
+    const invoke = async (callArgs: object, approvals: Approval[]) => {
+      const config = withDurableOptions({ configurable: { thread_id: "t1" } }, { approvals });
+      const message = (await refund.invoke(
+        { type: "tool_call", id: "x", name: "refund", args: callArgs },
+        config,
+      )) as ToolMessage;
+      return JSON.parse(message.content as string);
+    };
+    return { counter, refund, invoke };
+  }
+  // What the model sent: a defaulted field omitted, and its own idempotency_key.
+  const omitted = { customer: "bob", cents: 100 };
+  const keyed = { customer: "bob", cents: 100, reason: "requested", idempotency_key: "k-bob" };
+
+  it("matches where approve(name, toolCall.args) cannot: defaults filled in, idempotency_key dropped", async () => {
+    const { counter, refund, invoke } = refundWithDefault();
+    for (const callArgs of [omitted, keyed]) {
+      const refused = await invoke(callArgs, [approve("refund", callArgs, "alice")]);
+      expect(refused.error).toEqual({
+        code: "APPROVAL_REQUIRED",
+        message: expect.stringContaining(
+          'approvals = [await tool.approve(toolCall.args, approver)], where tool is this durable tool (its approve() parses the arguments through the tool\'s schema and drops idempotency_key, as this check does; approve("refund", args, approver) needs them already in that form).',
+        ),
+        retryable: false,
+      });
+    }
+    expect(counter.refunds).toBe(0);
+
+    const first = await invoke(omitted, [await refund.approve(omitted, "alice")]);
+    expect(first).toMatchObject({ ok: true, effect: "created", data: { refund: 1, reason: "requested" } });
+    const second = await invoke(keyed, [await refund.approve(keyed, "alice")]);
+    expect(second).toMatchObject({ ok: true, effect: "created", data: { refund: 2, reason: "requested" } });
+    expect(counter.refunds).toBe(2);
+  });
+
+  it("returns the Approval approve() builds for the normalised arguments, takes a whole tool call, and honours expiresAt", async () => {
+    const { counter, refund, invoke } = refundWithDefault();
+    const normalised = { customer: "bob", cents: 100, reason: "requested" };
+    const approval = await refund.approve(
+      { type: "tool_call", id: "c1", name: "refund", args: keyed },
+      "alice",
+      { expiresAt: 4_102_444_800_000 },
+    );
+    const { id, ...rest } = approval;
+    const { id: _other, ...expected } = approve("refund", normalised, "alice", 4_102_444_800_000);
+    expect(rest).toEqual(expected);
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await refund.approve(omitted, "alice")).toMatchObject({ fingerprint: approval.fingerprint });
+
+    const expired = await invoke(keyed, [
+      await refund.approve(keyed, "alice", { expiresAt: Date.now() - 1 }),
+    ]);
+    expect(expired.error.code).toBe("APPROVAL_REQUIRED");
+    // One approval, one operation: still true when it was made with tool.approve().
+    expect(await invoke(keyed, [approval])).toMatchObject({ ok: true, data: { refund: 1 } });
+    expect((await invoke(omitted, [approval])).error.code).toBe("APPROVAL_ALREADY_USED");
+    expect(counter.refunds).toBe(1);
+  });
+
+  it("rejects arguments the schema refuses with LangChain's ToolInputParsingException", async () => {
+    const { refund } = refundWithDefault();
+    const rejected = refund.approve({ customer: "bob", cents: "100" }, "alice");
+    await expect(rejected).rejects.toBeInstanceOf(ToolInputParsingException);
+    await expect(rejected).rejects.toThrow(
+      /^Received tool input did not match expected schema\n\n.*expected number/s,
+    );
+  });
+
+  it("parses through a wrapped tool's schema (transforms applied) and validates a JSON schema", async () => {
+    const charged: number[] = [];
+    const charge = tool(async ({ cents }: { cents: number }) => charged.push(cents), {
+      name: "charge",
+      description: "Charge an amount given in dollars.",
+      schema: z.object({ cents: z.number().transform((d) => Math.round(d * 100)) }),
+    });
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    const durable = durableTool(charge, { sideEffect: "destructive", ledger });
+    const callArgs = { cents: 5, idempotency_key: "pay-1" };
+    expect(await durable.approve(callArgs, "alice")).toMatchObject({
+      fingerprint: approve("charge", { cents: 500 }, "alice").fingerprint,
+    });
+    const config = withDurableOptions({}, { approvals: [await durable.approve(callArgs, "alice")] });
+    const message = (await durable.invoke(
+      { type: "tool_call", id: "c", name: "charge", args: callArgs },
+      config,
+    )) as ToolMessage;
+    expect(JSON.parse(message.content as string)).toMatchObject({ ok: true, effect: "created" });
+    expect(charged).toEqual([500]);
+
+    const json = durableTool({
+      name: "wipe",
+      description: "Wipe a disk.",
+      schema: { type: "object", properties: { disk: { type: "string" } }, required: ["disk"] },
+      sideEffect: "destructive",
+      ledger,
+      submit: () => "wiped",
+    });
+    expect(await json.approve({ disk: "d1", idempotency_key: "w-1" }, "alice")).toMatchObject({
+      fingerprint: approve("wipe", { disk: "d1" }, "alice").fingerprint,
+    });
+    await expect(json.approve({ disk: 1 }, "alice")).rejects.toBeInstanceOf(ToolInputParsingException);
   });
 });

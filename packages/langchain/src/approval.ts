@@ -42,7 +42,7 @@ export async function consumeApproval(
   );
   if (matching.length === 0) {
     throw new ApprovalRequiredError(
-      `"${tool}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [approve("${tool}", args, approver)].`,
+      `"${tool}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [await tool.approve(toolCall.args, approver)], where tool is this durable tool (its approve() parses the arguments through the tool's schema and drops idempotency_key, as this check does; approve("${tool}", args, approver) needs them already in that form).`,
     );
   }
   let usedBy = "";

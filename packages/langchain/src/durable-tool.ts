@@ -12,13 +12,32 @@ import {
   type Reconciliation,
 } from "@durable-tools/core";
 import type { CallbackManagerForToolRun } from "@langchain/core/callbacks/manager";
-import { StructuredTool, type StructuredToolInterface, type ToolRunnableConfig } from "@langchain/core/tools";
+import {
+  StructuredTool,
+  type StructuredToolInterface,
+  ToolInputParsingException,
+  type ToolRunnableConfig,
+} from "@langchain/core/tools";
+import { Validator } from "@langchain/core/utils/json_schema";
+import { interopParseAsync, isInteropZodError, isInteropZodSchema } from "@langchain/core/utils/types";
+import { z as z4 } from "zod/v4";
 import { consumeApproval } from "./approval.js";
 import { type EffectEnvelope, envelopeContent, errorEnvelope, successEnvelope } from "./envelope.js";
 import { scopedModelKey } from "./model-key.js";
 import { rawInputOf, withRawInput } from "./raw-input.js";
-import { type DurableRunOptions, durableRunOptions, threadIdOf } from "./run-config.js";
-import { splitIdempotencyKey, withIdempotencyKeyArg } from "./schema.js";
+import {
+  type Approval,
+  approve,
+  type DurableRunOptions,
+  durableRunOptions,
+  threadIdOf,
+} from "./run-config.js";
+import {
+  hasIdempotencyKeyArg,
+  IDEMPOTENCY_KEY_ARG,
+  splitIdempotencyKey,
+  withIdempotencyKeyArg,
+} from "./schema.js";
 
 export type SideEffect = "read" | "write" | "destructive";
 
@@ -114,6 +133,11 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
         `durableTool "${definition.name}" has sideEffect "${definition.sideEffect}" and needs a ledger: pass { ledger: new Ledger({ store }) }.`,
       );
     }
+    if (definition.modelKey !== false && hasIdempotencyKeyArg(definition.schema)) {
+      throw new InvalidConfigurationError(
+        `durableTool "${definition.name}": its schema already has an "${IDEMPOTENCY_KEY_ARG}" argument, which the model key option (modelKey, on by default) would take as the model's key and strip before the tool sees it. Pass { modelKey: false } to keep it as the tool's own argument, or rename the field.`,
+      );
+    }
     this.name = definition.name;
     this.description = definition.description;
     this.sideEffect = definition.sideEffect;
@@ -125,6 +149,50 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
   /** The tool's reconcile hook, if it has one (what `recoverThreads` asks about operations in doubt). */
   get reconcile(): DurableToolOptions<A, R>["reconcile"] {
     return this.#definition.reconcile;
+  }
+
+  /**
+   * Approves one operation of this tool with these arguments, as the model passed them (a tool call's
+   * `args`, or the tool call itself): they are parsed through the tool's schema (defaults filled in,
+   * transforms applied) and the model's `idempotency_key` is split off, exactly as a call does before
+   * it checks its approval. `approve(name, args, by)` is the same for arguments already in that form.
+   *
+   * @throws ToolInputParsingException when the arguments do not match the tool's schema.
+   */
+  async approve(
+    argsOrToolCall: unknown,
+    approvedBy: string,
+    options: { expiresAt?: number } = {},
+  ): Promise<Approval> {
+    const input = isToolCall(argsOrToolCall) ? argsOrToolCall.args : argsOrToolCall;
+    const { args } = this.#splitKey(await this.#parse(input));
+    return approve(this.name, args, approvedBy, options.expiresAt);
+  }
+
+  /** The input as `StructuredTool.call` parses it before `_call`: same schema, same checks, same error. */
+  async #parse(input: unknown): Promise<unknown> {
+    let message = "Received tool input did not match expected schema";
+    if (isInteropZodSchema(this.schema)) {
+      try {
+        return await interopParseAsync(this.schema, input);
+      } catch (error) {
+        if (this.verboseParsingErrors) message = `${message}\nDetails: ${(error as Error).message}`;
+        if (isInteropZodError(error)) message = `${message}\n\n${z4.prettifyError(error as z4.ZodError)}`;
+        throw new ToolInputParsingException(message, JSON.stringify(input));
+      }
+    }
+    const result = new Validator(this.schema).validate(input);
+    if (result.valid) return input;
+    if (this.verboseParsingErrors) {
+      message = `${message}\nDetails: ${result.errors.map((e) => `${e.keywordLocation}: ${e.error}`).join("\n")}`;
+    }
+    throw new ToolInputParsingException(message, JSON.stringify(input));
+  }
+
+  /** The model's `idempotency_key` split from the arguments (none when `modelKey` is off). */
+  #splitKey(input: unknown): { args: A; key: string | undefined } {
+    if (this.#definition.modelKey === false) return { args: input as A, key: undefined };
+    return splitIdempotencyKey(input as A);
   }
 
   /** Keeps the input as it arrived (before the schema parsed it) for a wrapped tool: see `raw-input.ts`. */
@@ -142,7 +210,7 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
   ): Promise<[string, OperationRecord | undefined]> {
     const definition = this.#definition;
     const run = durableRunOptions(config);
-    const { args, key } = splitIdempotencyKey(input as A);
+    const { args, key } = this.#splitKey(input);
     const ledger = definition.ledger as Ledger;
     let spec: OperationSpec<A, R> | undefined;
     let result: ExecutionResult<R>;
@@ -179,7 +247,7 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     // returns its plain output rather than a ToolMessage. It gets the input as it arrived (its own
     // schema parses it: transforms run once), else the parsed arguments.
     const stashed = inner ? rawInputOf(config) : undefined;
-    const innerInput = stashed === undefined ? undefined : splitIdempotencyKey(stashed.raw).args;
+    const innerInput = stashed === undefined ? undefined : this.#splitKey(stashed.raw).args;
     const submit: OperationSpec<A, R>["submit"] = inner
       ? (parsedArgs, ctx) =>
           inner.invoke(stashed === undefined ? parsedArgs : innerInput, {
@@ -292,8 +360,15 @@ class ReadTool<A, R> extends StructuredTool {
  * ```
  */
 export function durableTool<A = Record<string, unknown>, R = unknown>(
+  definition: DurableToolDefinition<A, R> & { sideEffect: "write" | "destructive" },
+): DurableTool<A, R>;
+export function durableTool<A = Record<string, unknown>, R = unknown>(
   definition: DurableToolDefinition<A, R>,
 ): DurableStructuredTool<A, R>;
+export function durableTool<A = Record<string, unknown>, R = unknown>(
+  tool: StructuredToolInterface,
+  options: DurableToolOptions<A, R> & { sideEffect: "write" | "destructive" },
+): DurableTool<A, R>;
 export function durableTool<A = Record<string, unknown>, R = unknown>(
   tool: StructuredToolInterface,
   options: DurableToolOptions<A, R>,

@@ -52,8 +52,10 @@ export function withDurableOptions<C extends RunnableConfig>(
 }
 
 /**
- * Approves one operation of a destructive tool with exactly these arguments (as the tool sees them:
- * after its schema, without `idempotency_key`; `approveToolCall` normalises a model's tool call).
+ * Approves one operation of a destructive tool with exactly these arguments, as the tool sees them:
+ * after its schema (defaults filled in, transforms applied), without the model's `idempotency_key`.
+ * For the arguments of a model's tool call use the tool's own `approve()`
+ * (`await tool.approve(toolCall.args, approvedBy)`), which normalises them that way.
  */
 export function approve(tool: string, args: unknown, approvedBy: string, expiresAt?: number): Approval {
   const approval: Approval = { id: randomUUID(), tool, fingerprint: fingerprint(args), approvedBy };

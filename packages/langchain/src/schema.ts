@@ -1,6 +1,7 @@
 import { InvalidConfigurationError, MAX_KEY_LENGTH } from "@durable-tools/core";
 import {
   extendInteropZodObject,
+  getInteropZodObjectShape,
   type InteropZodObject,
   isInteropZodObject,
   isZodSchemaV3,
@@ -41,6 +42,17 @@ export function withIdempotencyKeyArg<S>(schema: S): S {
   }
   throw new InvalidConfigurationError(
     'durableTool needs an object schema (a zod object or a JSON schema with type "object") so the tool has named arguments.',
+  );
+}
+
+/** Whether a zod or JSON-schema object schema already declares an `idempotency_key` argument of its own. */
+export function hasIdempotencyKeyArg(schema: unknown): boolean {
+  if (isInteropZodObject(schema)) {
+    return Object.hasOwn(getInteropZodObjectShape(schema as InteropZodObject), IDEMPOTENCY_KEY_ARG);
+  }
+  const properties = (schema as JsonSchemaObject | null)?.properties;
+  return (
+    typeof properties === "object" && properties !== null && Object.hasOwn(properties, IDEMPOTENCY_KEY_ARG)
   );
 }
 
