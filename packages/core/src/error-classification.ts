@@ -1,4 +1,5 @@
 import { ErrorCode, isDurableToolsError, messageOf } from "./errors.js";
+import { safeRead } from "./guarded-reads.js";
 
 /**
  * What a failed call may have done downstream. `not_applied`: it certainly did not act (a 503, a
@@ -103,8 +104,8 @@ const CONTROL_FLOW_NAMES: ReadonlySet<string> = new Set([
  * error as a failure: it frees the key and rethrows it unchanged.
  */
 export function isControlFlowSignal(error: unknown): boolean {
-  if (read(error, "is_bubble_up") === true) return true;
-  const name = read(error, "name");
+  if (safeRead(error, "is_bubble_up") === true) return true;
+  const name = safeRead(error, "name");
   return typeof name === "string" && CONTROL_FLOW_NAMES.has(name);
 }
 
@@ -181,7 +182,7 @@ function mark(error: unknown, rule: Rule, retryAfterMs: number | undefined): Err
   const marked = new Error(messageOf(error), { cause: error });
   if (error instanceof Error) {
     marked.name = error.name;
-    const code = read(error, "code");
+    const code = safeRead(error, "code");
     if (typeof code === "string") Object.assign(marked, { code });
   }
   Object.assign(marked, { retryable: rule.retryable, outcome: rule.outcome });
@@ -222,7 +223,7 @@ function classifyDurable(
 }
 
 function explicitVerdict(node: unknown): Verdict | undefined {
-  const retryable = read(node, "retryable");
+  const retryable = safeRead(node, "retryable");
   const outcome = outcomeOf(node);
   if (typeof retryable !== "boolean" && outcome === undefined) return undefined;
   return {
@@ -233,17 +234,17 @@ function explicitVerdict(node: unknown): Verdict | undefined {
 }
 
 function outcomeOf(node: unknown): Outcome | undefined {
-  const outcome = read(node, "outcome");
+  const outcome = safeRead(node, "outcome");
   return outcome === "not_applied" || outcome === "unknown" ? outcome : undefined;
 }
 
 function statusVerdict(node: unknown): Verdict | undefined {
   const status = firstDefined(
     [
-      read(node, "status"),
-      read(node, "statusCode"),
-      read(read(node, "response"), "status"),
-      read(read(node, "$metadata"), "httpStatusCode"),
+      safeRead(node, "status"),
+      safeRead(node, "statusCode"),
+      safeRead(safeRead(node, "response"), "status"),
+      safeRead(safeRead(node, "$metadata"), "httpStatusCode"),
     ],
     toHttpStatus,
   );
@@ -262,7 +263,7 @@ function toHttpStatus(value: unknown): number | undefined {
 }
 
 function codeVerdict(node: unknown): Verdict | undefined {
-  const code = read(node, "code");
+  const code = safeRead(node, "code");
   if (typeof code === "string") {
     const rule = CODE_RULES.get(code);
     if (rule !== undefined) return { ...rule, reason: code };
@@ -270,16 +271,16 @@ function codeVerdict(node: unknown): Verdict | undefined {
     if (code.startsWith("SQLITE_BUSY_") || code.startsWith("SQLITE_LOCKED_"))
       return { ...TRANSIENT, reason: code };
     if (code === "ERR_SQLITE_ERROR") {
-      const errcode = read(node, "errcode");
+      const errcode = safeRead(node, "errcode");
       // The low byte of an extended result code is the primary code.
       const primary = typeof errcode === "number" ? SQLITE_PRIMARY_CODES.get(errcode & 0xff) : undefined;
       if (primary !== undefined) return { ...TRANSIENT, reason: primary };
     }
   }
-  const errno = read(node, "errno");
+  const errno = safeRead(node, "errno");
   const lockErrno = typeof errno === "number" ? LOCK_ERRNOS.get(errno) : undefined;
   if (lockErrno !== undefined) return { ...TRANSIENT, reason: lockErrno };
-  const message = read(node, "message");
+  const message = safeRead(node, "message");
   if (typeof message === "string" && LOCK_TIMEOUT_MESSAGE.test(message)) {
     return { ...TRANSIENT, reason: "lock timeout" };
   }
@@ -287,29 +288,32 @@ function codeVerdict(node: unknown): Verdict | undefined {
 }
 
 function nameVerdict(node: unknown): Verdict | undefined {
-  const name = read(node, "name");
+  const name = safeRead(node, "name");
   const rule = typeof name === "string" ? NAME_RULES.get(name) : undefined;
   return rule === undefined ? undefined : { ...rule, reason: name as string };
 }
 
 function retryAfterOf(node: unknown, now: number): number | undefined {
-  const ms = read(node, "retryAfterMs");
+  const ms = safeRead(node, "retryAfterMs");
   if (typeof ms === "number" && Number.isFinite(ms) && ms >= 0) return ms;
-  const seconds = read(node, "retryAfter");
+  const seconds = safeRead(node, "retryAfter");
   if (typeof seconds === "number" || typeof seconds === "string") {
     const parsed = parseRetryAfter(seconds, now);
     if (parsed !== undefined) return parsed;
   }
-  return firstDefined([read(node, "headers"), read(read(node, "response"), "headers")], (headers) => {
-    const value = headerValue(headers, "retry-after");
-    return value === undefined ? undefined : parseRetryAfter(value, now);
-  });
+  return firstDefined(
+    [safeRead(node, "headers"), safeRead(safeRead(node, "response"), "headers")],
+    (headers) => {
+      const value = headerValue(headers, "retry-after");
+      return value === undefined ? undefined : parseRetryAfter(value, now);
+    },
+  );
 }
 
 /** Reads a header from a WHATWG `Headers`-like object (`get`) or a plain object of any casing. */
 function headerValue(headers: unknown, name: string): string | number | undefined {
   if (typeof headers !== "object" || headers === null) return undefined;
-  const get = read(headers, "get");
+  const get = safeRead(headers, "get");
   if (typeof get === "function") {
     try {
       const value: unknown = get.call(headers, name);
@@ -326,7 +330,7 @@ function headerValue(headers: unknown, name: string): string | number | undefine
   }
   for (const key of keys) {
     if (key.toLowerCase() !== name) continue;
-    const value = read(headers, key);
+    const value = safeRead(headers, key);
     const first = Array.isArray(value) ? value[0] : value;
     if (typeof first === "string" || typeof first === "number") return first;
   }
@@ -338,7 +342,7 @@ function causeChain(error: unknown): unknown[] {
   const chain: unknown[] = [error];
   let current = error;
   while (chain.length <= MAX_CAUSE_DEPTH) {
-    const cause = read(current, "cause");
+    const cause = safeRead(current, "cause");
     if (cause === undefined || cause === null || chain.includes(cause)) break;
     chain.push(cause);
     current = cause;
@@ -351,16 +355,6 @@ function isOwnError(value: unknown): value is { code: string; retryable: boolean
     return isDurableToolsError(value);
   } catch {
     return false; // a proxy whose traps throw
-  }
-}
-
-/** Property read that tolerates primitives, throwing getters and hostile proxies. */
-function read(value: unknown, key: string): unknown {
-  if ((typeof value !== "object" && typeof value !== "function") || value === null) return undefined;
-  try {
-    return (value as Record<string, unknown>)[key];
-  } catch {
-    return undefined;
   }
 }
 

@@ -3,6 +3,7 @@ import { isPlainPrototype, MAX_CANONICAL_DEPTH, unbox } from "./canonical.js";
 import { hasBuiltInSlots } from "./canonical-plain.js";
 import { InvalidConfigurationError } from "./errors.js";
 import { hmacSha256Hex } from "./fingerprint.js";
+import { ownKeys, safeRead } from "./guarded-reads.js";
 import { encodeValue } from "./value-codec.js";
 
 export interface RedactionOptions {
@@ -79,7 +80,7 @@ export class Redactor {
     }
     const copy: Record<string, unknown> = {};
     for (const name of ownKeys(view)) {
-      const child = read(view, name);
+      const child = safeRead(view, name);
       const matching = childPaths(name);
       setOwn(copy, name, matching.length > 0 ? this.#walk(child, matching, name) : child);
     }
@@ -117,24 +118,6 @@ function jsonView(value: unknown, key: string): unknown {
     current = replaced;
   }
   return current;
-}
-
-/** Own enumerable string keys; none for an object that refuses to list them (a throwing proxy). */
-function ownKeys(object: object): string[] {
-  try {
-    return Object.keys(object);
-  } catch {
-    return [];
-  }
-}
-
-/** A property as read; undefined (as `encodeValue` stores it) when reading throws. */
-function read(object: object, name: string): unknown {
-  try {
-    return (object as Record<string, unknown>)[name];
-  } catch {
-    return undefined;
-  }
 }
 
 /** Sets an own property, `__proto__` included (plain assignment would set the prototype). */

@@ -43,6 +43,7 @@ import { Buffer } from "node:buffer";
 import { types } from "node:util";
 import { isPlainPrototype, typedArrayTag, unbox } from "./canonical.js";
 import { InvalidPayloadError } from "./errors.js";
+import { ownKeys, safeRead } from "./guarded-reads.js";
 import { child, pathText, type ValuePath } from "./value-path.js";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -670,24 +671,6 @@ function decodeError(v: unknown, vPath: ValuePath, path: ValuePath, decoded: Dec
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/** Own enumerable string keys; [] when a proxy refuses to list them. */
-function ownKeys(object: object): string[] {
-  try {
-    return Object.keys(object);
-  } catch {
-    return [];
-  }
-}
-
-/** Reads a property; undefined when a getter or proxy trap throws (the result is kept regardless). */
-function safeRead(object: object, key: string | number): unknown {
-  try {
-    return (object as Record<string | number, unknown>)[key];
-  } catch {
-    return undefined;
-  }
-}
 
 function safeHas(object: object, key: string | number): boolean {
   try {
