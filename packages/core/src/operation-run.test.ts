@@ -67,4 +67,53 @@ describe("control-flow signals (LangGraph interrupt / Command) from a hook", () 
     await expect(ledger.execute(spec)).resolves.toMatchObject({ result: 1 });
     expect(submits).toBe(1);
   });
+
+  it("from confirm, after a submit that succeeded: the record stays in doubt (never FAILED), the signal goes on", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    const signal = new GraphInterrupt("check the receipt?");
+    let submits = 0;
+    const spec = {
+      tool: "charge",
+      key: "c-1",
+      args: { cents: 5 },
+      submit: () => ++submits,
+      confirm: (data: number) => {
+        throw Object.assign(signal, { data });
+      },
+    };
+    await expect(ledger.execute(spec)).rejects.toBe(signal);
+    const record = await ledger.get(ledger.keyFor(spec).key);
+    expect(record?.state).toBe("SUBMITTED");
+    expect(record?.leaseExpiresAt).toBeLessThanOrEqual(Date.now());
+    expect((await ledger.listInDoubt()).map((r) => r.key)).toEqual([record?.key]);
+    expect(submits).toBe(1);
+    // The resumed call takes it over; without a reconcile hook it is in doubt, never submitted again.
+    await expect(ledger.execute(spec)).rejects.toMatchObject({ code: "OPERATION_IN_DOUBT" });
+    expect(submits).toBe(1);
+  });
+
+  it("from reconcile (asking a person): the record stays in doubt and the resumed call asks again", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    const signal = new GraphInterrupt("did the charge go through?");
+    let submits = 0;
+    let asks = 0;
+    const spec = {
+      tool: "charge",
+      key: "c-2",
+      args: { cents: 5 },
+      submit: () => {
+        submits++;
+        throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+      },
+      reconcile: () => {
+        if (++asks === 1) throw signal;
+        return { status: "applied" as const, result: "ch_1" };
+      },
+    };
+    await expect(ledger.execute(spec)).rejects.toBe(signal);
+    expect((await ledger.get(ledger.keyFor(spec).key))?.state).toBe("SUBMITTED");
+    const resumed = await ledger.execute(spec);
+    expect(resumed).toMatchObject({ result: "ch_1", replayed: false });
+    expect({ submits, asks }).toEqual({ submits: 1, asks: 2 });
+  });
 });

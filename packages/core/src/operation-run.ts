@@ -150,7 +150,7 @@ export class OperationRun<A, R> {
           await validate(this.#spec.args, this.#context());
           break;
         } catch (error) {
-          if (isControlFlowSignal(error)) return this.#yieldControl(error);
+          if (isControlFlowSignal(error)) return this.#yieldControl(error, "validate");
           const classification = this.#retry.classify(error);
           if (!classification.retryable) return this.#fail(error);
           const decision = this.#decide(error, tries);
@@ -183,7 +183,7 @@ export class OperationRun<A, R> {
       try {
         outcome = await this.#spec.submit(this.#spec.args, this.#context());
       } catch (error) {
-        if (isControlFlowSignal(error)) return this.#yieldControl(error);
+        if (isControlFlowSignal(error)) return this.#yieldControl(error, "submit");
         const classification = this.#retry.classify(error);
         if (classification.outcome === "unknown") {
           const detail = `submit failed with ${classification.reason} after the request may have reached the downstream`;
@@ -219,6 +219,11 @@ export class OperationRun<A, R> {
         try {
           data = await this.#spec.confirm(data, this.#context());
         } catch (error) {
+          if (isControlFlowSignal(error)) {
+            // The submit succeeded: the graph may pause, but the record must not forget the effect.
+            this.#mayHaveApplied = `attempt ${this.#record.attempt} was applied (its submit succeeded before confirm stopped)`;
+            return this.#yieldControl(error, "confirm");
+          }
           const classification = this.#retry.classify(error);
           if (classification.retryable || classification.outcome === "unknown") {
             const failed = `confirm failed with ${classification.reason}`;
@@ -277,6 +282,9 @@ export class OperationRun<A, R> {
         this.#context(),
       );
     } catch (error) {
+      // A reconcile that asks a person (`interrupt()`): the record stays in doubt, its lease expired so
+      // the resumed call takes it over and asks again; the graph pauses.
+      if (isControlFlowSignal(error)) return this.#yieldControl(error, "reconcile");
       answer = { status: "unknown", detail: `reconcile threw: ${messageOf(error)}` };
     }
     await this.#rt.report([this.#event(EventType.RECONCILED, { data: { status: answer.status } })]);
@@ -364,12 +372,18 @@ export class OperationRun<A, R> {
    * A hook stopped for LangGraph (`interrupt()`, a `Command` to the parent graph): not a failure,
    * and this attempt applied nothing. The key is freed, so the resumed call runs the hook again (and
    * `interrupt()` then returns the resume value), and the signal is rethrown unchanged so the graph
-   * pauses. If an earlier attempt may have been applied, the record stays in doubt instead.
+   * pauses. If an attempt may have been applied (an earlier one, or this one's submit before its
+   * confirm stopped), or the hook is reconcile (the operation is in doubt already), the record stays in
+   * doubt instead, its lease expired, so the resumed call takes it over.
    */
-  async #yieldControl(signal: unknown): Promise<never> {
-    if (this.#mayHaveApplied !== undefined) {
+  async #yieldControl(
+    signal: unknown,
+    hook: "validate" | "submit" | "confirm" | "reconcile",
+  ): Promise<never> {
+    if (this.#mayHaveApplied !== undefined || hook === "reconcile") {
       const name = (signal as { name?: unknown } | null)?.name;
-      const detail = `submit attempt ${this.#record.attempt} stopped for LangGraph (${String(name)}), but ${this.#mayHaveApplied}`;
+      const why = this.#mayHaveApplied ?? "the operation is in doubt";
+      const detail = `${hook} of attempt ${this.#record.attempt} stopped for LangGraph (${String(name)}), but ${why}`;
       await this.#rt.report([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
       await this.#markInDoubt(detail, signal).catch(() => undefined);
       throw signal;

@@ -1,4 +1,5 @@
 import { isEffectResult } from "./effect-result.js";
+import { isControlFlowSignal } from "./error-classification.js";
 import { ErrorCode, isDurableToolsError, messageOf } from "./errors.js";
 import { EventType } from "./events.js";
 import { HeldOperation } from "./held-operation.js";
@@ -105,6 +106,12 @@ async function settleHeld(
       record,
     });
   } catch (error) {
+    if (isControlFlowSignal(error)) {
+      // A hook that asks a person through LangGraph: nothing was decided; the operation stays in
+      // doubt for the resumed run, and the signal goes on unchanged.
+      await held.letGo();
+      throw error;
+    }
     answer = { status: "unknown", detail: `reconcile threw: ${messageOf(error)}` };
   }
   await held.report([held.event(EventType.RECONCILED, { data: { status: answer.status } })]);

@@ -10,9 +10,9 @@ import { type Approval, approve, withDurableOptions } from "./run-config.js";
 const schema = z.object({ customer: z.string(), cents: z.number() });
 const args = { customer: "acme", cents: 5000 };
 
-function refundTool(store = new MemoryLedgerStore(), onError?: "throw") {
+function refundTool(store = new MemoryLedgerStore(), onError?: "throw", leaseMs?: number) {
   const counter = { refunds: 0 };
-  const ledger = new Ledger({ store });
+  const ledger = new Ledger({ store, ...(leaseMs ? { leaseMs } : {}) });
   const refund = durableTool({
     name: "refund",
     description: "Refund a customer.",
@@ -77,6 +77,29 @@ describe("an approval authorises exactly one operation", () => {
     };
     await expect(b.refund.invoke(call, config)).rejects.toBeInstanceOf(ApprovalAlreadyUsedError);
     expect(a.counter.refunds + b.counter.refunds).toBe(1);
+  });
+
+  it("is not stuck when the store fails before the approval's use is confirmed: the next call goes on", async () => {
+    class FlakyStore extends MemoryLedgerStore {
+      failures = 1;
+      override async transition(request: Parameters<MemoryLedgerStore["transition"]>[0]) {
+        const confirming =
+          request.path.at(-1) === "CONFIRMED" && request.key.includes("durable-tools.approval");
+        if (confirming && this.failures-- > 0) throw new Error("connection reset while confirming");
+        return super.transition(request);
+      }
+    }
+    // A short lease: the failed call's hold on the approval's record runs out at once.
+    const { counter, invoke } = refundTool(new FlakyStore(), undefined, 20);
+    const approvals = [approve("refund", args, "alice")];
+    const first = await invoke({ ...args, idempotency_key: "r-1" }, "t1", approvals);
+    expect(first).toMatchObject({ ok: false, error: { code: "LEDGER_UNAVAILABLE" } });
+    expect(counter.refunds).toBe(0);
+    // The next call takes the approval's record over and writes the use again (it is pure), where it
+    // used to meet an operation in doubt for ever.
+    const again = await invoke({ ...args, idempotency_key: "r-1" }, "t1", approvals);
+    expect(again).toMatchObject({ ok: true, effect: "created", data: { refund: 1 } });
+    expect(counter.refunds).toBe(1);
   });
 
   it("binds hand-built approvals (no id) by their content", async () => {

@@ -52,6 +52,9 @@ export async function consumeApproval(
       key: approvalIdentity(approval),
       args: { operation: operationKey },
       submit: () => ({ operation: operationKey, approvedBy: approval.approvedBy }),
+      // Pure: a consumption left in doubt (the store failed before its confirm) is simply written
+      // again by the next call, never stuck.
+      dedupesDownstream: true,
     };
     try {
       await ledger.execute(spec);
