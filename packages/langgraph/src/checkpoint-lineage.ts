@@ -52,6 +52,17 @@ export function isBranch(origin: { source?: string | undefined } | undefined): b
 }
 
 /**
+ * A checkpoint whose tasks are named by its own id, not by its parent: a branch (it runs anew on
+ * purpose), and a root "input" checkpoint, which carries its run's input (a `Command({ update, goto
+ * })` runs a node from it), so that two runs given different input on one parent never share their
+ * tasks' names. A subgraph's "input" checkpoint is not: its input comes from the task above, already
+ * named stably, and its id changes when a crash makes the subgraph start over.
+ */
+export function namedByOwnId(origin: { source?: string | undefined } | undefined, ns: string): boolean {
+  return isBranch(origin) || (ns === "" && origin?.source === "input");
+}
+
+/**
  * What a checkpoint put (or read back) says of its origin: `parentConfig` names its parent; a
  * checkpoint marked as starting a branch (`BRANCH_KEY`) counts as a fork.
  */

@@ -1,5 +1,5 @@
 import { uuid5 } from "@langchain/langgraph-checkpoint";
-import { type CheckpointOrigin, isBranch } from "./checkpoint-lineage.js";
+import { type CheckpointOrigin, namedByOwnId } from "./checkpoint-lineage.js";
 import type { Invocation } from "./run-records.js";
 import { pullChannels, type StoredReader, type TaskAnchor, taskAnchor } from "./task-anchor.js";
 
@@ -117,8 +117,9 @@ async function levelName(
     const taskNs = segments.slice(0, level + 1).join("|");
     return invokedAs(view.invocation?.(taskNs), taskId, parentNs, node, scheduledBy);
   }
-  if (isBranch(origin) && origin.source !== "update") {
-    // A branch made on purpose runs anew: its task id (new with every branch) is the right name.
+  if (namedByOwnId(origin, parentNs) && origin.source !== "update") {
+    // A branch made on purpose, or a run's input, runs anew: its task id (new with every one) is the
+    // right name.
     return segment;
   }
   const step = origin.step + 1;
@@ -128,7 +129,7 @@ async function levelName(
   if (origin.source === "update" && trigger?.startsWith("pull:")) {
     anchor = await taskAnchor(view, parentNs, scheduledBy, origin, node);
   }
-  if (isBranch(anchor.origin)) return segment;
+  if (namedByOwnId(anchor.origin, parentNs)) return segment;
   if (trigger === undefined || anchor.origin.step === undefined) return undefined;
   const anchorStep = anchor.origin.step + 1;
   const place =

@@ -1,5 +1,5 @@
 import type { getConfig } from "@langchain/langgraph";
-import { isBranch } from "./checkpoint-lineage.js";
+import { isBranch, namedByOwnId } from "./checkpoint-lineage.js";
 import { checkpointView, type PeekingView, type ViewScope } from "./checkpoint-view.js";
 import { lineageOfCheckpointer, runsOfCheckpointer } from "./durable-checkpointer.js";
 import type { DurableStepIdentity } from "./journal-keys.js";
@@ -126,7 +126,7 @@ export async function taskIdentity(
       origin.source === "update" && node !== undefined && node === metadata.langgraph_node
         ? await taskAnchor(view, "", checkpointId, origin, node)
         : { checkpointId, origin, moved: false as const, taskId: undefined };
-    const primary: Place = isBranch(anchor.origin)
+    const primary: Place = namedByOwnId(anchor.origin, "")
       ? { checkpointNs: "", task: `at:${anchor.checkpointId}|path:${pathText}` }
       : {
           checkpointNs: "",
