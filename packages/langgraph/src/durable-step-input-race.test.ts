@@ -37,11 +37,11 @@ describe("durableStep in two runs given different input on one head", () => {
       const config = { configurable: { thread_id: "t" }, durability };
       await app.invoke({ order: "o0" }, config);
 
-      const [a, b] = await Promise.allSettled(
+      const results = await Promise.allSettled(
         ["A", "B"].map((order) => app.invoke(new Command({ update: { order }, goto: "charge" }), config)),
       );
       // One run wins the thread; the other is refused at its checkpoint (optimistic concurrency).
-      const won = [a, b].filter((r) => r.status === "fulfilled");
+      const won = results.filter((r) => r.status === "fulfilled");
       expect(won).toHaveLength(1);
       const { order, receipt } = (won[0] as PromiseFulfilledResult<{ order: string; receipt: string }>).value;
       expect(receipt).toBe(`receipt-for-${order}`);
