@@ -7,5 +7,11 @@ export function positiveInteger(name: string, value: number, unit = "millisecond
       `${name} must be a positive integer number of ${unit}, got ${value}.`,
     );
   }
+  // Stores write it as text (a Redis TTL, a SQL integer): past this it is no longer exact.
+  if (!Number.isSafeInteger(value)) {
+    throw new InvalidConfigurationError(
+      `${name} must be at most ${Number.MAX_SAFE_INTEGER} ${unit}, got ${value}.`,
+    );
+  }
   return value;
 }

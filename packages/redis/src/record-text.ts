@@ -149,30 +149,24 @@ export function recordText(record: OperationRecord, pending: string): string {
 
 /** The `out` line for a patch, or "" when the patch settles nothing. */
 export function outJson(patch: Out): string {
+  return outLine(patch).json;
+}
+
+/**
+ * The `out` line for a patch ("" when it settles nothing) and the names of the members it writes, as
+ * the transition script takes them (`,result,effect,`): it keeps the others the record has, as
+ * MemoryLedgerStore merges a patch.
+ */
+export function outLine(patch: Out): { json: string; names: string } {
   const out: Out = {};
   if (patch.result !== undefined) out.result = patch.result;
   if (patch.error !== undefined) out.error = patch.error;
   if (patch.effect !== undefined) out.effect = patch.effect;
   if (patch.reason !== undefined) out.reason = patch.reason;
-  return out.result === undefined &&
-    out.error === undefined &&
-    out.effect === undefined &&
-    out.reason === undefined
-    ? ""
-    : JSON.stringify(out);
-}
-
-/**
- * The names of the members `outJson` writes for `patch`, as the transition script takes them
- * (`,result,effect,`): it keeps the others the record has, as MemoryLedgerStore merges a patch.
- */
-export function outMemberNames(patch: Out): string {
-  let names = ",";
-  if (patch.result !== undefined) names += "result,";
-  if (patch.error !== undefined) names += "error,";
-  if (patch.effect !== undefined) names += "effect,";
-  if (patch.reason !== undefined) names += "reason,";
-  return names;
+  const names = Object.keys(out);
+  return names.length === 0
+    ? { json: "", names: "," }
+    : { json: JSON.stringify(out), names: `,${names.join(",")},` };
 }
 
 /** Refuses a value that would break the line layout (an owner id or a fingerprint, chosen by callers). */

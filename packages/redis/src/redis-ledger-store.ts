@@ -35,8 +35,7 @@ import {
   type CreationContext,
   creationContext,
   lineSafe,
-  outJson,
-  outMemberNames,
+  outLine,
   parseRecordText,
   recordText,
 } from "./record-text.js";
@@ -114,7 +113,8 @@ export class RedisLedgerStore implements LedgerStore {
   readonly #prefix: string;
   readonly #codec: RecordCodec | undefined;
   readonly #timeoutMs: number;
-  readonly #releasedEventsTtlMs: number;
+  /** As the release script takes it: text, made once. */
+  readonly #releasedEventsTtlMs: string;
   readonly #ownsClient: boolean;
   #nativeClaim: boolean;
   readonly #recent: RecentKeys;
@@ -131,15 +131,9 @@ export class RedisLedgerStore implements LedgerStore {
     ].join(":");
     this.#codec = options.codec;
     this.#timeoutMs = positiveInteger("operationTimeoutMs", options.operationTimeoutMs ?? 2000);
-    this.#releasedEventsTtlMs = positiveInteger(
-      "releasedEventsTtlMs",
-      options.releasedEventsTtlMs ?? 7 * 24 * 3600 * 1000,
+    this.#releasedEventsTtlMs = String(
+      positiveInteger("releasedEventsTtlMs", options.releasedEventsTtlMs ?? 7 * 24 * 3600 * 1000),
     );
-    if (!Number.isSafeInteger(this.#releasedEventsTtlMs)) {
-      throw new InvalidConfigurationError(
-        `releasedEventsTtlMs must be at most ${Number.MAX_SAFE_INTEGER} milliseconds, got ${this.#releasedEventsTtlMs}.`,
-      );
-    }
     const claimWith = options.claimWith ?? "native";
     if (claimWith !== "native" && claimWith !== "script") {
       throw new InvalidConfigurationError(
@@ -277,10 +271,10 @@ export class RedisLedgerStore implements LedgerStore {
           : finite("transition's leaseExpiresAt", patch.leaseExpiresAt);
     const attempt = patch.attempt === undefined ? "" : finite("transition's attempt", patch.attempt);
     const expires = terminal && patch.expiresAt != null ? patch.expiresAt : undefined;
-    const ttl = expires === undefined ? "" : ttlOf(expires, now);
+    const [expiresText, ttl] = expires === undefined ? ["", ""] : ttlOf(expires, now);
     const result =
       patch.result === undefined ? undefined : this.#encodeValue(patch.result, request.key, "result");
-    const out = { result, error: patch.error, effect: patch.effect, reason: patch.reason };
+    const out = outLine({ result, error: patch.error, effect: patch.effect, reason: patch.reason });
     const reply = await this.#run("transition", () =>
       this.#scripts.dtTransitionV5(
         ...this.#keys(request.key),
@@ -292,11 +286,11 @@ export class RedisLedgerStore implements LedgerStore {
         attempt,
         lease,
         terminal ? "1" : "0",
-        expires === undefined ? "" : String(expires),
-        outJson(out),
+        expiresText,
+        out.json,
         this.#entry(request.events),
         ttl,
-        outMemberNames(out),
+        out.names,
       ),
     );
     return this.#guardedRecord(reply, request);
@@ -324,7 +318,7 @@ export class RedisLedgerStore implements LedgerStore {
         request.owner,
         String(request.fencingToken),
         this.#entry(request.events),
-        String(this.#releasedEventsTtlMs),
+        this.#releasedEventsTtlMs,
       ),
     );
     this.#throwGuard(reply, request);
@@ -571,15 +565,15 @@ function finite(what: string, value: number): string {
  * 1 (PX takes no fraction, and a script must not fail after writing), rounded up so Redis never
  * removes a record its caller's clock still counts as live.
  */
-function ttlOf(expiresAt: number, now: number): string {
-  finite("transition's expiresAt", expiresAt);
+function ttlOf(expiresAt: number, now: number): [expiresAt: string, ttl: string] {
+  const text = finite("transition's expiresAt", expiresAt);
   const ttl = Math.max(1, Math.ceil(expiresAt - now));
   if (!Number.isSafeInteger(ttl)) {
     throw new InvalidConfigurationError(
       `The Redis ledger got transition's expiresAt = ${expiresAt}, ${expiresAt - now} ms after its now: a Redis TTL can be at most ${Number.MAX_SAFE_INTEGER} ms.`,
     );
   }
-  return String(ttl);
+  return [text, String(ttl)];
 }
 
 /** `value` matched literally by a SCAN pattern. */

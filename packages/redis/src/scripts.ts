@@ -106,9 +106,8 @@ end
 -- Appends a change's events (an entry value, or ''), after the creation events the record still holds:
 -- both in one entry then, under the id rule of pendingEntryId (stream-ids.ts).
 -- 'whole': the entry carries the whole creation fields even without creation events (a release or a
--- replacement, which set the stream's TTL themselves). 'keep': as in compacting.
+-- replacement, which set the stream's TTL themselves, so never with 'keep'). 'keep': as in compacting.
 local function append(f, entry, whole, keep)
-  keep = keep and not whole
   if f[12] == '' then
     if whole then
       local fields = { 'r', creation_fields(f, true) }
@@ -155,9 +154,8 @@ end
 -- has it but the token, which the script chose) is 'created', its own takeover (this owner, at this
 -- time, with this lease) 'taken_over'. Owner ids are unique per run, so another run's record never
 -- looks like either.
-local function resent_claim(f)
+local function resent_claim(f, mine)
   if f[3] ~= ARGV[3] or f[7] ~= ARGV[1] then return nil end
-  local mine = parse(ARGV[5])
   local same = true
   for i = 1, 11 do
     if i ~= 4 and f[i] ~= mine[i] then
@@ -240,13 +238,14 @@ end
  */
 export const CLAIM_SCRIPT = `${RECORD_FUNCTIONS}
 local now = tonumber(ARGV[1])
+-- Parsed before anything is written (a script's writes are not undone if it fails later).
+local created = parse(ARGV[5])
 local s = redis.call('GET', KEYS[1])
-local token, created = 1, nil
+local token = 1
 if s then
   local f = parse(s)
   local terminal = f[1] == 'CONFIRMED' or f[1] == 'FAILED'
   if terminal and f[6] ~= '' and tonumber(f[6]) <= now then
-    created = parse(ARGV[5])
     token = tonumber(f[4]) + 1
     -- The stream goes on with the new record: the replaced run's arguments stay readable in it.
     if redis.call('EXISTS', KEYS[2]) == 1 then append(f, '', true) end
@@ -262,12 +261,11 @@ if s then
     redis.call('SET', KEYS[1], out)
     return { 'taken_over', out, previous }
   else
-    local resent = resent_claim(f)
+    local resent = resent_claim(f, created)
     if resent then return { resent, s, '' } end
     return { 'existing', s, '' }
   end
 end
-created = created or parse(ARGV[5])
 created[4] = tostring(token)
 created[12] = ''
 local out = text(created)

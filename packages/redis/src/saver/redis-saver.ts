@@ -23,6 +23,7 @@ import { nextChannelVersion } from "./channel-versions.js";
 import {
   blobField,
   checkpointMember,
+  encodedIdOf,
   encodePart,
   namespaceBounds,
   parseBlobField,
@@ -508,11 +509,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     }
     const encodedBefore = beforeId === undefined ? undefined : encodePart(beforeId);
     const listed = members
-      .map((member) => ({
-        ...parseCheckpointMember(member),
-        member,
-        encodedId: member.slice(member.indexOf(":") + 1),
-      }))
+      .map((member) => ({ ...parseCheckpointMember(member), member, encodedId: encodedIdOf(member) }))
       .filter(
         (entry) =>
           (onlyId === undefined || entry.checkpointId === onlyId) &&

@@ -57,10 +57,12 @@ export function checkpointMember(ns: string, checkpointId: string): string {
 
 export function parseCheckpointMember(member: string): { ns: string; checkpointId: string } {
   const colon = member.indexOf(":");
-  return {
-    ns: decodePart(member.slice(0, colon)),
-    checkpointId: decodePart(member.slice(colon + 1)),
-  };
+  return { ns: decodePart(member.slice(0, colon)), checkpointId: decodePart(member.slice(colon + 1)) };
+}
+
+/** The checkpoint id of a member as the index holds it (percent-encoded): the index orders by it. */
+export function encodedIdOf(member: string): string {
+  return member.slice(member.indexOf(":") + 1);
 }
 
 /** ZRANGEBYLEX bounds covering every checkpoint of one namespace (`[<ns>:` .. `(<ns>;`). */
