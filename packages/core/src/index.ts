@@ -36,6 +36,7 @@ export {
   KeySource,
   MAX_KEY_LENGTH,
   namespacedKey,
+  TOOL_SCOPE_PREFIX,
   validateKey,
 } from "./keys.js";
 export { LeaseKeeper } from "./lease-keeper.js";

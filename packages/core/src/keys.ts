@@ -2,6 +2,12 @@ import { InvalidKeyError } from "./errors.js";
 import { sha256Hex } from "./fingerprint.js";
 
 export const MAX_KEY_LENGTH = 255;
+
+/**
+ * The mark before a scope that is no LangGraph thread: `durableTool`'s own `scope` option, for calls
+ * outside any graph. Recovery groups operations by thread and reports these as unscoped.
+ */
+export const TOOL_SCOPE_PREFIX = "tool-scope:";
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 
 /** Where a key came from; part of the stored key so the three kinds never collide. */

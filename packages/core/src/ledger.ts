@@ -160,11 +160,14 @@ export class Ledger {
   }
 
   /** The ledger key a call would use, without touching the store (dry runs, diagnostics). */
-  keyFor(spec: Omit<KeySpec, "tenant"> & { tenant?: string | undefined; args: unknown }): {
+  keyFor(
+    spec: Omit<KeySpec, "tenant"> & { tenant?: string | undefined; args: unknown },
+    argsFingerprint: string = this.fingerprintOf(spec.args),
+  ): {
     key: string;
     source: KeySource;
   } {
-    return operationKey({ ...spec, tenant: spec.tenant ?? this.tenant }, this.fingerprintOf(spec.args));
+    return operationKey({ ...spec, tenant: spec.tenant ?? this.tenant }, argsFingerprint);
   }
 
   /** The fingerprint a call's arguments have (`sha256:` of their canonical JSON). */

@@ -24,18 +24,17 @@ export function approvalIdentity(approval: Approval): string {
 }
 
 /**
- * Requires a live approval of `tool` with these arguments that is unused or used by this same
+ * Requires a live approval of `tool` for arguments with this fingerprint (`wanted`) that is unused or used by this same
  * operation (`operationKey`), and consumes it for that operation. Throws `ApprovalRequiredError`
  * when none matches, `ApprovalAlreadyUsedError` when every match was used by another operation.
  */
 export async function consumeApproval(
   ledger: Ledger,
   tool: string,
-  args: unknown,
+  wanted: string,
   operationKey: string,
   approvals: readonly Approval[] | undefined,
 ): Promise<void> {
-  const wanted = ledger.fingerprintOf(args);
   const now = Date.now();
   const matching = (approvals ?? []).filter(
     (a) => a.tool === tool && a.fingerprint === wanted && (a.expiresAt === undefined || a.expiresAt > now),
@@ -61,7 +60,7 @@ export async function consumeApproval(
       return;
     } catch (error) {
       if (!isIdempotencyConflictError(error)) throw error;
-      const stored = await ledger.get(ledger.keyFor(spec).key);
+      const stored = await ledger.get(error.key);
       const used = stored?.result === undefined ? undefined : decodeValue(stored.result);
       usedBy = String((used as { operation?: unknown } | undefined)?.operation ?? "unknown");
     }

@@ -10,6 +10,7 @@ import {
   type OperationRecord,
   type OperationSpec,
   type Reconciliation,
+  TOOL_SCOPE_PREFIX,
 } from "@durable-tools/core";
 import type { CallbackManagerForToolRun } from "@langchain/core/callbacks/manager";
 import {
@@ -40,15 +41,6 @@ import {
 } from "./schema.js";
 
 export type SideEffect = "read" | "write" | "destructive";
-
-/**
- * The record scope of a call outside any LangGraph thread is the tool's `scope` option behind this
- * mark, so that it is never taken for a thread id: recovery (`recoverThreads` in
- * `@durable-tools/langgraph`, which reads the same mark) resumes only threads, and a tool scope never
- * shares argument-derived keys with a thread of the same name. Inside a thread the scope is the
- * thread id.
- */
-const TOOL_SCOPE_PREFIX = "tool-scope:";
 
 /** What a dry run reports: the effect it would have and the changes it would make. */
 export interface Plan {
@@ -220,9 +212,12 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
         return [envelopeContent(await this.#dryRun(args, ledger.keyFor(spec).key)), undefined];
       }
       if (this.sideEffect === "destructive") {
-        await consumeApproval(ledger, this.name, args, ledger.keyFor(spec).key, run.approvals);
+        // The arguments' fingerprint serves the approval's check and the operation's key.
+        const argsFingerprint = ledger.fingerprintOf(args);
+        const operation = ledger.keyFor(spec, argsFingerprint).key;
+        await consumeApproval(ledger, this.name, argsFingerprint, operation, run.approvals);
       }
-      // The executor computes key and fingerprint itself: nothing is derived twice on this path.
+      // The executor computes key and fingerprint itself (again, for a destructive tool).
       result = await ledger.execute(spec);
     } catch (error) {
       // interrupt() or a Command for the parent graph: LangGraph's control flow, never an envelope.
@@ -259,6 +254,8 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     const spec: OperationSpec<A, R> = { tool: this.name, args, submit };
     const tenant = run.tenant ?? d.tenant;
     if (tenant !== undefined) spec.tenant = tenant;
+    // Outside a thread, the tool's own scope behind core's TOOL_SCOPE_PREFIX: never taken for a thread
+    // id by recovery, never sharing argument-derived keys with a thread of the same name.
     const scope =
       threadIdOf(config) ?? (d.scope === undefined ? undefined : `${TOOL_SCOPE_PREFIX}${d.scope}`);
     if (scope !== undefined) spec.scope = scope;

@@ -5,6 +5,7 @@ import {
   type ReconcileHook,
   type RecoveredOperation,
   reconcileOperation,
+  TOOL_SCOPE_PREFIX,
 } from "@durable-tools/core";
 
 /** A tool's own reconcile hook, whatever its argument type (recovery passes the arguments it stored). */
@@ -64,7 +65,7 @@ export async function recoverThreads(options: RecoverThreadsOptions): Promise<Re
   const unscoped: RecoveredOperation[] = [];
   for (const record of records) {
     const recovered = await reconcileOperation(ledger, record.key, hooks.get(record.tool));
-    const threadId = threadOf(record);
+    const threadId = threadOfRecord(record);
     if (threadId === undefined) {
       unscoped.push(recovered);
       continue;
@@ -91,18 +92,11 @@ export async function recoverThreads(options: RecoverThreadsOptions): Promise<Re
 }
 
 /**
- * The mark `durableTool` (packages/langchain/src/durable-tool.ts, TOOL_SCOPE_PREFIX) puts before its
- * own `scope` option when it is called outside any LangGraph thread. Kept in step with it by hand:
- * this package does not depend on `@durable-tools/langchain`.
- */
-const TOOL_SCOPE_PREFIX = "tool-scope:";
-
-/**
  * The thread an operation ran in: a `durableTool` called in a graph, a `durableStep` and a thread
  * lease store the thread id as the record's scope; a `durableTool` outside any graph stores its own
  * scope behind TOOL_SCOPE_PREFIX, which is no thread.
  */
-function threadOf(record: OperationRecord): string | undefined {
+function threadOfRecord(record: OperationRecord): string | undefined {
   const scope = record.scope;
   return scope === undefined || scope.startsWith(TOOL_SCOPE_PREFIX) ? undefined : scope;
 }
