@@ -5,7 +5,7 @@ import {
   StaleOwnerError,
 } from "./errors.js";
 import { EventType, eventsOfRun, type LedgerEventInput } from "./events.js";
-import { LeaseKeeper } from "./lease-keeper.js";
+import { expireLease, LeaseKeeper } from "./lease-keeper.js";
 import type { LedgerRuntime, Resolution } from "./ledger.js";
 import { isLeaseExpired, isTerminal, type OperationRecord, type StoredError } from "./record.js";
 import type { Fence } from "./store.js";
@@ -165,13 +165,7 @@ export class HeldOperation {
    */
   async letGo(): Promise<OperationRecord> {
     await this.#lease.stop();
-    try {
-      const now = this.#rt.now();
-      return await this.#rt.store.renewLease({ ...this.#fence(), now, leaseExpiresAt: now });
-    } catch {
-      // Someone else holds it now, or the store failed: the lease runs out on its own.
-      return this.record;
-    }
+    return (await expireLease(this.#rt.store, this.#fence(), this.#rt.now())) ?? this.record;
   }
 
   /** Stops renewing the lease (idempotent); for a holder that ends without settling or letting go. */

@@ -1,6 +1,23 @@
 import { isStaleOwnerError } from "./errors.js";
 import type { OperationRecord } from "./record.js";
-import type { LedgerStore } from "./store.js";
+import type { Fence, LedgerStore } from "./store.js";
+
+/**
+ * Ends a held lease at once, so the next call takes the operation over without waiting. Undefined
+ * when the write fails (someone else holds it now, or the store failed): the lease then runs out on
+ * its own.
+ */
+export async function expireLease(
+  store: LedgerStore,
+  fence: Fence,
+  now: number,
+): Promise<OperationRecord | undefined> {
+  try {
+    return await store.renewLease({ ...fence, now, leaseExpiresAt: now });
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Renews an owner's lease while a hook runs (every third of the lease), and aborts the hook's signal

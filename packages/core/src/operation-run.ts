@@ -18,7 +18,7 @@ import { EventType, eventsOfRun, type LedgerEventInput } from "./events.js";
 import { fingerprint } from "./fingerprint.js";
 import { downstreamIdempotencyKey, operationKey } from "./keys.js";
 import { once } from "./lazy.js";
-import { LeaseKeeper } from "./lease-keeper.js";
+import { expireLease, LeaseKeeper } from "./lease-keeper.js";
 import type { LedgerRuntime } from "./ledger.js";
 import type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";
 import {
@@ -420,13 +420,8 @@ export class OperationRun<A, R> {
 
   async #markInDoubt(detail: string, cause: unknown): Promise<never> {
     await this.#stopLease();
-    // Expire our lease at once, so the next call can take over and reconcile without waiting.
-    try {
-      const now = this.#rt.now();
-      this.#record = await this.#rt.store.renewLease({ ...this.#fence(), now, leaseExpiresAt: now });
-    } catch {
-      // The lease runs out on its own; the record is in doubt either way.
-    }
+    // The next call takes over and reconciles without waiting; the record is in doubt either way.
+    this.#record = (await expireLease(this.#rt.store, this.#fence(), this.#rt.now())) ?? this.#record;
     throw new OperationInDoubtError(this.#record, detail, cause);
   }
 
