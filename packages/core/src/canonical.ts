@@ -326,9 +326,9 @@ function compareUtf16(a: string, b: string): number {
  * Date's ISO string, a boxed primitive's value, a `toJSON()` result). Throws for types with no
  * canonical form.
  */
-type Shape = { kind: "array" } | { kind: "object" } | { kind: "replaced"; value: unknown };
+export type Shape = { kind: "array" } | { kind: "object" } | { kind: "replaced"; value: unknown };
 
-function inspectObject(value: object, path: ValuePath, key: string): Shape {
+export function inspectObject(value: object, path: ValuePath, key: string): Shape {
   let isArray: boolean;
   let proto: object | null;
   try {

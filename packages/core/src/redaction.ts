@@ -1,6 +1,4 @@
-import { types } from "node:util";
-import { isPlainPrototype, MAX_CANONICAL_DEPTH, unbox } from "./canonical.js";
-import { hasBuiltInSlots } from "./canonical-plain.js";
+import { inspectObject, MAX_CANONICAL_DEPTH, type Shape } from "./canonical.js";
 import { InvalidConfigurationError } from "./errors.js";
 import { hmacSha256Hex } from "./fingerprint.js";
 import { ownKeys, safeRead } from "./guarded-reads.js";
@@ -98,24 +96,16 @@ export class Redactor {
 function jsonView(value: unknown, key: string): unknown {
   let current = value;
   for (let depth = 0; depth < MAX_CANONICAL_DEPTH; depth++) {
-    if (current === null || typeof current !== "object" || Array.isArray(current)) return current;
-    if (types.isDate(current)) {
-      const time = Date.prototype.getTime.call(current);
-      return Number.isNaN(time) ? current : Date.prototype.toISOString.call(current);
-    }
-    if (types.isBoxedPrimitive(current)) return unbox(current);
-    if (hasBuiltInSlots(current)) return current;
-    let replaced: unknown;
+    if (current === null || typeof current !== "object") return current;
+    let shape: Shape;
     try {
-      if (isPlainPrototype(Object.getPrototypeOf(current))) return current;
-      const toJSON: unknown = (current as { toJSON?: unknown }).toJSON;
-      if (typeof toJSON !== "function") return current;
-      replaced = toJSON.call(current, key);
+      shape = inspectObject(current, "$", key);
     } catch {
+      // What canonicalisation refuses (no toJSON, binary data, a throwing toJSON): kept as it is.
       return current;
     }
-    if (replaced === current) return current;
-    current = replaced;
+    if (shape.kind !== "replaced" || shape.value === current) return current;
+    current = shape.value;
   }
   return current;
 }
