@@ -69,7 +69,8 @@ export function checkpointView(scope: ViewScope, wait: "all" | "root" | "none"):
       const deadline = Date.now() + (waitsFor(ns) ? LINEAGE_WAIT_MS : 0);
       for (let delay = 1; ; delay = Math.min(delay * 2, 100)) {
         const stored = await storedCheckpoint(checkpointer, threadId, ns, id);
-        if (stored !== undefined) return stored.sends;
+        // (A stored checkpoint without a `__pregel_tasks` value schedules no Sends.)
+        if (stored !== undefined) return stored.origin.sends ?? 0;
         if (Date.now() >= deadline) break;
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
@@ -105,10 +106,8 @@ async function storedCheckpoint(
     configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpointId },
   });
   if (tuple === undefined || tuple.checkpoint.id !== checkpointId) return undefined;
-  const origin = originOf(tuple.checkpoint, tuple.parentConfig, tuple.metadata);
   return {
-    origin,
+    origin: originOf(tuple.checkpoint, tuple.parentConfig, tuple.metadata),
     writes: (tuple.pendingWrites ?? []).map(([taskId, channel]) => [taskId, channel] as const),
-    sends: origin.sends ?? 0,
   };
 }

@@ -11,11 +11,11 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import { ChannelDeltas } from "./channel-deltas.js";
 import { BRANCH_KEY, CheckpointLineage, isBranch, originOf } from "./checkpoint-lineage.js";
-import { namespaceOf } from "./config-fields.js";
+import { namespaceOf, threadOf } from "./config-fields.js";
 import { CheckpointConflictError } from "./errors.js";
 import { threadJournalKeyPrefix } from "./journal-keys.js";
 import { latestCheckpointId } from "./latest-checkpoint.js";
-import { RunRecords, type RunStart, runOf, threadOf } from "./run-records.js";
+import { RunRecords, runOf } from "./run-records.js";
 
 /** Marks a saver that carries a ledger for `durableStep()` (works across copies of this package). */
 export const DURABLE_LEDGER = Symbol.for("durable-tools.langgraph.ledger");
@@ -87,32 +87,19 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const starting = this.runs.loading(config);
-    if (starting?.addressed !== true) {
-      const stored = await this.saver.getTuple(config);
-      if (stored === undefined) return undefined;
-      if (starting !== undefined) starting.start.checkpointId = stored.checkpoint.id;
-      return this.#loaded(stored);
-    }
     // A run given a checkpoint_id starts here: is that checkpoint still the thread's latest? Read beside
-    // the load, once per run and thread (see #branchesFrom).
-    const threadId = threadOf(config) as string;
+    // the load, once per run and thread (see #branchesFrom). Any other load is the saver's alone.
+    const addressed = starting?.addressed === true;
     const [stored, latestId] = await Promise.all([
       this.saver.getTuple(config),
-      latestCheckpointId(this.saver, threadId),
+      addressed ? latestCheckpointId(this.saver, threadOf(config) as string) : undefined,
     ]);
     if (stored === undefined) return undefined;
-    starting.start.checkpointId = stored.checkpoint.id;
-    starting.start.superseded = stored.checkpoint.id !== latestId;
+    if (starting !== undefined) {
+      starting.start.checkpointId = stored.checkpoint.id;
+      if (addressed) starting.start.superseded = stored.checkpoint.id !== latestId;
+    }
     return this.#loaded(stored);
-  }
-
-  /**
-   * The root checkpoint a LangGraph run (its `config.control`) loaded first on the thread, by id or
-   * as the latest: the checkpoint whose tasks it resumed, if it runs them. Undefined for a run that
-   * found no checkpoint or is not known.
-   */
-  startedFrom(control: unknown, threadId: string): RunStart | undefined {
-    return this.runs.startedFrom(control, threadId);
   }
 
   async *list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
@@ -178,7 +165,10 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     const parent = config.configurable?.checkpoint_id as string | undefined;
     // The first checkpoint of a run that started from an older checkpoint on purpose starts a branch:
     // not checked against the latest, and marked so that its tasks are named as a fork's are.
-    const branches = ns === "" && !isBranch(metadata) && this.#branchesFrom(config, threadId, parent);
+    // A root-namespace checkpoint that does not itself branch (a fork or an update) continues the
+    // thread, unless its run branches.
+    const continuesThread = ns === "" && !isBranch(metadata);
+    const branches = continuesThread && this.#branchesFrom(config, threadId, parent);
     if (branches) metadata = { ...metadata, [BRANCH_KEY]: true } as CheckpointMetadata;
     // Learned before any await: the tasks of this checkpoint may already be running (durability "async").
     this.lineage.learn(threadId, ns, checkpoint.id, originOf(checkpoint, config, metadata));
@@ -188,7 +178,7 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     const pending = [...(this.#pendingWrites.get(threadId) ?? [])];
     // Root-namespace checkpoints that continue the thread are checked; branches and subgraphs are not
     // (subgraph namespaces are written by the parent's task).
-    const checkParent = this.#optimisticConcurrency && ns === "" && !isBranch(metadata) && !branches;
+    const checkParent = this.#optimisticConcurrency && continuesThread && !branches;
     if (checkParent && this.#putIfLatest !== undefined) {
       // A saver that checks the parent in the write itself (RedisSaver): atomic across processes, no
       // read first, and no lock. The put goes out beside the task writes still in flight; it is

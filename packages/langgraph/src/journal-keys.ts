@@ -44,11 +44,7 @@ export function threadJournalPrefix(threadId: string): string {
 
 /** The full ledger key prefix of a thread's journal in `ledger`. */
 export function threadJournalKeyPrefix(ledger: Ledger, threadId: string): string {
-  return namespacedKey(
-    { tenant: ledger.tenant, tool: DURABLE_STEP_TOOL },
-    KeySource.EXPLICIT,
-    threadJournalPrefix(threadId),
-  );
+  return stepLedgerKey(ledger, threadJournalPrefix(threadId));
 }
 
 /** The full ledger key of a step key in `ledger` (what `ledger.get` takes). */

@@ -1,5 +1,5 @@
 import type { RunnableConfig } from "@langchain/core/runnables";
-import { namespaceOf } from "./config-fields.js";
+import { namespaceOf, threadOf } from "./config-fields.js";
 
 /*
  * What the DurableCheckpointer learns of each LangGraph run from the loads the run makes. A run is
@@ -128,11 +128,6 @@ export class RunRecords {
 export function runOf(config: RunnableConfig | undefined): object | undefined {
   const control = (config as { control?: unknown } | undefined)?.control;
   return typeof control === "object" && control !== null ? control : undefined;
-}
-
-export function threadOf(config: RunnableConfig): string | undefined {
-  const threadId = config.configurable?.thread_id;
-  return threadId === undefined || threadId === null ? undefined : String(threadId);
 }
 
 function slotOf(threadId: string, ns: string): string {

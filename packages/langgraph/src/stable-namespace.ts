@@ -1,7 +1,7 @@
-import { uuid5 } from "@langchain/langgraph-checkpoint";
 import { type CheckpointOrigin, namedByOwnId } from "./checkpoint-lineage.js";
 import type { Invocation } from "./run-records.js";
-import { pullChannels, type StoredReader, type TaskAnchor, taskAnchor } from "./task-anchor.js";
+import { anchoredPlace, pullChannels, type StoredReader, taskAnchor } from "./task-anchor.js";
+import { PULL, PUSH, pullTaskId, pushTaskId, taskNamespace } from "./task-ids.js";
 
 export type { StoredCheckpoint } from "./task-anchor.js";
 
@@ -29,8 +29,6 @@ export type { StoredCheckpoint } from "./task-anchor.js";
  * again after the edit) is the same task as the one it continues: see `taskAnchor` (task-anchor.ts).
  */
 
-const PULL = "__pregel_pull";
-const PUSH = "__pregel_push";
 /** Send indexes tried from memory before the scheduling checkpoint's Sends are counted. */
 const QUICK_SEND_INDEXES = 64;
 /** Scheduling contexts whose Send task ids are kept (computed once each, shared by all their Sends). */
@@ -89,6 +87,13 @@ export async function namespaceUnderExit(
   return named.join("|");
 }
 
+/** A namespace segment `<node>:<task id>` split in its parts (undefined if it is not one). */
+export function parseSegment(segment: string): { node: string; taskId: string } | undefined {
+  const separator = segment.lastIndexOf(":");
+  if (separator <= 0) return undefined;
+  return { node: segment.slice(0, separator), taskId: segment.slice(separator + 1) };
+}
+
 /** The stable name of one level of a namespace (see `stableNamespace`), or undefined. */
 async function levelName(
   segments: readonly string[],
@@ -102,10 +107,9 @@ async function levelName(
     // stable as the task above it.
     return `#${segment}`;
   }
-  const separator = segment.lastIndexOf(":");
-  if (separator <= 0) return undefined;
-  const node = segment.slice(0, separator);
-  const taskId = segment.slice(separator + 1);
+  const parsed = parseSegment(segment);
+  if (parsed === undefined) return undefined;
+  const { node, taskId } = parsed;
   const parentNs = segments.slice(0, level).join("|");
   const scheduledBy = checkpointMap[parentNs];
   if (typeof scheduledBy !== "string") return undefined;
@@ -124,17 +128,18 @@ async function levelName(
   }
   const step = origin.step + 1;
   const count = async () => origin.sends ?? (await view.sendCount(parentNs, scheduledBy));
-  const trigger = await triggerOf(taskId, parentNs, node, step, scheduledBy, origin, count);
-  let anchor: TaskAnchor = { checkpointId: scheduledBy, origin, moved: false };
-  if (origin.source === "update" && trigger?.startsWith("pull:")) {
-    anchor = await taskAnchor(view, parentNs, scheduledBy, origin, node);
-  }
+  const scheduled = { taskId, parentNs, node, step, checkpointId: scheduledBy };
+  const trigger = await triggerOf(scheduled, origin, count);
+  const anchor = await taskAnchor(
+    view,
+    parentNs,
+    scheduledBy,
+    origin,
+    trigger?.startsWith("pull:") ? node : undefined,
+  );
   if (namedByOwnId(anchor.origin, parentNs)) return segment;
   if (trigger === undefined || anchor.origin.step === undefined) return undefined;
-  const anchorStep = anchor.origin.step + 1;
-  const place =
-    parentNs === "" ? `after:${anchor.origin.parentId ?? "-"}|step:${anchorStep}` : `step:${anchorStep}`;
-  return `${node}@${place}|${trigger}`;
+  return `${node}@${anchoredPlace(anchor, parentNs, anchor.origin.step + 1)}|${trigger}`;
 }
 
 /**
@@ -153,7 +158,7 @@ async function invokedAs(
   node: string,
   scheduledBy: string,
 ): Promise<string | undefined> {
-  const ns = `${parentNs}|${node}`;
+  const ns = taskNamespace(parentNs, node);
   if (invocation !== undefined) {
     const { step, triggers, path } = invocation;
     if (path[0] === PULL) {
@@ -174,7 +179,8 @@ async function invokedAs(
   if (pullTaskId(ns, step, node, `branch:to:${node}`, scheduledBy) === taskId) {
     return `${node}@step:${step}|pull:branch:to:${node}`;
   }
-  const index = await sendIndexOf(taskId, parentNs, node, step, scheduledBy, async () => undefined);
+  const scheduled = { taskId, parentNs, node, step, checkpointId: scheduledBy };
+  const index = await sendIndexOf(scheduled, async () => undefined);
   return index === undefined ? undefined : `${node}@step:${step}|push:${index}`;
 }
 
@@ -186,25 +192,24 @@ function stepOfCheckpointId(checkpointId: string): number | undefined {
   return clockSequence === undefined ? undefined : Number.parseInt(clockSequence, 16) & 0x3fff;
 }
 
-/** LangGraph 1.7's id of a pull task and of a Send task (algo.ts, _prepareSingleTask). */
-function pullTaskId(ns: string, step: number, node: string, channel: string, checkpointId: string) {
-  return uuid5(JSON.stringify([ns, String(step), node, PULL, [channel]]), checkpointId);
-}
-
-function pushTaskId(ns: string, step: number, node: string, index: string, checkpointId: string) {
-  return uuid5(JSON.stringify([ns, String(step), node, PUSH, index]), checkpointId);
+/**
+ * A task as LangGraph scheduled it: its id, the node it runs, and the namespace, step and checkpoint
+ * it was scheduled in (what its id is derived from, with its trigger).
+ */
+export interface Scheduled {
+  taskId: string;
+  parentNs: string;
+  node: string;
+  step: number;
+  checkpointId: string;
 }
 
 /** The channel of the pull task of `node` in a checkpoint whose LangGraph task id is `taskId`. */
 export function pullTriggerOf(
-  taskId: string,
-  parentNs: string,
-  node: string,
-  step: number,
-  checkpointId: string,
+  { taskId, parentNs, node, step, checkpointId }: Scheduled,
   origin: CheckpointOrigin,
 ): string | undefined {
-  const ns = parentNs === "" ? node : `${parentNs}|${node}`;
+  const ns = taskNamespace(parentNs, node);
   for (const channel of pullChannels(node, origin)) {
     if (pullTaskId(ns, step, node, channel, checkpointId) === taskId) return channel;
   }
@@ -213,17 +218,13 @@ export function pullTriggerOf(
 
 /** `pull:<channel>` or `push:<index>`: the candidate whose LangGraph task id is `taskId`. */
 async function triggerOf(
-  taskId: string,
-  parentNs: string,
-  node: string,
-  step: number,
-  checkpointId: string,
+  task: Scheduled,
   origin: CheckpointOrigin,
   sendCount: () => Promise<number | undefined>,
 ): Promise<string | undefined> {
-  const channel = pullTriggerOf(taskId, parentNs, node, step, checkpointId, origin);
+  const channel = pullTriggerOf(task, origin);
   if (channel !== undefined) return `pull:${channel}`;
-  const index = await sendIndexOf(taskId, parentNs, node, step, checkpointId, sendCount);
+  const index = await sendIndexOf(task, sendCount);
   return index === undefined ? undefined : `push:${index}`;
 }
 
@@ -238,14 +239,10 @@ const sendIds = new Map<string, Map<string, number>>();
  * cost one uuid5 each in all.
  */
 async function sendIndexOf(
-  taskId: string,
-  parentNs: string,
-  node: string,
-  step: number,
-  checkpointId: string,
+  { taskId, parentNs, node, step, checkpointId }: Scheduled,
   sendCount: () => Promise<number | undefined>,
 ): Promise<number | undefined> {
-  const ns = parentNs === "" ? node : `${parentNs}|${node}`;
+  const ns = taskNamespace(parentNs, node);
   const context = JSON.stringify([checkpointId, ns, step]);
   let ids = sendIds.get(context);
   if (ids === undefined) {

@@ -1,5 +1,6 @@
 import { uuid5 } from "@langchain/langgraph-checkpoint";
-import type { CheckpointOrigin } from "./checkpoint-lineage.js";
+import { type CheckpointOrigin, namedByOwnId } from "./checkpoint-lineage.js";
+import { pullTaskId, taskNamespace } from "./task-ids.js";
 
 /*
  * A task that an `updateState` at the thread's head re-schedules (the node a human interrupted, run
@@ -7,17 +8,14 @@ import type { CheckpointOrigin } from "./checkpoint-lineage.js";
  * that task belongs to.
  */
 
-const PULL = "__pregel_pull";
 /** Writes that leave a task unfinished: it was interrupted, failed, or only got a resume value. */
 const UNFINISHED_WRITES = new Set(["__interrupt__", "__error__", "__resume__", "__scheduled__"]);
 
-/** A checkpoint as stored: its origin, the task writes stored against it, the Sends it schedules. */
+/** A checkpoint as stored: its origin (with the Sends it schedules) and the task writes stored against it. */
 export interface StoredCheckpoint {
   origin: CheckpointOrigin;
   /** `[task id, channel]` of each pending write stored against the checkpoint. */
   writes: ReadonlyArray<readonly [string, string]>;
-  /** How many Sends it schedules (its `__pregel_tasks` channel): the Send indexes are below this. */
-  sends: number;
 }
 
 /** Reads a stored checkpoint (undefined if it is not stored). */
@@ -49,23 +47,27 @@ export interface TaskAnchor {
  * - the task of `node` in `P` did not finish: no write of it in `P` but interrupt, error or resume.
  *   A task that finished in `P` and runs again after the update is new work, and a branch.
  * Repeated head updates are followed back to the first checkpoint the task ran in.
+ *
+ * `node` is undefined when the task is not a pull task of a node the update may have re-scheduled;
+ * then, as for a checkpoint that is not an "update", the anchor is the checkpoint itself (unmoved).
  */
 export async function taskAnchor(
   view: { stored: StoredReader },
   checkpointNs: string,
   checkpointId: string,
   origin: CheckpointOrigin,
-  node: string,
+  node: string | undefined,
 ): Promise<TaskAnchor> {
   let anchor: TaskAnchor = { checkpointId, origin, moved: false };
-  const ns = checkpointNs === "" ? node : `${checkpointNs}|${node}`;
+  if (origin.source !== "update" || node === undefined) return anchor;
+  const ns = taskNamespace(checkpointNs, node);
   while (anchor.origin.source === "update" && anchor.origin.parentId !== null) {
     const parentId = anchor.origin.parentId;
     const parent = await view.stored(checkpointNs, parentId);
     if (parent?.origin.step === undefined || !updatedAtHead(parent, parentId)) break;
-    const step = String(parent.origin.step + 1);
+    const step = parent.origin.step + 1;
     const candidates = [...pullChannels(node, parent.origin)].map((channel) =>
-      uuid5(JSON.stringify([ns, step, node, PULL, [channel]]), parentId),
+      pullTaskId(ns, step, node, channel, parentId),
     );
     const written = new Map<string, boolean>();
     for (const [taskId, channel] of parent.writes) {
@@ -76,6 +78,16 @@ export async function taskAnchor(
     anchor = { checkpointId: parentId, origin: parent.origin, moved: true, taskId: [...written.keys()][0] };
   }
   return anchor;
+}
+
+/**
+ * Where a task sits by its anchor: `at:<anchor id>` when the anchor's tasks are named by its own id
+ * (`namedByOwnId`), else at `step` (`step:<n>`), after the anchor's parent at the root
+ * (`after:<parent id>|step:<n>`).
+ */
+export function anchoredPlace(anchor: TaskAnchor, checkpointNs: string, step: number): string {
+  if (namedByOwnId(anchor.origin, checkpointNs)) return `at:${anchor.checkpointId}`;
+  return checkpointNs === "" ? `after:${anchor.origin.parentId ?? "-"}|step:${step}` : `step:${step}`;
 }
 
 /** The channels that may have triggered a pull task of `node` in a checkpoint. */

@@ -1,11 +1,12 @@
 import type { getConfig } from "@langchain/langgraph";
-import { isBranch, namedByOwnId } from "./checkpoint-lineage.js";
+import { isBranch } from "./checkpoint-lineage.js";
 import { checkpointView, type PeekingView, type ViewScope } from "./checkpoint-view.js";
 import { lineageOfCheckpointer, runsOfCheckpointer } from "./durable-checkpointer.js";
 import type { DurableStepIdentity } from "./journal-keys.js";
 import { runOf } from "./run-records.js";
-import { namespaceUnderExit, pullTriggerOf, stableNamespace } from "./stable-namespace.js";
-import { taskAnchor } from "./task-anchor.js";
+import { namespaceUnderExit, parseSegment, pullTriggerOf, stableNamespace } from "./stable-namespace.js";
+import { anchoredPlace, taskAnchor } from "./task-anchor.js";
+import { PULL, PUSH } from "./task-ids.js";
 
 /*
  * How a durableStep names the task it runs in (the thread, namespace and task parts of its journal
@@ -107,6 +108,8 @@ export async function taskIdentity(
   const scope: ViewScope = { threadId, lineage, runs, run, checkpointer, stepName };
   const peeking = checkpointView(scope, "none");
   const node = pullNodeOf(path);
+  // The node an update may have re-scheduled this task for (see `taskAnchor`): the task's own pull node.
+  const updatedNode = node !== undefined && node === metadata.langgraph_node ? node : undefined;
   const pathText = JSON.stringify(path);
   const start = runs?.startedFrom(run, threadId);
   const mayHaveRun =
@@ -122,16 +125,9 @@ export async function taskIdentity(
     const view = durability === "exit" ? peeking : checkpointView(scope, "root");
     const origin = await view.origin("", checkpointId);
     if (origin === undefined) return { primary: byTaskId };
-    const anchor =
-      origin.source === "update" && node !== undefined && node === metadata.langgraph_node
-        ? await taskAnchor(view, "", checkpointId, origin, node)
-        : { checkpointId, origin, moved: false as const, taskId: undefined };
-    const primary: Place = namedByOwnId(anchor.origin, "")
-      ? { checkpointNs: "", task: `at:${anchor.checkpointId}|path:${pathText}` }
-      : {
-          checkpointNs: "",
-          task: `after:${anchor.origin.parentId ?? "-"}|step:${anchor.moved ? (anchor.origin.step ?? -1) + 1 : step}|path:${pathText}`,
-        };
+    const anchor = await taskAnchor(view, "", checkpointId, origin, updatedNode);
+    const place = anchoredPlace(anchor, "", anchor.moved ? (anchor.origin.step ?? -1) + 1 : step);
+    const primary: Place = { checkpointNs: "", task: `${place}|path:${pathText}` };
     // What a run that did not know this checkpoint named the task by: its LangGraph id (in the
     // checkpoint the task continues, if an update at the head re-scheduled it).
     const continued = anchor.moved ? anchor.taskId : taskId;
@@ -147,14 +143,9 @@ export async function taskIdentity(
   let task = `step:${step}|path:${pathText}`;
   const own = peeking.peek(checkpointNs, checkpointId);
   if (own?.source === "update") {
-    const anchor =
-      node !== undefined && node === metadata.langgraph_node
-        ? await taskAnchor(peeking, checkpointNs, checkpointId, own, node)
-        : { checkpointId, origin: own, moved: false };
-    if (isBranch(anchor.origin)) {
-      return { primary: { checkpointNs, task: `at:${anchor.checkpointId}|path:${pathText}` } };
-    }
-    task = `step:${(anchor.origin.step ?? -1) + 1}|path:${pathText}`;
+    const anchor = await taskAnchor(peeking, checkpointNs, checkpointId, own, updatedNode);
+    task = `${anchoredPlace(anchor, checkpointNs, (anchor.origin.step ?? -1) + 1)}|path:${pathText}`;
+    if (isBranch(anchor.origin)) return { primary: { checkpointNs, task } };
   }
   const underExit = async (): Promise<Place> => ({
     checkpointNs: await namespaceUnderExit(
@@ -191,14 +182,14 @@ async function continuedFirstLevel(
   checkpointMap: Record<string, unknown>,
 ): Promise<string> {
   const first = checkpointNs.split("|", 1)[0] ?? "";
-  const separator = first.lastIndexOf(":");
+  const parsed = parseSegment(first);
   const rootId = checkpointMap[""];
-  if (separator <= 0 || typeof rootId !== "string") return first;
+  if (parsed === undefined || typeof rootId !== "string") return first;
   const origin = view.peek("", rootId);
   if (origin?.source !== "update" || origin.step === undefined) return first;
-  const node = first.slice(0, separator);
-  const taskId = first.slice(separator + 1);
-  if (pullTriggerOf(taskId, "", node, origin.step + 1, rootId, origin) === undefined) return first;
+  const { node, taskId } = parsed;
+  const scheduled = { taskId, parentNs: "", node, step: origin.step + 1, checkpointId: rootId };
+  if (pullTriggerOf(scheduled, origin) === undefined) return first;
   const anchor = await taskAnchor(view, "", rootId, origin, node);
   if (!anchor.moved || anchor.taskId === undefined) return first;
   return `${node}:${anchor.taskId}`;
@@ -212,9 +203,6 @@ function pullNodeOf(path: unknown[]): string | undefined {
     ? current[1]
     : undefined;
 }
-
-const PULL = "__pregel_pull";
-const PUSH = "__pregel_push";
 
 function parentNamespace(ns: string): string {
   return ns.slice(0, Math.max(0, ns.lastIndexOf("|")));
