@@ -11,6 +11,17 @@ export async function countKeys(redis: Redis, pattern: string): Promise<number> 
   return count;
 }
 
+/** How many durable-tools records matching `pattern` are CONFIRMED (a record's first line is its state). */
+export async function countConfirmed(redis: Redis, pattern: string): Promise<number> {
+  let count = 0;
+  for await (const keys of redis.scanStream({ match: pattern, count: 1000 })) {
+    if ((keys as string[]).length === 0) continue;
+    const texts = await redis.mget(...(keys as string[]));
+    count += texts.filter((text) => text?.startsWith("CONFIRMED\n")).length;
+  }
+  return count;
+}
+
 /**
  * Bytes Redis holds per operation for the keys matching `pattern` (`MEMORY USAGE key SAMPLES 0`, which
  * counts every element of a stream or hash exactly), divided by `operations`. It is what a key costs in

@@ -28,7 +28,7 @@ import { SqliteLedgerStore } from "@durable-tools/sqlite";
 import { createClient } from "@redis/client";
 import { Redis } from "ioredis";
 import { type RedisServer, startRedisServer } from "../test/support/redis-server.js";
-import { bytesPerOperation, countKeys, streamNodeSetting } from "./redis-keys.js";
+import { bytesPerOperation, countConfirmed, countKeys, streamNodeSetting } from "./redis-keys.js";
 import { median, round0, round1, round2 } from "./stats.js";
 import { versionOf } from "./versions.js";
 
@@ -96,6 +96,8 @@ interface Contender {
   replayRunsFn: boolean;
   newKeyCalls: number;
   usesRedis: boolean;
+  /** Runs after a batch's calls, inside its timing: work the calls left owed (background confirmations). */
+  settle?: () => Promise<void>;
 }
 
 interface BatchStats {
@@ -114,10 +116,12 @@ async function timeCalls(
   argsFor: (i: number) => Args,
   calls: number,
   expectExecutions: number,
+  settle?: () => Promise<void>,
 ): Promise<number> {
   const before = executions;
   const start = performance.now();
   for (let i = 0; i < calls; i++) await invoke(argsFor(i));
+  await settle?.();
   const elapsedMs = performance.now() - start;
   const ran = executions - before;
   if (ran !== expectExecutions) {
@@ -154,6 +158,7 @@ async function main() {
   const floorClient = new Redis(server.url);
   const oursClient = new Redis(server.url);
   const oursUnseenClient = new Redis(server.url);
+  const oursBackgroundClient = new Redis(server.url);
   const admin = new Redis(server.url);
   const nodeRedis = createClient({ url: server.url });
   const powertoolsClient = createClient({ url: server.url });
@@ -223,6 +228,15 @@ async function main() {
     // replay after a crash, or on another worker): SET NX GET with a whole new record.
     const oursUnseenStore = new RedisLedgerStore(oursUnseenClient, { prefix: "bench-dtu", rememberKeys: 0 });
     const oursUnseen = new Ledger({ store: oursUnseenStore });
+    // The same as ours, with the CONFIRMED record written just after each call returns (on its own client).
+    const oursBackground = new Ledger({
+      store: new RedisLedgerStore(oursBackgroundClient, { prefix: "bench-dtb" }),
+      confirmation: "background",
+    });
+    const oursBackgroundNew = (args: Args) =>
+      oursBackground.execute({ tool: "create_invoice", args, submit: work });
+    const oursBackgroundReplay = (args: Args) =>
+      oursBackground.execute({ tool: "create_invoice_replay", args, submit: work });
     const oursUnseenNew = (args: Args) => oursUnseen.execute({ tool: "create_invoice", args, submit: work });
     const oursUnseenReplay = (args: Args) =>
       oursUnseen.execute({ tool: "create_invoice_replay", args, submit: work });
@@ -303,6 +317,20 @@ async function main() {
         usesRedis: true,
       },
       {
+        name: "oursBackgroundConfirmation",
+        label: "durable-tools, confirmation: background",
+        newKey: oursBackgroundNew,
+        replay: oursBackgroundReplay,
+        prime: async () => {
+          await oursBackgroundReplay(same);
+          await oursBackground.flush();
+        },
+        replayRunsFn: false,
+        newKeyCalls: CALLS,
+        usesRedis: true,
+        settle: () => oursBackground.flush(),
+      },
+      {
         name: "oursKeyNotSeen",
         label: "durable-tools, keys not seen by the process",
         newKey: oursUnseenNew,
@@ -346,6 +374,7 @@ async function main() {
         kind === "newKey" ? fresh : () => same,
         calls,
         expect,
+        c.settle,
       );
       const after = await redisCounters(admin);
       if (!keep) return;
@@ -382,6 +411,8 @@ async function main() {
             "bench-dt:{*}:rec",
           ),
           "bench-dt:{*}:ev (ours: event streams)": await countKeys(admin, "bench-dt:{*}:ev"),
+          "bench-dtb:{*}:rec CONFIRMED (ours, confirmation background: records on record after the flush)":
+            await countConfirmed(admin, "bench-dtb:{*}:rec"),
           "bench-dtu:{*}:rec (ours, keys not seen: records)": await countKeys(admin, "bench-dtu:{*}:rec"),
           "bench-floor-new:* (floor)": await countKeys(admin, "bench-floor-new:*"),
         };
@@ -610,6 +641,12 @@ async function main() {
       ledger.execute({ tool: "slow_invoice", args, submit: (a: Args) => slowWork(a, runs, caller) });
     const unwrapExecution = (v: unknown) => (v as { result: unknown }).result;
     const dupOurs = await duplicateTrials("ours", ledgerCaller(ours), unwrapExecution);
+    const dupOursBackground = await duplicateTrials(
+      "oursBackground",
+      ledgerCaller(oursBackground),
+      unwrapExecution,
+    );
+    await oursBackground.flush();
     const dupSqlite = await duplicateTrials("sqlite", ledgerCaller(sqlite), unwrapExecution);
     console.warn = originalWarn;
 
@@ -622,6 +659,7 @@ async function main() {
     const ratio = (a: string, b: string, kind: Kind) => round2(cps(a, kind) / cps(b, kind));
     const figures = (kind: Kind) => ({
       ours: round0(cps("ours", kind)),
+      oursBackgroundConfirmation: round0(cps("oursBackgroundConfirmation", kind)),
       oursKeyNotSeen: round0(cps("oursKeyNotSeen", kind)),
       powertools: round0(cps("powertools", kind)),
       floor: round0(cps("floor", kind)),
@@ -632,6 +670,8 @@ async function main() {
       oursOverPowertools: ratio("ours", "powertools", kind),
       oursOverPowertoolsWithContext: ratio("ours", "powertoolsWithContext", kind),
       oursOverFloor: ratio("ours", "floor", kind),
+      oursBackgroundConfirmationOverPowertools: ratio("oursBackgroundConfirmation", "powertools", kind),
+      oursBackgroundConfirmationOverFloor: ratio("oursBackgroundConfirmation", "floor", kind),
       oursKeyNotSeenOverPowertools: ratio("oursKeyNotSeen", "powertools", kind),
       oursKeyNotSeenOverFloor: ratio("oursKeyNotSeen", "floor", kind),
       powertoolsOverFloor: ratio("powertools", "floor", kind),
@@ -642,10 +682,20 @@ async function main() {
       newKeyAtLeast0_9xFloor: {
         oursOverFloor: ratio("ours", "floor", "newKey"),
         met: cps("ours", "newKey") >= 0.9 * cps("floor", "newKey"),
+        backgroundConfirmation: {
+          oursOverFloor: ratio("oursBackgroundConfirmation", "floor", "newKey"),
+          met: cps("oursBackgroundConfirmation", "newKey") >= 0.9 * cps("floor", "newKey"),
+        },
       },
       newKeyFasterThanPowertools: {
         oursOverFasterPowertools: round2(cps("ours", "newKey") / fastestPowertools("newKey")),
         met: cps("ours", "newKey") > fastestPowertools("newKey"),
+        backgroundConfirmation: {
+          oursOverFasterPowertools: round2(
+            cps("oursBackgroundConfirmation", "newKey") / fastestPowertools("newKey"),
+          ),
+          met: cps("oursBackgroundConfirmation", "newKey") > fastestPowertools("newKey"),
+        },
       },
       replayAtLeast1_8xPowertools: {
         oursOverFasterPowertools: round2(cps("ours", "replay") / fastestPowertools("replay")),
@@ -658,6 +708,10 @@ async function main() {
       concurrentDuplicatesExactlyOnce: {
         executionsPerTrial: dupOurs.executionsPerTrial,
         met: dupOurs.executionsPerTrial.every((n) => n === 1),
+        backgroundConfirmation: {
+          executionsPerTrial: dupOursBackground.executionsPerTrial,
+          met: dupOursBackground.executionsPerTrial.every((n) => n === 1),
+        },
       },
     };
     const wire = (kind: Kind) =>
@@ -683,6 +737,7 @@ async function main() {
       replay: figures("replay"),
       concurrentDuplicates: {
         ours: dupOurs.maxExecutionsPerTrial,
+        oursBackgroundConfirmation: dupOursBackground.maxExecutionsPerTrial,
         powertools: dupPowertools.maxExecutionsPerTrial,
         powertoolsWithContext: dupPowertoolsCtx.maxExecutionsPerTrial,
       },
@@ -702,6 +757,7 @@ async function main() {
         howCounted:
           "executions: a counter incremented inside the function; outcomes: per caller, over all trials (the function records which caller ran it)",
         ours: dupOurs,
+        oursBackgroundConfirmation: dupOursBackground,
         powertools: dupPowertools,
         powertoolsWithContext: dupPowertoolsCtx,
         sqlite: dupSqlite,
@@ -737,6 +793,8 @@ async function main() {
         floor:
           "ioredis: SET key value PX 60000 NX, then GET key (2 round trips); floorNodeRedis: the same with @redis/client",
         ours: "new Ledger({ store: new RedisLedgerStore(ioredis, { prefix: 'bench-dt' }) }) with defaults (lease 30 s, waitTimeoutMs 10 s, records kept 7 days, persistEvents state_changes); ledger.execute({ tool, args, submit }), key derived from the arguments",
+        oursBackgroundConfirmation:
+          "the same with confirmation: 'background' (prefix 'bench-dtb', its own ioredis client): each call returns after its claim and submit, its CONFIRMED record written on the next turn of the event loop; each batch's time includes the ledger.flush() that waits for the last of them",
         oursKeyNotSeen:
           "the same with rememberKeys: 0 (prefix 'bench-dtu'): every claim is a SET NX GET with a whole new record, as from a process that has not seen the key (a replay after a crash, or on another worker); with the default (ours), a process claims a key it has seen with a GET",
         powertools: {
@@ -814,6 +872,14 @@ async function main() {
         "new keys": ratio("ours", "floor", "newKey"),
         replays: ratio("ours", "floor", "replay"),
       },
+      "ours, confirmation background / Powertools (no context)": {
+        "new keys": ratio("oursBackgroundConfirmation", "powertools", "newKey"),
+        replays: ratio("oursBackgroundConfirmation", "powertools", "replay"),
+      },
+      "ours, confirmation background / floor": {
+        "new keys": ratio("oursBackgroundConfirmation", "floor", "newKey"),
+        replays: ratio("oursBackgroundConfirmation", "floor", "replay"),
+      },
       "ours, keys not seen / Powertools (no context)": {
         "new keys": ratio("oursKeyNotSeen", "powertools", "newKey"),
         replays: ratio("oursKeyNotSeen", "powertools", "replay"),
@@ -837,6 +903,7 @@ async function main() {
       "Powertools (no context)": dupRow(dupPowertools),
       "Powertools (stand-in context)": dupRow(dupPowertoolsCtx),
       "durable-tools Redis": dupRow(dupOurs),
+      "durable-tools Redis, confirmation background": dupRow(dupOursBackground),
       "durable-tools SQLite": dupRow(dupSqlite),
     });
     if (breakdown) {
@@ -862,6 +929,7 @@ async function main() {
       floorClient.quit(),
       oursClient.quit(),
       oursUnseenClient.quit(),
+      oursBackgroundClient.quit(),
       admin.quit(),
       nodeRedis.isOpen ? nodeRedis.close() : Promise.resolve(),
       powertoolsClient.isOpen ? powertoolsClient.close() : Promise.resolve(),

@@ -18,6 +18,7 @@ export const ErrorCode = {
   APPROVAL_REQUIRED: "APPROVAL_REQUIRED",
   INVALID_CONFIGURATION: "INVALID_CONFIGURATION",
   RECORD_CODEC: "RECORD_CODEC",
+  CONFIRMATION_FAILED: "CONFIRMATION_FAILED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -210,6 +211,35 @@ export class RecordCodecError extends DurableToolsError {
   }
 }
 
+/** One result returned under background confirmation that the ledger then failed to record. */
+export interface UnrecordedConfirmation {
+  key: string;
+  error: unknown;
+}
+
+/**
+ * Under `confirmation: "background"`, results were returned to their callers but the ledger could not
+ * record them (thrown by `ledger.flush()`). Their side effects happened once; their records stay
+ * SUBMITTED, so the next call with one of these keys reconciles it (or reports it in doubt) instead of
+ * running it again.
+ */
+export class ConfirmationFailedError extends DurableToolsError {
+  readonly failures: readonly UnrecordedConfirmation[];
+  constructor(failures: readonly UnrecordedConfirmation[]) {
+    const listed = failures
+      .slice(0, 5)
+      .map((failure) => `"${failure.key}" (${messageOf(failure.error)})`)
+      .join(", ");
+    const more = failures.length > 5 ? ` and ${failures.length - 5} more` : "";
+    super(
+      ErrorCode.CONFIRMATION_FAILED,
+      `${failures.length} result(s) were returned before the ledger recorded them, and recording failed: ${listed}${more}. Each side effect ran once; its record stays SUBMITTED, so the next call with the key reconciles it (or reports it in doubt) instead of running it again.`,
+      { cause: failures[0]?.error },
+    );
+    this.failures = failures;
+  }
+}
+
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   if (typeof error === "string") return error;
@@ -243,5 +273,6 @@ export const isRetryExhaustedError = guard<RetryExhaustedError>(ErrorCode.RETRY_
 export const isDeadlineExceededError = guard<DeadlineExceededError>(ErrorCode.DEADLINE_EXCEEDED);
 export const isAbortedError = guard<AbortedError>(ErrorCode.ABORTED);
 export const isRecordCodecError = guard<RecordCodecError>(ErrorCode.RECORD_CODEC);
+export const isConfirmationFailedError = guard<ConfirmationFailedError>(ErrorCode.CONFIRMATION_FAILED);
 export const isApprovalRequiredError = guard<ApprovalRequiredError>(ErrorCode.APPROVAL_REQUIRED);
 export const isInvalidConfigurationError = guard<InvalidConfigurationError>(ErrorCode.INVALID_CONFIGURATION);

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
+import { BackgroundConfirmations } from "./background-confirmations.js";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./canonical.js";
 import {
   InvalidConfigurationError,
@@ -51,6 +52,18 @@ export interface LedgerOptions {
   tenant?: string;
   /** Clock, epoch ms (injectable for tests). */
   now?: () => number;
+  /**
+   * When a successful call's CONFIRMED record is written. `awaited` (default): before the result is
+   * returned, so a returned result is always on record. `background`: just after, on the next turn of
+   * the event loop, which takes one store round trip off every new call (and its work off the
+   * caller's path). The side effect still runs at most once: the claim before it is awaited either way.
+   * What changes: if the process dies, or the store fails, in the moment between returning and
+   * recording, the record stays SUBMITTED and the key's next call reconciles it (or reports it in
+   * doubt) instead of replaying it. Call `await ledger.flush()` before closing the store's client or
+   * exiting. Not for a `DurableCheckpointer`'s ledger, whose journal must be on record before a step's
+   * output moves on.
+   */
+  confirmation?: "awaited" | "background";
 }
 
 export interface ResolveOptions {
@@ -83,6 +96,8 @@ export interface LedgerRuntime {
   call: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
   /** Appends events that accompany no state change (if configured) and publishes them. */
   report: (events: readonly LedgerEventInput[]) => Promise<void>;
+  /** Confirmations owed to the store (`confirmation: "background"`); undefined when they are awaited. */
+  confirmations: BackgroundConfirmations | undefined;
 }
 
 /**
@@ -92,6 +107,8 @@ export interface LedgerRuntime {
 export class Ledger {
   readonly store: LedgerStore;
   readonly tenant: string | undefined;
+  /** When a successful call's record is confirmed: before (`awaited`) or after (`background`) it returns. */
+  readonly confirmation: "awaited" | "background";
   readonly #bus = new EventBus();
   readonly #runtime: LedgerRuntime;
   #runs = 0;
@@ -106,6 +123,7 @@ export class Ledger {
     const ttl = options.recordTtlMs === undefined ? 7 * 24 * 3600 * 1000 : options.recordTtlMs;
     this.store = options.store;
     this.tenant = options.tenant;
+    this.confirmation = confirmationMode(options.confirmation);
     const store = options.store;
     const persistAll = (options.persistEvents ?? "state_changes") === "all";
     const runtime: LedgerRuntime = {
@@ -142,6 +160,7 @@ export class Ledger {
         if (persistAll) await runtime.call("appendEvents", () => store.appendEvents(events));
         runtime.publish(events);
       },
+      confirmations: this.confirmation === "background" ? new BackgroundConfirmations() : undefined,
     };
     this.#runtime = runtime;
     runtimes.set(this, runtime);
@@ -185,8 +204,20 @@ export class Ledger {
     return this.#runtime.now();
   }
 
-  get(key: string): Promise<OperationRecord | undefined> {
+  /** The key's record; after any confirmation this ledger still owed it was written. */
+  async get(key: string): Promise<OperationRecord | undefined> {
+    await this.#runtime.confirmations?.settled(key);
     return this.#runtime.call("get", () => this.store.get(key));
+  }
+
+  /**
+   * Waits until every result returned so far is on record (`confirmation: "background"`; at once
+   * otherwise). Throws `ConfirmationFailedError` listing those the store could not record: their side
+   * effects ran once, and their records stay SUBMITTED for reconciliation. Call it before closing the
+   * store's client, at shutdown, or wherever later work must find the results on record.
+   */
+  async flush(): Promise<void> {
+    await this.#runtime.confirmations?.flush();
   }
 
   /**
@@ -230,6 +261,7 @@ export class Ledger {
     resolvedBy = "operator",
     options: ResolveOptions = {},
   ): Promise<OperationRecord | undefined> {
+    await this.#runtime.confirmations?.settled(key);
     const held = await HeldOperation.take(this.#runtime, key, { expect: options.expect });
     try {
       return await held.settle(resolution, resolvedBy);
@@ -248,3 +280,10 @@ export function ledgerRuntime(ledger: Ledger): LedgerRuntime {
 }
 
 const runtimes = new WeakMap<Ledger, LedgerRuntime>();
+
+function confirmationMode(mode: LedgerOptions["confirmation"]): "awaited" | "background" {
+  if (mode === undefined || mode === "awaited" || mode === "background") return mode ?? "awaited";
+  throw new InvalidConfigurationError(
+    `Ledger option confirmation must be "awaited" (the default) or "background", not ${JSON.stringify(mode)}.`,
+  );
+}

@@ -74,6 +74,9 @@ export class OperationRun<A, R> {
     // Everything that can reject the input happens before the store is touched.
     this.#fingerprint = fingerprint(this.#spec.args, { maxBytes: this.#rt.maxPayloadBytes });
     this.#key = operationKey(this.#spec, this.#fingerprint).key;
+    // A confirmation this ledger still owes the key goes first: this call then replays it.
+    const owed = this.#rt.confirmations?.settled(this.#key);
+    if (owed !== undefined) await owed;
     // What only a new record needs (its stored arguments, its creation events) is built when a store
     // first reads it: a replay pays for none of it.
     const storedArgs = this.#rt.storeArgs ? once(() => this.#storedArgs()) : undefined;
@@ -316,19 +319,28 @@ export class OperationRun<A, R> {
   ): Promise<ExecutionResult<R>> {
     const encoded = encodeValue(data);
     const finalEffect = effect ?? this.#declaredEffect(data);
-    const patch: RecordPatch = { result: encoded, effect: finalEffect, expiresAt: this.#rt.expiresAt() };
-    if (reason !== undefined) patch.reason = reason;
-    const resultForEvents = this.#rt.redactor
-      ? encodeValue(this.#rt.redactor.redact("result", data))
-      : encoded;
-    try {
-      await this.#move([CONFIRMED], patch, { result: resultForEvents, effect: finalEffect });
-    } catch (error) {
-      if (!isDurableToolsError(error) || error.code !== "LEDGER_UNAVAILABLE") throw error;
-      throw new LedgerUnavailableError(
-        `The side effect of "${this.#key}" completed, but the ledger could not record it (${messageOf(error)}). The record stays SUBMITTED; the next call with this key reconciles it instead of repeating it.`,
-        error,
-      );
+    const record = () => {
+      const patch: RecordPatch = { result: encoded, effect: finalEffect, expiresAt: this.#rt.expiresAt() };
+      if (reason !== undefined) patch.reason = reason;
+      const resultForEvents = this.#rt.redactor
+        ? encodeValue(this.#rt.redactor.redact("result", data))
+        : encoded;
+      return this.#move([CONFIRMED], patch, { result: resultForEvents, effect: finalEffect });
+    };
+    const owed = this.#rt.confirmations;
+    if (owed !== undefined) {
+      // Returned now, recorded just after; until then the record (returned as it is) says SUBMITTED.
+      owed.schedule(this.#key, record, (error) => this.#reportUnrecorded(error));
+    } else {
+      try {
+        await record();
+      } catch (error) {
+        if (!isDurableToolsError(error) || error.code !== "LEDGER_UNAVAILABLE") throw error;
+        throw new LedgerUnavailableError(
+          `The side effect of "${this.#key}" completed, but the ledger could not record it (${messageOf(error)}). The record stays SUBMITTED; the next call with this key reconciles it instead of repeating it.`,
+          error,
+        );
+      }
     }
     return {
       key: this.#key,
@@ -340,6 +352,12 @@ export class OperationRun<A, R> {
       ...(reason === undefined ? {} : { reason }),
       record: this.#record,
     };
+  }
+
+  /** A background confirmation failed: listeners hear that the returned result is not on record. */
+  #reportUnrecorded(error: unknown): void {
+    const detail = `the result of attempt ${this.#record.attempt} was returned, but the ledger could not record it (${messageOf(error)}); the record stays SUBMITTED`;
+    this.#rt.publish([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
   }
 
   async #fail(error: unknown): Promise<never> {

@@ -247,4 +247,11 @@ describe("DurableCheckpointer configuration", () => {
       InvalidConfigurationError,
     );
   });
+
+  it("refuses a ledger that confirms in the background: a step must be on record before it moves on", () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore(), confirmation: "background" });
+    expect(() => new DurableCheckpointer({ saver: new MemorySaver(), ledger })).toThrow(
+      'new DurableCheckpointer({ saver, ledger }) needs a ledger that records a step before its result moves on: its ledger has confirmation "background".',
+    );
+  });
 });

@@ -75,6 +75,7 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
         "new DurableCheckpointer({ saver, ledger }) needs both a saver (e.g. new MemorySaver()) and a ledger (new Ledger({ store })).",
       );
     }
+    refuseBackgroundConfirmation(options.ledger, "new DurableCheckpointer({ saver, ledger })");
     super(options.saver.serde);
     this.saver = options.saver;
     this.ledger = options.ledger;
@@ -253,6 +254,18 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
       if (this.#putLocks.get(threadId) === settled) this.#putLocks.delete(threadId);
     }
   }
+}
+
+/**
+ * A step journal's record must be CONFIRMED before the step's output moves on: a crash just after a
+ * step returned must find its result on record and skip it, not find it in doubt (steps have no
+ * reconcile hook). A ledger that confirms after returning cannot promise that.
+ */
+export function refuseBackgroundConfirmation(ledger: Ledger, user: string): void {
+  if (ledger.confirmation !== "background") return;
+  throw new InvalidConfigurationError(
+    `${user} needs a ledger that records a step before its result moves on: its ledger has confirmation "background". Give it a ledger with confirmation "awaited" (the default); a ledger with background confirmation can still serve durable tools.`,
+  );
 }
 
 /** The ledger a checkpointer carries, if it is a `DurableCheckpointer` (of any copy of this package). */

@@ -208,6 +208,17 @@ describe("durableStep configuration", () => {
     expect((error as Error).message).toMatch(/found no ledger: compile the graph with a DurableCheckpointer/);
   });
 
+  it("refuses a ledger with background confirmation, before the step runs", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore(), confirmation: "background" });
+    const counter = { charges: 0 };
+    const app = interruptGraph(journaled, 1, counter).compile({ checkpointer: new MemorySaver() });
+    const config = { configurable: { thread_id: "background-ledger", durable_ledger: ledger } };
+    const error = await app.invoke({ log: [] }, config).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidConfigurationError);
+    expect((error as Error).message).toContain('durableStep("charge") needs a ledger that records a step');
+    expect(counter.charges).toBe(0);
+  });
+
   it("throws InvalidConfigurationError outside a graph", async () => {
     const ledger = new Ledger({ store: new MemoryLedgerStore() });
     let ran = false;

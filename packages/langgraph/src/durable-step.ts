@@ -5,7 +5,11 @@ import {
   RetryPolicy,
 } from "@durable-tools/core";
 import { getConfig } from "@langchain/langgraph";
-import { DURABLE_LEDGER_KEY, ledgerOfCheckpointer } from "./durable-checkpointer.js";
+import {
+  DURABLE_LEDGER_KEY,
+  ledgerOfCheckpointer,
+  refuseBackgroundConfirmation,
+} from "./durable-checkpointer.js";
 import {
   DURABLE_STEP_TOOL,
   type DurableStepIdentity,
@@ -64,6 +68,7 @@ export async function durableStep<T>(
       `durableStep("${name}") found no ledger: compile the graph with a DurableCheckpointer({ saver, ledger }), pass { configurable: { ${DURABLE_LEDGER_KEY}: ledger } }, or pass durableStep(name, fn, { ledger }).`,
     );
   }
+  refuseBackgroundConfirmation(ledger, `durableStep("${name}")`);
   const taskNs = typeof configurable.checkpoint_ns === "string" ? configurable.checkpoint_ns : "";
   const occurrence = nextOccurrence(scratchpad, attemptOf(config), name);
   const naming = await taskIdentity(config, String(threadId), taskNs, taskId, name);

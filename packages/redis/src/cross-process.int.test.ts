@@ -19,3 +19,11 @@ describeCrossProcessRace("RedisLedgerStore, one redis-server", () => ({
   storeArg: server.url,
   openStore: () => RedisLedgerStore.fromUrl(server.url, { prefix: "race" }),
 }));
+
+describeCrossProcessRace("RedisLedgerStore, one redis-server, confirmation background", () => ({
+  storeModule: fileURLToPath(new URL("./testing/race-store.ts", import.meta.url)),
+  storeArg: server.url,
+  openStore: () => RedisLedgerStore.fromUrl(server.url, { prefix: "race" }),
+  tool: "race_background",
+  confirmation: "background",
+}));

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isIllegalTransitionError, isRecordNotFoundError, isStaleOwnerError } from "../errors.js";
 import type { LedgerEventInput } from "../events.js";
+import { Ledger } from "../ledger.js";
 import type { OperationRecord, OperationState } from "../record.js";
 import type { ClaimRequest, LedgerStore } from "../store.js";
 import { rejection } from "../test-support.js";
@@ -584,6 +585,34 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
         await expect(store.deleteByKeyPrefix("")).rejects.toThrow(/non-empty key prefix/);
         expect((await store.get(key))?.state).toBe("PENDING");
       });
+    });
+
+    it("serves a Ledger with background confirmation: each key once, all on record after flush()", async () => {
+      const ledger = new Ledger({ store, confirmation: "background" });
+      const run = randomUUID();
+      let runs = 0;
+      const call = (i: number) =>
+        ledger.execute({
+          tool: "conformance",
+          key: `${run}-${i}`,
+          args: { i },
+          submit: () => ({ i, run: ++runs }),
+        });
+      const first = [];
+      for (let i = 0; i < 50; i++) first.push(await call(i));
+      // Same keys at once, before the flush: each waits for its owed confirmation and replays it.
+      const again = await Promise.all(first.map((_, i) => call(i)));
+      await ledger.flush();
+      expect(runs).toBe(50);
+      expect(first.every((r) => !r.replayed)).toBe(true);
+      expect(again.map((r) => [r.replayed, r.result])).toEqual(first.map((r) => [true, r.result]));
+      for (const r of first) {
+        expect(await store.get(r.key)).toMatchObject({
+          state: "CONFIRMED",
+          result: r.result,
+          effect: "created",
+        });
+      }
     });
 
     it("hands out records that cannot change stored state (copies or frozen)", async () => {

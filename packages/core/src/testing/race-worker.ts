@@ -5,7 +5,8 @@
  * store is open it prints `ready` and waits for a line on stdin, so all racers start together; at the
  * end it prints one JSON line: { worker, created, replayed, errors, ms }.
  *
- * Usage: race-worker <store-module> <store-arg> <ground-truth> <count> <worker> [concurrency]
+ * Usage: race-worker <store-module> <store-arg> <ground-truth> <count> <worker> [concurrency] [tool]
+ * [confirmation]
  * where <store-module>'s default export is `(storeArg: string) => LedgerStore | Promise<LedgerStore>`.
  */
 
@@ -15,8 +16,16 @@ import { pathToFileURL } from "node:url";
 import { Ledger } from "../ledger.js";
 import type { LedgerStore } from "../store.js";
 
-const [storeModule, storeArg, truthPath, countArg, worker = "w", concurrencyArg = "8"] =
-  process.argv.slice(2);
+const [
+  storeModule,
+  storeArg,
+  truthPath,
+  countArg,
+  worker = "w",
+  concurrencyArg = "8",
+  tool = "race",
+  confirmation = "awaited",
+] = process.argv.slice(2);
 if (
   storeModule === undefined ||
   storeArg === undefined ||
@@ -24,7 +33,7 @@ if (
   countArg === undefined
 ) {
   throw new Error(
-    "usage: race-worker <store-module> <store-arg> <ground-truth> <count> <worker> [concurrency]",
+    "usage: race-worker <store-module> <store-arg> <ground-truth> <count> <worker> [concurrency] [tool] [confirmation]",
   );
 }
 const count = Number(countArg);
@@ -34,7 +43,13 @@ const factory = (await import(pathToFileURL(storeModule).href)) as {
   default: (arg: string) => LedgerStore | Promise<LedgerStore>;
 };
 const store = await factory.default(storeArg);
-const ledger = new Ledger({ store, workerId: worker, waitTimeoutMs: 60_000, leaseMs: 60_000 });
+const ledger = new Ledger({
+  store,
+  workerId: worker,
+  waitTimeoutMs: 60_000,
+  leaseMs: 60_000,
+  confirmation: confirmation as "awaited" | "background",
+});
 process.stdout.write("ready\n");
 await once(process.stdin, "data");
 process.stdin.destroy();
@@ -49,7 +64,7 @@ async function lane(): Promise<void> {
     const key = `race-${i}`;
     try {
       const result = await ledger.execute({
-        tool: "race",
+        tool,
         key,
         args: { i },
         submit: () => {
@@ -65,5 +80,6 @@ async function lane(): Promise<void> {
 }
 
 await Promise.all(Array.from({ length: concurrency }, lane));
+await ledger.flush().catch((error: unknown) => errors.push(`flush: ${String(error)}`));
 await store.close?.();
 process.stdout.write(`${JSON.stringify({ worker, ...outcomes, errors, ms: Date.now() - started })}\n`);

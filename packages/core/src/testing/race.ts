@@ -18,6 +18,10 @@ export interface CrossProcessRaceOptions {
   processes?: number;
   /** Calls in flight per process. */
   concurrency?: number;
+  /** The racers' tool name: races on one store under different tools use different keys. Default `race`. */
+  tool?: string;
+  /** The racers' ledger option (`awaited` by default); each racer calls `ledger.flush()` before it reports. */
+  confirmation?: "awaited" | "background";
 }
 
 interface WorkerReport {
@@ -51,6 +55,8 @@ function spawnRacer(
     String(options.keys),
     name,
     String(options.concurrency),
+    options.tool,
+    options.confirmation,
   ];
   const child = spawn(process.execPath, [...flags, workerPath, ...args], { stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "";
@@ -92,7 +98,14 @@ export function describeCrossProcessRace(name: string, options: () => CrossProce
   describe(`LedgerStore across processes: ${name}`, () => {
     it("runs every key's side effect exactly once while processes race over the same keys", async () => {
       const resolved = options();
-      const settings = { keys: 1000, processes: 3, concurrency: 8, ...resolved };
+      const settings = {
+        keys: 1000,
+        processes: 3,
+        concurrency: 8,
+        tool: "race",
+        confirmation: "awaited" as const,
+        ...resolved,
+      };
       const dir = mkdtempSync(join(tmpdir(), "dt-race-"));
       try {
         const truthPath = join(dir, "ground-truth.txt");
@@ -121,7 +134,7 @@ export function describeCrossProcessRace(name: string, options: () => CrossProce
         try {
           const ledger = new Ledger({ store });
           for (let i = 0; i < settings.keys; i++) {
-            const { key } = ledger.keyFor({ tool: "race", key: `race-${i}`, args: { i } });
+            const { key } = ledger.keyFor({ tool: settings.tool, key: `race-${i}`, args: { i } });
             expect((await store.get(key))?.state).toBe("CONFIRMED");
           }
         } finally {
