@@ -219,24 +219,29 @@ export interface UnrecordedConfirmation {
 
 /**
  * Under `confirmation: "background"`, results were returned to their callers but the ledger could not
- * record them (thrown by `ledger.flush()`). Their side effects happened once; their records stay
- * SUBMITTED, so the next call with one of these keys reconciles it (or reports it in doubt) instead of
- * running it again.
+ * record them (thrown by `ledger.flush()`). Their side effects happened; their records stay SUBMITTED,
+ * so the next call with one of these keys treats the operation as in doubt (asks `reconcile`, resubmits
+ * to a downstream that deduplicates on the key, or throws `OperationInDoubtError`) instead of replaying
+ * it, and never runs it again blindly.
  */
 export class ConfirmationFailedError extends DurableToolsError {
   readonly failures: readonly UnrecordedConfirmation[];
-  constructor(failures: readonly UnrecordedConfirmation[]) {
+  /** Further failures, past the ones kept, that are only counted. */
+  readonly notKept: number;
+  constructor(failures: readonly UnrecordedConfirmation[], notKept = 0) {
+    const total = failures.length + notKept;
     const listed = failures
       .slice(0, 5)
       .map((failure) => `"${failure.key}" (${messageOf(failure.error)})`)
       .join(", ");
-    const more = failures.length > 5 ? ` and ${failures.length - 5} more` : "";
+    const more = total > 5 ? ` and ${total - 5} more` : "";
     super(
       ErrorCode.CONFIRMATION_FAILED,
-      `${failures.length} result(s) were returned before the ledger recorded them, and recording failed: ${listed}${more}. Each side effect ran once; its record stays SUBMITTED, so the next call with the key reconciles it (or reports it in doubt) instead of running it again.`,
+      `${total} result(s) were returned before the ledger recorded them, and recording failed: ${listed}${more}. Their records stay SUBMITTED: the next call with such a key treats it as in doubt (reconcile, a resubmission to a downstream that deduplicates on the key, or OperationInDoubtError) instead of replaying it, and never runs it again blindly.`,
       { cause: failures[0]?.error },
     );
     this.failures = failures;
+    this.notKept = notKept;
   }
 }
 

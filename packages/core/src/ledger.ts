@@ -126,9 +126,10 @@ export class Ledger {
     this.confirmation = confirmationMode(options.confirmation);
     const store = options.store;
     const persistAll = (options.persistEvents ?? "state_changes") === "all";
+    const leaseMs = positiveInteger("leaseMs", options.leaseMs ?? 30_000);
     const runtime: LedgerRuntime = {
       store,
-      leaseMs: positiveInteger("leaseMs", options.leaseMs ?? 30_000),
+      leaseMs,
       waitTimeoutMs:
         options.waitTimeoutMs === 0 ? 0 : positiveInteger("waitTimeoutMs", options.waitTimeoutMs ?? 10_000),
       retry: options.retry instanceof RetryPolicy ? options.retry : new RetryPolicy(options.retry),
@@ -160,7 +161,11 @@ export class Ledger {
         if (persistAll) await runtime.call("appendEvents", () => store.appendEvents(events));
         runtime.publish(events);
       },
-      confirmations: this.confirmation === "background" ? new BackgroundConfirmations() : undefined,
+      // An owed write must land well inside the lease the call held: it waits at most a quarter of it.
+      confirmations:
+        this.confirmation === "background"
+          ? new BackgroundConfirmations(Math.max(1, Math.floor(leaseMs / 4)), () => runtime.now())
+          : undefined,
     };
     this.#runtime = runtime;
     runtimes.set(this, runtime);
@@ -212,9 +217,11 @@ export class Ledger {
 
   /**
    * Waits until every result returned so far is on record (`confirmation: "background"`; at once
-   * otherwise). Throws `ConfirmationFailedError` listing those the store could not record: their side
-   * effects ran once, and their records stay SUBMITTED for reconciliation. Call it before closing the
-   * store's client, at shutdown, or wherever later work must find the results on record.
+   * otherwise), not for results returned meanwhile. Throws `ConfirmationFailedError` listing those the
+   * store could not record (their records stay SUBMITTED, in doubt for their next call), and earlier
+   * failures no `flush()` has reported yet: ledger-wide, each failure is reported to the flushes that
+   * waited for it, or else to the next one. Call it before closing the store's client, at shutdown, or
+   * wherever later work must find the results on record; `ledger.get(key)` tells about one key.
    */
   async flush(): Promise<void> {
     await this.#runtime.confirmations?.flush();

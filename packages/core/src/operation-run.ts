@@ -71,6 +71,7 @@ export class OperationRun<A, R> {
   }
 
   async execute(): Promise<ExecutionResult<R>> {
+    this.#rt.confirmations?.startOverdue();
     // Everything that can reject the input happens before the store is touched.
     this.#fingerprint = fingerprint(this.#spec.args, { maxBytes: this.#rt.maxPayloadBytes });
     this.#key = operationKey(this.#spec, this.#fingerprint).key;
@@ -319,29 +320,22 @@ export class OperationRun<A, R> {
   ): Promise<ExecutionResult<R>> {
     const encoded = encodeValue(data);
     const finalEffect = effect ?? this.#declaredEffect(data);
-    const record = () => {
-      const patch: RecordPatch = { result: encoded, effect: finalEffect, expiresAt: this.#rt.expiresAt() };
-      if (reason !== undefined) patch.reason = reason;
-      const resultForEvents = this.#rt.redactor
-        ? encodeValue(this.#rt.redactor.redact("result", data))
-        : encoded;
-      return this.#move([CONFIRMED], patch, { result: resultForEvents, effect: finalEffect });
-    };
+    const patch: RecordPatch = { result: encoded, effect: finalEffect, expiresAt: this.#rt.expiresAt() };
+    if (reason !== undefined) patch.reason = reason;
+    // Redacted now: the caller may change `data` once it has it back.
+    const resultForEvents = this.#rt.redactor
+      ? encodeValue(this.#rt.redactor.redact("result", data))
+      : encoded;
+    const record = () =>
+      this.#move([CONFIRMED], patch, { result: resultForEvents, effect: finalEffect }).catch(
+        (error: unknown) => {
+          throw this.#unrecorded(error);
+        },
+      );
     const owed = this.#rt.confirmations;
-    if (owed !== undefined) {
-      // Returned now, recorded just after; until then the record (returned as it is) says SUBMITTED.
-      owed.schedule(this.#key, record, (error) => this.#reportUnrecorded(error));
-    } else {
-      try {
-        await record();
-      } catch (error) {
-        if (!isDurableToolsError(error) || error.code !== "LEDGER_UNAVAILABLE") throw error;
-        throw new LedgerUnavailableError(
-          `The side effect of "${this.#key}" completed, but the ledger could not record it (${messageOf(error)}). The record stays SUBMITTED; the next call with this key reconciles it instead of repeating it.`,
-          error,
-        );
-      }
-    }
+    // Background: returned now, recorded just after; until then the record (returned as it is) says SUBMITTED.
+    if (owed !== undefined) owed.schedule(this.#key, record, (error) => this.#reportUnrecorded(error));
+    else await record();
     return {
       key: this.#key,
       idempotencyKey: this.#idempotencyKey,
@@ -354,9 +348,18 @@ export class OperationRun<A, R> {
     };
   }
 
+  /** The error for a confirmation the store failed to write: a lost ledger must not read as "nothing ran". */
+  #unrecorded(error: unknown): unknown {
+    if (!isDurableToolsError(error) || error.code !== "LEDGER_UNAVAILABLE") return error;
+    return new LedgerUnavailableError(
+      `The side effect of "${this.#key}" completed, but the ledger could not record it (${messageOf(error.cause ?? error)}). The record stays SUBMITTED; the next call with this key reconciles it instead of repeating it.`,
+      error,
+    );
+  }
+
   /** A background confirmation failed: listeners hear that the returned result is not on record. */
   #reportUnrecorded(error: unknown): void {
-    const detail = `the result of attempt ${this.#record.attempt} was returned, but the ledger could not record it (${messageOf(error)}); the record stays SUBMITTED`;
+    const detail = `the result of attempt ${this.#record.attempt} was returned, but the ledger did not record it: ${messageOf(error)}`;
     this.#rt.publish([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
   }
 
