@@ -6,7 +6,6 @@ export const MAX_WAITING_CONFIRMATIONS = 16;
 const MAX_KEPT_FAILURES = 10_000;
 
 interface Owed {
-  readonly key: string;
   readonly scheduledAt: number;
   /** Starts the write (once): on the next turn of the event loop, or sooner when someone waits for it. */
   readonly start: () => void;
@@ -47,14 +46,10 @@ export class BackgroundConfirmations {
     const begun = new Promise<void>((resolve) => {
       begin = resolve;
     });
-    let started = false;
     const owed: Owed = {
-      key,
       scheduledAt: this.#now(),
       start: () => {
-        if (started) return;
-        started = true;
-        this.#waiting.delete(owed);
+        if (!this.#waiting.delete(owed)) return;
         before?.start();
         begin();
       },
@@ -104,11 +99,6 @@ export class BackgroundConfirmations {
       return;
     }
     for (const owed of [...this.#waiting]) owed.start();
-  }
-
-  /** Writes owed and not yet settled. */
-  get size(): number {
-    return this.#inFlight.size;
   }
 
   /**

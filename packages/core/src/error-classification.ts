@@ -1,5 +1,5 @@
 import { ErrorCode, isDurableToolsError, messageOf } from "./errors.js";
-import { safeRead } from "./guarded-reads.js";
+import { ownKeys, safeRead } from "./guarded-reads.js";
 
 /**
  * What a failed call may have done downstream. `not_applied`: it certainly did not act (a 503, a
@@ -322,13 +322,7 @@ function headerValue(headers: unknown, name: string): string | number | undefine
       // Not a Headers after all: fall through to the plain-object lookup.
     }
   }
-  let keys: string[];
-  try {
-    keys = Object.keys(headers);
-  } catch {
-    return undefined;
-  }
-  for (const key of keys) {
+  for (const key of ownKeys(headers)) {
     if (key.toLowerCase() !== name) continue;
     const value = safeRead(headers, key);
     const first = Array.isArray(value) ? value[0] : value;

@@ -19,6 +19,8 @@ export interface TakeOverOptions {
   expect?: Pick<OperationRecord, "fencingToken" | "attempt"> | undefined;
   /** Write a `taken_over` event with the takeover (recovery does; an operator's resolve does not). */
   announce?: boolean;
+  /** The record as the caller just read it, so the take-over need not read it again (the claim re-checks it). */
+  seen?: OperationRecord;
 }
 
 /**
@@ -49,7 +51,7 @@ export class HeldOperation {
    * `StaleOwnerError` if it is not the record `options.expect` describes.
    */
   static async take(rt: LedgerRuntime, key: string, options: TakeOverOptions = {}): Promise<HeldOperation> {
-    const current = await rt.call("get", () => rt.store.get(key));
+    const current = options.seen ?? (await rt.call("get", () => rt.store.get(key)));
     if (current === undefined) throw new RecordNotFoundError(key);
     if (isTerminal(current.state)) throw alreadySettled(current);
     if (!isLeaseExpired(current, rt.now())) throw new OperationInProgressError(current, 0);

@@ -16,6 +16,7 @@ import {
 } from "./errors.js";
 import { EventType, eventsOfRun, type LedgerEventInput } from "./events.js";
 import { fingerprint } from "./fingerprint.js";
+import { safeRead } from "./guarded-reads.js";
 import { downstreamIdempotencyKey, operationKey } from "./keys.js";
 import { once } from "./lazy.js";
 import { expireLease, LeaseKeeper } from "./lease-keeper.js";
@@ -158,7 +159,7 @@ export class OperationRun<A, R> {
           const classification = this.#retry.classify(error);
           if (!classification.retryable) return this.#fail(error);
           const decision = this.#decide(error, tries);
-          if (!decision.retry) return this.#giveUpNotApplied(error, decision);
+          if (!decision.retry) return this.#giveUpNotApplied(error, decision.why);
           await this.#scheduleRetry(decision, error);
         }
       }
@@ -208,7 +209,7 @@ export class OperationRun<A, R> {
               `failed with ${classification.reason}, and retrying stopped (${decision.why})`,
             );
           }
-          return this.#giveUpNotApplied(error, decision);
+          return this.#giveUpNotApplied(error, decision.why);
         }
         await this.#scheduleRetry(decision, error);
         await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
@@ -257,11 +258,7 @@ export class OperationRun<A, R> {
         this.#mayHaveApplied = undefined;
         const blocked = this.#resubmitBlocked();
         if (blocked !== undefined) {
-          return this.#giveUpNotApplied(cause ?? new Error(detail), {
-            retry: false,
-            why: blocked,
-            classification: this.#retry.classify(cause),
-          });
+          return this.#giveUpNotApplied(cause ?? new Error(detail), blocked);
         }
         return this.#resubmit();
       }
@@ -326,12 +323,13 @@ export class OperationRun<A, R> {
     const resultForEvents = this.#rt.redactor
       ? encodeValue(this.#rt.redactor.redact("result", data))
       : encoded;
-    const record = () =>
-      this.#move([CONFIRMED], patch, { result: resultForEvents, effect: finalEffect }).catch(
-        (error: unknown) => {
-          throw this.#unrecorded(error);
-        },
-      );
+    const record = async () => {
+      try {
+        await this.#move([CONFIRMED], patch, { result: resultForEvents, effect: finalEffect });
+      } catch (error) {
+        throw this.#unrecorded(error);
+      }
+    };
     const owed = this.#rt.confirmations;
     // Background: returned now, recorded just after; until then the record (returned as it is) says SUBMITTED.
     if (owed !== undefined) owed.schedule(this.#key, record, (error) => this.#reportUnrecorded(error));
@@ -379,11 +377,11 @@ export class OperationRun<A, R> {
   /** Nothing reached the downstream and retrying is over: free the key and report why. */
   async #giveUpNotApplied(
     error: unknown,
-    decision: Extract<RetryDecision, { retry: false }>,
+    why: Extract<RetryDecision, { retry: false }>["why"],
   ): Promise<never> {
-    await this.#release(error, decision.why);
-    if (decision.why === "max_attempts") throw new RetryExhaustedError(this.#record.attempt, error);
-    if (decision.why === "deadline") {
+    await this.#release(error, why);
+    if (why === "max_attempts") throw new RetryExhaustedError(this.#record.attempt, error);
+    if (why === "deadline") {
       throw new DeadlineExceededError(this.#retry.options.deadlineMs ?? 0, error);
     }
     throw error;
@@ -402,29 +400,30 @@ export class OperationRun<A, R> {
     hook: "validate" | "submit" | "confirm" | "reconcile",
   ): Promise<never> {
     if (this.#mayHaveApplied !== undefined || hook === "reconcile") {
-      const name = (signal as { name?: unknown } | null)?.name;
+      const name = safeRead(signal, "name");
       const why = this.#mayHaveApplied ?? "the operation is in doubt";
       const detail = `${hook} of attempt ${this.#record.attempt} stopped for LangGraph (${String(name)}), but ${why}`;
       await this.#rt.report([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
-      await this.#markInDoubt(detail, signal).catch(() => undefined);
+      await this.#letGo();
       throw signal;
     }
-    await this.#stopLease();
-    const events = [
+    await this.#releaseWith(() => [
       this.#event(EventType.RELEASED, { from: this.#record.state, data: { why: "control_flow" } }),
-    ];
-    await this.#rt.call("release", () => this.#rt.store.release({ ...this.#fence(), events }));
-    this.#rt.publish(events);
+    ]);
     throw signal;
   }
 
   /** Deletes the record (nothing was applied), so the key's next call submits again. */
   async #release(error: unknown, why: string): Promise<void> {
-    await this.#stopLease();
-    const events = [
+    await this.#releaseWith(() => [
       this.#event(EventType.FAILED, { data: { message: messageOf(error), stored: false, why } }),
       this.#event(EventType.RELEASED, { from: this.#record.state }),
-    ];
+    ]);
+  }
+
+  async #releaseWith(build: () => LedgerEventInput[]): Promise<void> {
+    await this.#stopLease();
+    const events = build();
     await this.#rt.call("release", () => this.#rt.store.release({ ...this.#fence(), events }));
     this.#rt.publish(events);
   }
@@ -434,16 +433,26 @@ export class OperationRun<A, R> {
    * attempt may have been applied (`#mayHaveApplied`): the record stays in doubt instead.
    */
   async #stayInDoubt(error: unknown, failure: string): Promise<never> {
-    const detail = `submit attempt ${this.#record.attempt} ${failure}, but ${this.#mayHaveApplied}`;
+    return this.#doubt(
+      `submit attempt ${this.#record.attempt} ${failure}, but ${this.#mayHaveApplied}`,
+      error,
+    );
+  }
+
+  async #doubt(detail: string, cause: unknown): Promise<never> {
     await this.#rt.report([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
-    return this.#markInDoubt(detail, error);
+    return this.#markInDoubt(detail, cause);
   }
 
   async #markInDoubt(detail: string, cause: unknown): Promise<never> {
+    await this.#letGo();
+    throw new OperationInDoubtError(this.#record, detail, cause);
+  }
+
+  async #letGo(): Promise<void> {
     await this.#stopLease();
     // The next call takes over and reconciles without waiting; the record is in doubt either way.
     this.#record = (await expireLease(this.#rt.store, this.#fence(), this.#rt.now())) ?? this.#record;
-    throw new OperationInDoubtError(this.#record, detail, cause);
   }
 
   #replay(record: OperationRecord): Promise<ExecutionResult<R>> {
@@ -557,8 +566,7 @@ export class OperationRun<A, R> {
   async #stopAfterAbort(aborted: AbortedError): Promise<never> {
     if (this.#mayHaveApplied !== undefined) {
       const detail = `the caller aborted before submit attempt ${this.#record.attempt + 1}, but ${this.#mayHaveApplied}`;
-      await this.#rt.report([this.#event(EventType.IN_DOUBT, { data: { detail } })]);
-      return this.#markInDoubt(detail, aborted);
+      return this.#doubt(detail, aborted);
     }
     await this.#release(aborted, "aborted");
     throw aborted;

@@ -65,7 +65,7 @@ export async function reconcileOperation(
   }
   let held: HeldOperation;
   try {
-    held = await HeldOperation.take(ledgerRuntime(ledger), key, { announce: true });
+    held = await HeldOperation.take(ledgerRuntime(ledger), key, { announce: true, seen });
   } catch (error) {
     return afterRace(ledger, base, error, "before recovery could take it over");
   }

@@ -2,7 +2,7 @@ import { inspectObject, MAX_CANONICAL_DEPTH, type Shape } from "./canonical.js";
 import { InvalidConfigurationError } from "./errors.js";
 import { hmacSha256Hex } from "./fingerprint.js";
 import { ownKeys, safeRead } from "./guarded-reads.js";
-import { encodeValue } from "./value-codec.js";
+import { encodeValue, setOwn } from "./value-codec.js";
 
 export interface RedactionOptions {
   /**
@@ -37,20 +37,23 @@ function parsePath(path: string): Segment[] {
  * stored arguments can be shipped without the clear values while equal values stay correlatable.
  */
 export class Redactor {
-  readonly #paths: Segment[][];
+  /** The redacted paths under each root, without the root. */
+  readonly #byRoot: { args: Segment[][]; result: Segment[][] };
   readonly #secret: string | Uint8Array;
 
   constructor(options: RedactionOptions) {
     if (options.paths.length > 0 && (options.secret === undefined || options.secret.length === 0)) {
       throw new InvalidConfigurationError("Redaction needs a non-empty `secret` for the keyed hash.");
     }
-    this.#paths = options.paths.map(parsePath);
+    const paths = options.paths.map(parsePath);
+    const under = (root: string) => paths.filter((s) => s[0] === root).map((s) => s.slice(1));
+    this.#byRoot = { args: under("args"), result: under("result") };
     this.#secret = options.secret;
   }
 
   /** A redacted copy of `value` (never mutates it); `root` says which paths apply. */
   redact(root: "args" | "result", value: unknown): unknown {
-    const paths = this.#paths.filter((segments) => segments[0] === root).map((segments) => segments.slice(1));
+    const paths = this.#byRoot[root];
     if (paths.length === 0) return value;
     return this.#walk(value, paths, "");
   }
@@ -108,13 +111,4 @@ function jsonView(value: unknown, key: string): unknown {
     current = shape.value;
   }
   return current;
-}
-
-/** Sets an own property, `__proto__` included (plain assignment would set the prototype). */
-function setOwn(target: Record<string, unknown>, name: string, value: unknown): void {
-  if (name === "__proto__") {
-    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
-  } else {
-    target[name] = value;
-  }
 }

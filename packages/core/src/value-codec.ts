@@ -692,7 +692,7 @@ function safeHasOwn(object: object, key: string): boolean {
  * Defines an ordinary (enumerable, writable) own property. Plain assignment would set the prototype
  * for "__proto__", and would keep an existing own property (an Error's `name`) non-enumerable.
  */
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
   if (key === "__proto__" || Object.hasOwn(target, key)) {
     Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
   } else {
