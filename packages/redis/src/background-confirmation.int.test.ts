@@ -4,27 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isOperationInDoubtError, Ledger } from "@durable-tools/core";
-import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { RedisLedgerStore } from "./redis-ledger-store.js";
+import { useRedisServer } from "./test-support.js";
 
 const CHILD = fileURLToPath(new URL("./testing/background-confirmation-child.ts", import.meta.url));
 const LEASE_MS = 400;
 
-let server: RedisServer;
-let client: Redis;
+const redis = useRedisServer();
 let dir: string;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url);
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "dt-background-"));
@@ -38,7 +26,17 @@ afterEach(() => {
 function runChild(prefix: string, truthPath: string, when: "before-confirmation" | "after-flush") {
   const child = spawn(
     process.execPath,
-    ["--conditions=source", "--import", "tsx", CHILD, server.url, prefix, truthPath, String(LEASE_MS), when],
+    [
+      "--conditions=source",
+      "--import",
+      "tsx",
+      CHILD,
+      redis.server.url,
+      prefix,
+      truthPath,
+      String(LEASE_MS),
+      when,
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let stdout = "";
@@ -83,7 +81,7 @@ describe("confirmation: background, with a process SIGKILLed after its result re
     expect(printed).toEqual({ invoice: "inv_1" });
     expect(charges(truthPath)).toBe(1);
 
-    const store = new RedisLedgerStore(client, { prefix });
+    const store = new RedisLedgerStore(redis.admin, { prefix });
     const ledger = new Ledger({ store });
     const key = ledger.keyFor({ tool: "create_invoice", key: "order-1", args: {} }).key;
     expect((await store.get(key))?.state).toBe("SUBMITTED");
@@ -103,7 +101,7 @@ describe("confirmation: background, with a process SIGKILLed after its result re
     const prefix = "bg-flushed";
     const { printed, signal } = await runChild(prefix, truthPath, "after-flush");
     expect(signal).toBe("SIGKILL");
-    const ledger = new Ledger({ store: new RedisLedgerStore(client, { prefix }) });
+    const ledger = new Ledger({ store: new RedisLedgerStore(redis.admin, { prefix }) });
     const replayed = await call(ledger, truthPath);
     expect(replayed).toMatchObject({ replayed: true, result: printed });
     expect(charges(truthPath)).toBe(1);

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { olderText, record } from "./record-arbitraries.js";
 import { parseCreationFields, parseRecordText, recordText } from "./record-text.js";
-import { RECORD_FUNCTIONS } from "./scripts.js";
+import { STREAM_FUNCTIONS } from "./scripts.js";
 import { useRedisServer } from "./test-support.js";
 
 /*
@@ -12,7 +12,7 @@ import { useRedisServer } from "./test-support.js";
  */
 
 const redis = useRedisServer();
-const CREATION_FIELDS = `${RECORD_FUNCTIONS}
+const CREATION_FIELDS = `${STREAM_FUNCTIONS}
 local f = parse(ARGV[1])
 return { creation_fields(f, false), creation_fields(f, true) }`;
 

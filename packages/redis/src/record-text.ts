@@ -142,14 +142,9 @@ export function recordText(record: OperationRecord, pending: string): string {
     record.attempt,
     record.createdAt,
     metaText,
-    outJson(record),
+    outLine(record).json,
     pending,
   ].join("\n");
-}
-
-/** The `out` line for a patch, or "" when the patch settles nothing. */
-export function outJson(patch: Out): string {
-  return outLine(patch).json;
 }
 
 /**

@@ -92,11 +92,11 @@ type Script = (
 ) => Promise<ScriptReply>;
 
 interface ScriptedClient {
-  dtClaimV5: Script;
-  dtTransitionV5: Script;
-  dtRenewV5: Script;
-  dtReleaseV5: Script;
-  dtAppendV5: Script;
+  dtClaimV6: Script;
+  dtTransitionV6: Script;
+  dtRenewV6: Script;
+  dtReleaseV6: Script;
+  dtAppendV6: Script;
 }
 
 /**
@@ -149,11 +149,11 @@ export class RedisLedgerStore implements LedgerStore {
     }
     this.#recent = new RecentKeys(rememberKeys);
     this.#scripts = defineScripts<ScriptedClient>(client, 3, {
-      dtClaimV5: CLAIM_SCRIPT,
-      dtTransitionV5: TRANSITION_SCRIPT,
-      dtRenewV5: RENEW_SCRIPT,
-      dtReleaseV5: RELEASE_SCRIPT,
-      dtAppendV5: APPEND_SCRIPT,
+      dtClaimV6: CLAIM_SCRIPT,
+      dtTransitionV6: TRANSITION_SCRIPT,
+      dtRenewV6: RENEW_SCRIPT,
+      dtReleaseV6: RELEASE_SCRIPT,
+      dtAppendV6: APPEND_SCRIPT,
     });
   }
 
@@ -241,7 +241,7 @@ export class RedisLedgerStore implements LedgerStore {
 
   async #claimByScript(request: ClaimRequest, stored: OperationRecord): Promise<ClaimResult> {
     const reply = await this.#run("claim", () =>
-      this.#scripts.dtClaimV5(
+      this.#scripts.dtClaimV6(
         ...this.#keys(request.key),
         request.now,
         request.fingerprint,
@@ -276,7 +276,7 @@ export class RedisLedgerStore implements LedgerStore {
       patch.result === undefined ? undefined : this.#encodeValue(patch.result, request.key, "result");
     const out = outLine({ result, error: patch.error, effect: patch.effect, reason: patch.reason });
     const reply = await this.#run("transition", () =>
-      this.#scripts.dtTransitionV5(
+      this.#scripts.dtTransitionV6(
         ...this.#keys(request.key),
         now,
         request.owner,
@@ -300,7 +300,7 @@ export class RedisLedgerStore implements LedgerStore {
     const now = storeTime("renewLease's now", request.now);
     const leaseExpiresAt = finite("renewLease's leaseExpiresAt", request.leaseExpiresAt);
     const reply = await this.#run("renewLease", () =>
-      this.#scripts.dtRenewV5(
+      this.#scripts.dtRenewV6(
         ...this.#keys(request.key),
         now,
         request.owner,
@@ -313,7 +313,7 @@ export class RedisLedgerStore implements LedgerStore {
 
   async release(request: ReleaseRequest): Promise<void> {
     const reply = await this.#run("release", () =>
-      this.#scripts.dtReleaseV5(
+      this.#scripts.dtReleaseV6(
         ...this.#keys(request.key),
         request.owner,
         String(request.fencingToken),
@@ -369,7 +369,7 @@ export class RedisLedgerStore implements LedgerStore {
     for (const [key, ofKey] of byKey) {
       for (let i = 0; i < ofKey.length; i += EVENTS_PER_CHANGE) {
         const entry = this.#entry(ofKey.slice(i, i + EVENTS_PER_CHANGE));
-        writes.push(this.#scripts.dtAppendV5(...this.#keys(key), entry));
+        writes.push(this.#scripts.dtAppendV6(...this.#keys(key), entry));
       }
     }
     await this.#run("appendEvents", () => Promise.all(writes));

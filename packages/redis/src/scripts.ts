@@ -18,8 +18,14 @@
 
 import { PER_MS } from "./stream-ids.js";
 
-/** The Lua helpers every script starts with (exported for the tests that run them alone). */
-export const RECORD_FUNCTIONS = `
+/*
+ * Each script is built from the helpers it uses: RECORD_FUNCTIONS (parse and write a record's lines),
+ * STREAM_FUNCTIONS (append events to the operation's stream), FENCE_FUNCTIONS (the owner and token
+ * guard), TTL_CHECK; a helper one script alone uses is part of that script. Redis defines every local
+ * function again on every call of a script, so none carries helpers it does not call.
+ */
+
+const RECORD_FUNCTIONS = `
 local PER_MS = ${PER_MS}
 local function parse(s)
   local f, pos = {}, 1
@@ -32,14 +38,14 @@ local function parse(s)
   return f
 end
 local function text(f) return table.concat(f, '\\n', 1, 12) end
--- A TTL a script was given: a positive whole number of milliseconds, as the store sends (checked
--- before any write, since Redis does not undo the writes of a script that fails).
-local function whole_ms(value) return string.match(value, '^[1-9]%d*$') ~= nil end
 local function failed(reply) return type(reply) == 'table' and reply.err ~= nil end
 -- The first id of the millisecond after ms (a string of digits).
 local function next_ms(ms) return string.format('%.0f', tonumber(ms) + 1) end
--- Whether this script has made the stream permanent (see compacting).
-local stream_kept = false
+local function last_entry() return redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1] end
+`;
+
+/** Appending events to KEYS[2] (exported for the tests that run them alone). */
+export const STREAM_FUNCTIONS = `${RECORD_FUNCTIONS}
 -- Runs write (XADDs to KEYS[2]). 'keep': the writer is a record without expiry (in flight, or
 -- finished for good), so the stream must not expire either: a TTL it still has from a released run
 -- of the key (RELEASE) is removed, else it would take this run's events with it. PTTL tells both that
@@ -49,16 +55,15 @@ local stream_kept = false
 -- back: entries, ids and TTL kept, about 3 KB less per operation, for 8 µs of Redis time (DUMP +
 -- RESTORE took 20). Best effort, under pcall: where COPY or RENAME is refused (ACLs, renamed commands)
 -- the stream stays as XADD made it and no copy is left behind, and a refusal never stops a script that
--- has already written.
+-- has already written. Returns whether the stream is now permanent ('keep').
 local function compacting(write, keep)
   local ttl = redis.call('PTTL', KEYS[2])
   write()
-  if keep then
-    if ttl >= 0 then redis.call('PERSIST', KEYS[2]) end
-    stream_kept = true
+  if keep and ttl >= 0 then redis.call('PERSIST', KEYS[2]) end
+  if ttl == -2 and redis.pcall('COPY', KEYS[2], KEYS[3], 'REPLACE') == 1 then
+    if failed(redis.pcall('RENAME', KEYS[3], KEYS[2])) then redis.pcall('DEL', KEYS[3]) end
   end
-  if ttl ~= -2 or redis.pcall('COPY', KEYS[2], KEYS[3], 'REPLACE') ~= 1 then return end
-  if failed(redis.pcall('RENAME', KEYS[3], KEYS[2])) then redis.pcall('DEL', KEYS[3]) end
+  return keep == true
 end
 -- XADD under an id Redis picks. While the stream's last id is ahead of Redis' clock (a caller's
 -- clock ahead of Redis' put it there), Redis counts n up within that millisecond; an id whose n
@@ -78,7 +83,7 @@ end
 local function xadd_pending(created, fields)
   local ms = string.match(created, '^%d+')
   if ms and not failed(redis.pcall('XADD', KEYS[2], ms .. '-0', unpack(fields))) then return end
-  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  local last = last_entry()
   if last then
     local last_ms, n = string.match(last[1], '^(%d+)-(%d+)$')
     n = tonumber(n) + 1
@@ -87,8 +92,8 @@ local function xadd_pending(created, fields)
   end
   xadd_auto(fields)
 end
-local function xadd_entry(entry, keep)
-  compacting(function() xadd_auto({ 'e', entry }) end, keep)
+local function xadd_fields(fields, keep)
+  return compacting(function() xadd_auto(fields) end, keep)
 end
 -- The record's creation fields (owner, created and meta lines) that creation events leave out, as field
 -- 'r' beside them (parseCreationFields). Without 'whole', less the arguments when they are the meta's
@@ -106,26 +111,28 @@ end
 -- Appends a change's events (an entry value, or ''), after the creation events the record still holds:
 -- both in one entry then, under the id rule of pendingEntryId (stream-ids.ts).
 -- 'whole': the entry carries the whole creation fields even without creation events (a release or a
--- replacement, which set the stream's TTL themselves, so never with 'keep'). 'keep': as in compacting.
+-- replacement, which set the stream's TTL themselves, so never with 'keep'). 'keep': as in compacting,
+-- and so is what it returns (false when it wrote nothing).
 local function append(f, entry, whole, keep)
   if f[12] == '' then
     if whole then
       local fields = { 'r', creation_fields(f, true) }
       if entry ~= '' then fields[3], fields[4] = 'e', entry end
-      compacting(function() xadd_auto(fields) end, keep)
-    elseif entry ~= '' then
-      xadd_entry(entry, keep)
+      return xadd_fields(fields, keep)
     end
-    return
+    return entry ~= '' and xadd_fields({ 'e', entry }, keep)
   end
   local fields = { 'e', f[12], 'r', creation_fields(f, whole) }
   if entry ~= '' then
     fields[5] = 'f'
     fields[6] = entry
   end
-  compacting(function() xadd_pending(f[9], fields) end, keep)
   f[12] = ''
+  return compacting(function() xadd_pending(f[9], fields) end, keep)
 end
+`;
+
+const FENCE_FUNCTIONS = `
 -- The record a guarded script may change: the caller must be its owner with its fencing token. A
 -- finished record has no owner (''), so an empty owner is never one.
 -- 'resent' (a transition's): whether the record already is what this very call wrote, in which case
@@ -141,7 +148,7 @@ end
 -- Whether the stream's last entry holds this entry value (a change's events: their ids are unique per
 -- run), as the change's own events (field 'e', or 'f' beside pending creation events).
 local function last_entry_holds(entry)
-  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  local last = last_entry()
   if not last then return false end
   local fields = last[2]
   for i = 1, #fields, 2 do
@@ -149,6 +156,21 @@ local function last_entry_holds(entry)
   end
   return false
 end
+`;
+
+const TTL_CHECK = `
+-- A TTL a script was given: a positive whole number of milliseconds, as the store sends (checked
+-- before any write, since Redis does not undo the writes of a script that fails).
+local function whole_ms(value) return string.match(value, '^[1-9]%d*$') ~= nil end
+`;
+
+/**
+ * Claim by script: what Redis 6.2 uses (it cannot combine SET NX with GET), and the rare paths of a
+ * native claim (an expired terminal record to replace, an expired lease to take over).
+ * ARGV: now, fingerprint, owner, lease expiry of a takeover, new record text, creation events,
+ * takeover events. Replies: { 'created' | 'taken_over' | 'existing', record text, previous owner }.
+ */
+export const CLAIM_SCRIPT = `${STREAM_FUNCTIONS}
 -- A call ioredis sent again after the connection dropped before its reply (autoResendUnfulfilledCommands,
 -- on by default) finds what its first run wrote. A claim: its own new record (every line as ARGV[5]
 -- has it but the token, which the script chose) is 'created', its own takeover (this owner, at this
@@ -167,6 +189,53 @@ local function resent_claim(f, mine)
   if f[5] == ARGV[4] then return 'taken_over' end
   return nil
 end
+local now = tonumber(ARGV[1])
+-- Parsed before anything is written (a script's writes are not undone if it fails later).
+local created = parse(ARGV[5])
+local s = redis.call('GET', KEYS[1])
+local token = 1
+if s then
+  local f = parse(s)
+  local terminal = f[1] == 'CONFIRMED' or f[1] == 'FAILED'
+  if terminal and f[6] ~= '' and tonumber(f[6]) <= now then
+    token = tonumber(f[4]) + 1
+    -- The stream goes on with the new record: the replaced run's arguments stay readable in it.
+    if redis.call('EXISTS', KEYS[2]) == 1 then append(f, '', true) end
+    redis.call('PERSIST', KEYS[2])
+  elseif (not terminal) and f[5] ~= '' and tonumber(f[5]) <= now and f[2] == ARGV[2] then
+    local previous, next_token = f[3], tostring(tonumber(f[4]) + 1)
+    append(f, ARGV[7], false, true)
+    f[3] = ARGV[3]
+    f[4] = next_token
+    f[5] = ARGV[4]
+    f[7] = ARGV[1]
+    local out = text(f)
+    redis.call('SET', KEYS[1], out)
+    return { 'taken_over', out, previous }
+  else
+    local resent = resent_claim(f, created)
+    if resent then return { resent, s, '' } end
+    return { 'existing', s, '' }
+  end
+end
+created[4] = tostring(token)
+created[12] = ''
+local out = text(created)
+-- A released run's stream may still be there, with its TTL: this run's events make it permanent.
+if ARGV[6] ~= '' then xadd_fields({ 'e', ARGV[6] }, true) end
+redis.call('SET', KEYS[1], out)
+return { 'created', out, '' }
+`;
+
+/**
+ * Guarded transition. ARGV: now, owner, token, from, to, attempt ('' = unchanged), lease ('' =
+ * unchanged, '-' = none), terminal ('1'/'0'), expiresAt ('' = never), out ('' = unchanged: the
+ * patch's result, error, effect and reason as outLine writes them), events, TTL in whole ms of a
+ * terminal record with an expiry ('' = none), the names of the out members the patch sets
+ * (',result,effect,'). Everything is checked before the first write.
+ * Replies: { 'ok', record text } | { 'not_found' } | { 'stale', owner, token } | { 'state', state }.
+ */
+export const TRANSITION_SCRIPT = `${STREAM_FUNCTIONS}${FENCE_FUNCTIONS}${TTL_CHECK}
 -- A transition (TRANSITION's ARGV): the record is in the target state at this call's time, with its
 -- token, attempt and lease, owned as the transition leaves it (nobody, once terminal), and the
 -- stream's last entry holds this call's events (their ids are unique per run): another transition of
@@ -213,7 +282,7 @@ local function members(s)
   end
   return found
 end
--- The out line after a patch's out (as outJson writes it, '' for none) whose member names are listed
+-- The out line after a patch's out (as outLine writes it, '' for none) whose member names are listed
 -- in 'names' (',result,effect,'): MemoryLedgerStore's merge, a member the patch leaves out keeps its
 -- value. Only a patch that leaves out a member the line has costs a scan of the line.
 local function merged_out(old, patch, names)
@@ -228,62 +297,6 @@ local function merged_out(old, patch, names)
   if #kept == 0 then return patch end
   return string.sub(patch, 1, -2) .. table.concat(kept) .. '}'
 end
-`;
-
-/**
- * Claim by script: what Redis 6.2 uses (it cannot combine SET NX with GET), and the rare paths of a
- * native claim (an expired terminal record to replace, an expired lease to take over).
- * ARGV: now, fingerprint, owner, lease expiry of a takeover, new record text, creation events,
- * takeover events. Replies: { 'created' | 'taken_over' | 'existing', record text, previous owner }.
- */
-export const CLAIM_SCRIPT = `${RECORD_FUNCTIONS}
-local now = tonumber(ARGV[1])
--- Parsed before anything is written (a script's writes are not undone if it fails later).
-local created = parse(ARGV[5])
-local s = redis.call('GET', KEYS[1])
-local token = 1
-if s then
-  local f = parse(s)
-  local terminal = f[1] == 'CONFIRMED' or f[1] == 'FAILED'
-  if terminal and f[6] ~= '' and tonumber(f[6]) <= now then
-    token = tonumber(f[4]) + 1
-    -- The stream goes on with the new record: the replaced run's arguments stay readable in it.
-    if redis.call('EXISTS', KEYS[2]) == 1 then append(f, '', true) end
-    redis.call('PERSIST', KEYS[2])
-  elseif (not terminal) and f[5] ~= '' and tonumber(f[5]) <= now and f[2] == ARGV[2] then
-    local previous, next_token = f[3], tostring(tonumber(f[4]) + 1)
-    append(f, ARGV[7], false, true)
-    f[3] = ARGV[3]
-    f[4] = next_token
-    f[5] = ARGV[4]
-    f[7] = ARGV[1]
-    local out = text(f)
-    redis.call('SET', KEYS[1], out)
-    return { 'taken_over', out, previous }
-  else
-    local resent = resent_claim(f, created)
-    if resent then return { resent, s, '' } end
-    return { 'existing', s, '' }
-  end
-end
-created[4] = tostring(token)
-created[12] = ''
-local out = text(created)
--- A released run's stream may still be there, with its TTL: this run's events make it permanent.
-if ARGV[6] ~= '' then xadd_entry(ARGV[6], true) end
-redis.call('SET', KEYS[1], out)
-return { 'created', out, '' }
-`;
-
-/**
- * Guarded transition. ARGV: now, owner, token, from, to, attempt ('' = unchanged), lease ('' =
- * unchanged, '-' = none), terminal ('1'/'0'), expiresAt ('' = never), out ('' = unchanged: the
- * patch's result, error, effect and reason as outJson writes them), events, TTL in whole ms of a
- * terminal record with an expiry ('' = none), the names of the out members the patch sets
- * (',result,effect,'). Everything is checked before the first write.
- * Replies: { 'ok', record text } | { 'not_found' } | { 'stale', owner, token } | { 'state', state }.
- */
-export const TRANSITION_SCRIPT = `${RECORD_FUNCTIONS}
 local f, err = fenced(ARGV[2], ARGV[3], resent_transition)
 if err then return err end
 if f[1] ~= ARGV[4] then return { 'state', f[1] } end
@@ -291,7 +304,7 @@ local ttl = ARGV[12]
 if ttl ~= '' and not whole_ms(ttl) then return redis.error_reply('TTL must be a whole number of ms, got ' .. ttl) end
 local out_line = merged_out(f[11], ARGV[10], ARGV[13])
 -- A record that will expire keeps its stream's TTL (set below); any other makes the stream permanent.
-append(f, ARGV[11], false, ttl == '')
+local kept = append(f, ARGV[11], false, ttl == '')
 f[1] = ARGV[5]
 f[7] = ARGV[1]
 if ARGV[6] ~= '' then f[8] = ARGV[6] end
@@ -311,13 +324,13 @@ if ttl ~= '' then
   redis.call('PEXPIRE', KEYS[2], ttl)
 else
   redis.call('SET', KEYS[1], out)
-  if ARGV[8] == '1' and not stream_kept then redis.call('PERSIST', KEYS[2]) end
+  if ARGV[8] == '1' and not kept then redis.call('PERSIST', KEYS[2]) end
 end
 return { 'ok', out }
 `;
 
 /** Guarded lease renewal. ARGV: now, owner, token, leaseExpiresAt. Replies as TRANSITION. */
-export const RENEW_SCRIPT = `${RECORD_FUNCTIONS}
+export const RENEW_SCRIPT = `${RECORD_FUNCTIONS}${FENCE_FUNCTIONS}
 local f, err = fenced(ARGV[2], ARGV[3])
 if err then return err end
 f[5] = ARGV[4]
@@ -328,7 +341,7 @@ return { 'ok', out }
 `;
 
 /** Guarded delete of an in-flight record. ARGV: owner, token, events, eventsTtlMs (whole ms). */
-export const RELEASE_SCRIPT = `${RECORD_FUNCTIONS}
+export const RELEASE_SCRIPT = `${STREAM_FUNCTIONS}${FENCE_FUNCTIONS}${TTL_CHECK}
 local f, err = fenced(ARGV[1], ARGV[2])
 if err then
   -- Re-sent after its first run deleted the record (see resent_claim): its events are the stream's last.
@@ -347,19 +360,16 @@ return { 'ok' }
  * The stream of a record without expiry (in flight, or finished for good) becomes permanent; of a
  * record that expires, or of no record (a released run), it keeps its TTL.
  */
-export const APPEND_SCRIPT = `${RECORD_FUNCTIONS}
+export const APPEND_SCRIPT = `${STREAM_FUNCTIONS}
 local s = redis.call('GET', KEYS[1])
 if not s then
-  xadd_entry(ARGV[1], false)
+  xadd_fields({ 'e', ARGV[1] }, false)
   return 1
 end
 local f = parse(s)
-local keep = f[6] == ''
-if f[12] == '' then
-  xadd_entry(ARGV[1], keep)
-  return 1
-end
-append(f, ARGV[1], false, keep)
-redis.call('SET', KEYS[1], text(f), 'KEEPTTL')
+-- Pending creation events go to the stream first, and leave the record.
+local pending = f[12] ~= ''
+append(f, ARGV[1], false, f[6] == '')
+if pending then redis.call('SET', KEYS[1], text(f), 'KEEPTTL') end
 return 1
 `;
