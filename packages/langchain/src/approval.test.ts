@@ -1,11 +1,12 @@
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
-import type { ToolMessage } from "@langchain/core/messages";
 import { ToolInputParsingException, tool } from "@langchain/core/tools";
 import { describe, expect, it } from "vitest";
 import { z } from "zod/v4";
+import { APPROVAL_TOOL } from "./approval.js";
 import { durableTool } from "./durable-tool.js";
 import { ApprovalAlreadyUsedError } from "./errors.js";
 import { type Approval, approve, withDurableOptions } from "./run-config.js";
+import { callTool, thread } from "./test-support.js";
 
 const schema = z.object({ customer: z.string(), cents: z.number() });
 const args = { customer: "acme", cents: 5000 };
@@ -22,14 +23,8 @@ function refundTool(store = new MemoryLedgerStore(), onError?: "throw", leaseMs?
     ...(onError ? { onError } : {}),
     submit: () => ({ refund: ++counter.refunds }),
   });
-  const invoke = async (callArgs: object, threadId: string, approvals: Approval[]) => {
-    const config = withDurableOptions({ configurable: { thread_id: threadId } }, { approvals });
-    const message = (await refund.invoke(
-      { type: "tool_call", id: "x", name: "refund", args: callArgs },
-      config,
-    )) as ToolMessage;
-    return JSON.parse(message.content as string);
-  };
+  const invoke = async (callArgs: object, threadId: string, approvals: Approval[]) =>
+    (await callTool(refund, callArgs, withDurableOptions(thread(threadId), { approvals }))).envelope;
   return { counter, invoke, refund };
 }
 
@@ -68,14 +63,10 @@ describe("an approval authorises exactly one operation", () => {
     const a = refundTool(store);
     const b = refundTool(store, "throw");
     expect(await a.invoke({ ...args, idempotency_key: "r-1" }, "t1", approvals)).toMatchObject({ ok: true });
-    const config = withDurableOptions({ configurable: { thread_id: "t1" } }, { approvals });
-    const call = {
-      type: "tool_call" as const,
-      id: "y",
-      name: "refund",
-      args: { ...args, idempotency_key: "r-9" },
-    };
-    await expect(b.refund.invoke(call, config)).rejects.toBeInstanceOf(ApprovalAlreadyUsedError);
+    const config = withDurableOptions(thread("t1"), { approvals });
+    await expect(callTool(b.refund, { ...args, idempotency_key: "r-9" }, config)).rejects.toBeInstanceOf(
+      ApprovalAlreadyUsedError,
+    );
     expect(a.counter.refunds + b.counter.refunds).toBe(1);
   });
 
@@ -83,8 +74,7 @@ describe("an approval authorises exactly one operation", () => {
     class FlakyStore extends MemoryLedgerStore {
       failures = 1;
       override async transition(request: Parameters<MemoryLedgerStore["transition"]>[0]) {
-        const confirming =
-          request.path.at(-1) === "CONFIRMED" && request.key.includes("durable-tools.approval");
+        const confirming = request.path.at(-1) === "CONFIRMED" && request.key.includes(APPROVAL_TOOL);
         if (confirming && this.failures-- > 0) throw new Error("connection reset while confirming");
         return super.transition(request);
       }
@@ -124,14 +114,8 @@ describe("tool.approve() approves the tool call the model made", () => {
       ledger: new Ledger({ store: new MemoryLedgerStore() }),
       submit: (a: { reason: string }) => ({ refund: ++counter.refunds, reason: a.reason }),
     });
-    const invoke = async (callArgs: object, approvals: Approval[]) => {
-      const config = withDurableOptions({ configurable: { thread_id: "t1" } }, { approvals });
-      const message = (await refund.invoke(
-        { type: "tool_call", id: "x", name: "refund", args: callArgs },
-        config,
-      )) as ToolMessage;
-      return JSON.parse(message.content as string);
-    };
+    const invoke = async (callArgs: object, approvals: Approval[]) =>
+      (await callTool(refund, callArgs, withDurableOptions(thread("t1"), { approvals }))).envelope;
     return { counter, refund, invoke };
   }
   // What the model sent: a defaulted field omitted, and its own idempotency_key.
@@ -206,11 +190,10 @@ describe("tool.approve() approves the tool call the model made", () => {
       fingerprint: approve("charge", { cents: 500 }, "alice").fingerprint,
     });
     const config = withDurableOptions({}, { approvals: [await durable.approve(callArgs, "alice")] });
-    const message = (await durable.invoke(
-      { type: "tool_call", id: "c", name: "charge", args: callArgs },
-      config,
-    )) as ToolMessage;
-    expect(JSON.parse(message.content as string)).toMatchObject({ ok: true, effect: "created" });
+    expect((await callTool(durable, callArgs, config)).envelope).toMatchObject({
+      ok: true,
+      effect: "created",
+    });
     expect(charged).toEqual([500]);
 
     const json = durableTool({

@@ -44,7 +44,7 @@ export async function consumeApproval(
       `"${tool}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [await tool.approve(toolCall.args, approver)], where tool is this durable tool (its approve() parses the arguments through the tool's schema and drops idempotency_key, as this check does; approve("${tool}", args, approver) needs them already in that form).`,
     );
   }
-  let usedBy = "";
+  let usedKey = "";
   for (const approval of matching) {
     const spec = {
       tool: APPROVAL_TOOL,
@@ -60,10 +60,12 @@ export async function consumeApproval(
       return;
     } catch (error) {
       if (!isIdempotencyConflictError(error)) throw error;
-      const stored = await ledger.get(error.key);
-      const used = stored?.result === undefined ? undefined : decodeValue(stored.result);
-      usedBy = String((used as { operation?: unknown } | undefined)?.operation ?? "unknown");
+      usedKey = error.key;
     }
   }
+  // Every match was used: name the operation that used the last one.
+  const stored = await ledger.get(usedKey);
+  const used = stored?.result === undefined ? undefined : decodeValue(stored.result);
+  const usedBy = String((used as { operation?: unknown } | undefined)?.operation ?? "unknown");
   throw new ApprovalAlreadyUsedError(tool, operationKey, usedBy);
 }

@@ -1,6 +1,6 @@
-import { Ledger, MemoryLedgerStore, type OperationRecord } from "@durable-tools/core";
-import { AIMessage, ToolMessage } from "@langchain/core/messages";
-import { type StructuredTool, tool } from "@langchain/core/tools";
+import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
+import { AIMessage } from "@langchain/core/messages";
+import { tool } from "@langchain/core/tools";
 import { toJsonSchema } from "@langchain/core/utils/json_schema";
 import { MessagesAnnotation, StateGraph } from "@langchain/langgraph";
 import { ToolNode } from "@langchain/langgraph/prebuilt";
@@ -10,6 +10,7 @@ import { z } from "zod/v4";
 import { durableTool } from "./durable-tool.js";
 import type { EffectEnvelope } from "./envelope.js";
 import { approve, dryRunConfig, withDurableOptions } from "./run-config.js";
+import { callTool, thread } from "./test-support.js";
 
 const schema = z.object({ customer: z.string(), amount: z.number().int().positive() });
 type Args = z.infer<typeof schema>;
@@ -41,32 +42,10 @@ function createInvoiceTool(overrides: Record<string, unknown> = {}) {
   return { ledger, downstream, createInvoice };
 }
 
-let callId = 0;
-async function call(
-  t: StructuredTool,
-  args: Record<string, unknown>,
-  config?: object,
-): Promise<{
-  envelope: EffectEnvelope<{ id: string; customer?: string }>;
-  artifact: OperationRecord | undefined;
-}> {
-  const message = (await t.invoke(
-    { type: "tool_call", id: `call_${++callId}`, name: "create_invoice", args },
-    config,
-  )) as ToolMessage;
-  expect(message).toBeInstanceOf(ToolMessage);
-  return {
-    envelope: JSON.parse(message.content as string),
-    artifact: message.artifact as OperationRecord | undefined,
-  };
-}
-
-const thread = (id: string) => ({ configurable: { thread_id: id } });
-
 describe("durableTool from a definition", () => {
   it("executes once per thread and answers the repeated call with effect noop", async () => {
     const { createInvoice, downstream } = createInvoiceTool();
-    const first = await call(createInvoice, { customer: "acme", amount: 100 }, thread("t1"));
+    const first = await callTool(createInvoice, { customer: "acme", amount: 100 }, thread("t1"));
     expect(first.envelope).toEqual({
       ok: true,
       effect: "created",
@@ -74,11 +53,11 @@ describe("durableTool from a definition", () => {
       key: expect.stringMatching(/^-\/create_invoice\/h:[0-9a-f]{64}$/),
       data: { id: "inv_1", customer: "acme", amount: 100 },
     });
-    expect(first.artifact).toMatchObject({ state: "CONFIRMED", tool: "create_invoice" });
-    const again = await call(createInvoice, { amount: 100, customer: "acme" }, thread("t1"));
+    expect(first.record).toMatchObject({ state: "CONFIRMED", tool: "create_invoice" });
+    const again = await callTool(createInvoice, { amount: 100, customer: "acme" }, thread("t1"));
     expect(again.envelope).toMatchObject({ ok: true, effect: "noop", replayed: true, data: { id: "inv_1" } });
     expect(again.envelope.ok && again.envelope.reason).toMatch(/^replayed: already created/);
-    await call(createInvoice, { customer: "acme", amount: 100 }, thread("t2"));
+    await callTool(createInvoice, { customer: "acme", amount: 100 }, thread("t2"));
     expect(downstream.invoices).toHaveLength(2);
   });
 
@@ -90,7 +69,9 @@ describe("durableTool from a definition", () => {
       },
     });
     const results = await Promise.all(
-      Array.from({ length: 100 }, () => call(createInvoice, { customer: "acme", amount: 5 }, thread("t"))),
+      Array.from({ length: 100 }, () =>
+        callTool(createInvoice, { customer: "acme", amount: 5 }, thread("t")),
+      ),
     );
     expect(downstream.invoices).toHaveLength(1);
     expect(new Set(results.map((r) => JSON.stringify(r.envelope.ok && r.envelope.data))).size).toBe(1);
@@ -105,10 +86,14 @@ describe("durableTool from a definition", () => {
         return downstream.create(args, ctx.idempotencyKey);
       },
     });
-    const first = await call(createInvoice, { customer: "acme", amount: 1, idempotency_key: "inv-2026-001" });
+    const first = await callTool(createInvoice, {
+      customer: "acme",
+      amount: 1,
+      idempotency_key: "inv-2026-001",
+    });
     expect(first.envelope).toMatchObject({ ok: true, key: "-/create_invoice/k:inv-2026-001" });
     expect(seen).toEqual([{ customer: "acme", amount: 1 }]);
-    const conflict = await call(createInvoice, {
+    const conflict = await callTool(createInvoice, {
       customer: "acme",
       amount: 2,
       idempotency_key: "inv-2026-001",
@@ -122,7 +107,7 @@ describe("durableTool from a definition", () => {
         retryable: false,
       },
     });
-    const bad = await call(createInvoice, { customer: "acme", amount: 2, idempotency_key: "caf\u00e9" });
+    const bad = await callTool(createInvoice, { customer: "acme", amount: 2, idempotency_key: "caf\u00e9" });
     expect(bad.envelope).toMatchObject({ ok: false, error: { code: "INVALID_KEY", retryable: false } });
     expect(downstream.invoices).toHaveLength(1);
   });
@@ -131,9 +116,9 @@ describe("durableTool from a definition", () => {
     const { createInvoice } = createInvoiceTool({
       businessKey: (args: Args) => `INV-${args.customer}-${args.amount}`,
     });
-    const result = await call(createInvoice, { customer: "acme", amount: 3 }, thread("t1"));
+    const result = await callTool(createInvoice, { customer: "acme", amount: 3 }, thread("t1"));
     expect(result.envelope).toMatchObject({ key: "-/create_invoice/b:INV-acme-3" });
-    const otherThread = await call(createInvoice, { customer: "acme", amount: 3 }, thread("t2"));
+    const otherThread = await callTool(createInvoice, { customer: "acme", amount: 3 }, thread("t2"));
     expect(otherThread.envelope).toMatchObject({ effect: "noop", replayed: true });
   });
 
@@ -144,13 +129,13 @@ describe("durableTool from a definition", () => {
         throw Object.assign(new Error("read ETIMEDOUT"), { code: "ETIMEDOUT" });
       },
     });
-    const result = await call(createInvoice, { customer: "acme", amount: 9 }, thread("t"));
+    const result = await callTool(createInvoice, { customer: "acme", amount: 9 }, thread("t"));
     expect(result.envelope).toMatchObject({
       ok: false,
       error: { code: "OPERATION_IN_DOUBT", retryable: false },
     });
-    expect(result.artifact?.state).toBe("SUBMITTED");
-    const retried = await call(createInvoice, { customer: "acme", amount: 9 }, thread("t"));
+    expect(result.record?.state).toBe("SUBMITTED");
+    const retried = await callTool(createInvoice, { customer: "acme", amount: 9 }, thread("t"));
     expect(retried.envelope).toMatchObject({ ok: false, error: { code: "OPERATION_IN_DOUBT" } });
     expect(downstream.invoices).toHaveLength(1);
   });
@@ -162,7 +147,7 @@ describe("durableTool from a definition", () => {
         throw Object.assign(new Error("card declined"), { status: 402 });
       },
     });
-    await expect(call(createInvoice, { customer: "a", amount: 1 })).rejects.toMatchObject({
+    await expect(callTool(createInvoice, { customer: "a", amount: 1 })).rejects.toMatchObject({
       code: "OPERATION_FAILED",
       message: "card declined",
     });
@@ -180,13 +165,8 @@ describe("durableTool from a definition", () => {
         properties?: Record<string, { type?: string; maxLength?: number }>;
       };
       expect(jsonSchema.properties?.idempotency_key).toMatchObject({ type: "string", maxLength: 255 });
-      const message = (await t.invoke({
-        type: "tool_call",
-        id: "c",
-        name: "t",
-        args: { a: 1, idempotency_key: "k1" },
-      })) as ToolMessage;
-      expect(JSON.parse(message.content as string)).toMatchObject({ ok: true, key: "-/t/k:k1" });
+      const { envelope } = await callTool(t, { a: 1, idempotency_key: "k1" });
+      expect(envelope).toMatchObject({ ok: true, key: "-/t/k:k1" });
     }
     expect(() =>
       durableTool({
@@ -216,7 +196,7 @@ describe("dry runs", () => {
         };
       },
     });
-    const dry = await call(createInvoice, { customer: "acme", amount: 7 }, dryRunConfig(thread("t")));
+    const dry = await callTool(createInvoice, { customer: "acme", amount: 7 }, dryRunConfig(thread("t")));
     expect(dry.envelope).toEqual({
       ok: true,
       effect: "would_create",
@@ -225,15 +205,15 @@ describe("dry runs", () => {
       data: { changes: ["create an invoice of 7 for acme"] },
       reason: "dry run: nothing was executed or recorded",
     });
-    expect(dry.artifact).toBeUndefined();
+    expect(dry.record).toBeUndefined();
     expect(downstream.invoices).toHaveLength(0);
     expect(await ledger.get(dry.envelope.ok ? dry.envelope.key : "")).toBeUndefined();
     // The real call afterwards executes (the dry run recorded nothing).
-    const real = await call(createInvoice, { customer: "acme", amount: 7 }, thread("t"));
+    const real = await callTool(createInvoice, { customer: "acme", amount: 7 }, thread("t"));
     expect(real.envelope).toMatchObject({ effect: "created", replayed: false });
 
     const perTool = createInvoiceTool({ dryRun: true, effect: "updated" });
-    const planless = await call(perTool.createInvoice, { customer: "b", amount: 1 });
+    const planless = await callTool(perTool.createInvoice, { customer: "b", amount: 1 });
     expect(planless.envelope).toMatchObject({
       effect: "would_update",
       data: { changes: [{ tool: "create_invoice", args: { customer: "b", amount: 1 } }] },
@@ -260,7 +240,7 @@ describe("side-effect classes", () => {
 
   it("destructive tools refuse without an approval bound to the exact arguments", async () => {
     const { createInvoice, downstream } = createInvoiceTool({ sideEffect: "destructive" });
-    const refused = await call(createInvoice, { customer: "acme", amount: 50 });
+    const refused = await callTool(createInvoice, { customer: "acme", amount: 50 });
     expect(refused.envelope).toMatchObject({
       ok: false,
       error: { code: "APPROVAL_REQUIRED", retryable: false },
@@ -268,16 +248,22 @@ describe("side-effect classes", () => {
     const wrongArgs = withDurableOptions(undefined, {
       approvals: [approve("create_invoice", { customer: "acme", amount: 51 }, "alice")],
     });
-    expect((await call(createInvoice, { customer: "acme", amount: 50 }, wrongArgs)).envelope.ok).toBe(false);
+    expect((await callTool(createInvoice, { customer: "acme", amount: 50 }, wrongArgs)).envelope.ok).toBe(
+      false,
+    );
     const expired = withDurableOptions(undefined, {
       approvals: [approve("create_invoice", { customer: "acme", amount: 50 }, "alice", Date.now() - 1)],
     });
-    expect((await call(createInvoice, { customer: "acme", amount: 50 }, expired)).envelope.ok).toBe(false);
+    expect((await callTool(createInvoice, { customer: "acme", amount: 50 }, expired)).envelope.ok).toBe(
+      false,
+    );
     expect(downstream.invoices).toHaveLength(0);
     const approved = withDurableOptions(undefined, {
       approvals: [approve("create_invoice", { amount: 50, customer: "acme" }, "alice")],
     });
-    expect((await call(createInvoice, { customer: "acme", amount: 50 }, approved)).envelope).toMatchObject({
+    expect(
+      (await callTool(createInvoice, { customer: "acme", amount: 50 }, approved)).envelope,
+    ).toMatchObject({
       ok: true,
       effect: "created",
     });
@@ -303,20 +289,14 @@ describe("wrapping an existing LangChain tool", () => {
     const durable = durableTool(sendEmail, { sideEffect: "write", ledger });
     expect(durable.name).toBe("send_email");
     const args = { to: "a@example.com", subject: "Welcome" };
-    const first = (await durable.invoke(
-      { type: "tool_call", id: "1", name: "send_email", args },
-      thread("t"),
-    )) as ToolMessage;
-    const second = (await durable.invoke(
-      { type: "tool_call", id: "2", name: "send_email", args },
-      thread("t"),
-    )) as ToolMessage;
-    expect(JSON.parse(first.content as string)).toMatchObject({
+    const first = await callTool(durable, args, thread("t"));
+    const second = await callTool(durable, args, thread("t"));
+    expect(first.envelope).toMatchObject({
       ok: true,
       effect: "created",
       data: 'sent "Welcome" to a@example.com',
     });
-    expect(JSON.parse(second.content as string)).toMatchObject({ ok: true, effect: "noop", replayed: true });
+    expect(second.envelope).toMatchObject({ ok: true, effect: "noop", replayed: true });
     expect(sent).toBe(1);
   });
 
@@ -344,51 +324,27 @@ describe("wrapping an existing LangChain tool", () => {
 
 describe("recovery hooks", () => {
   it("exposes its reconcile hook and stores the thread it ran in as the record's scope", async () => {
-    const ledger = new Ledger({ store: new MemoryLedgerStore() });
     const reconcile = () => ({ status: "not_applied" as const });
-    const charge = durableTool({
-      name: "charge",
-      description: "Charge a card",
-      schema: z.object({ cents: z.number() }),
-      sideEffect: "write",
-      ledger,
-      submit: ({ cents }) => ({ charged: cents }),
-      reconcile,
-    });
-    expect(charge.reconcile).toBe(reconcile);
-    const message = (await charge.invoke(
-      { type: "tool_call", id: "call-1", name: "charge", args: { cents: 5 } },
-      thread("thread-9"),
-    )) as ToolMessage;
-    const record = message.artifact as OperationRecord;
-    expect(record.scope).toBe("thread-9");
-    expect((await ledger.get(record.key))?.scope).toBe("thread-9");
+    const { createInvoice, ledger } = createInvoiceTool({ reconcile });
+    expect(createInvoice.reconcile).toBe(reconcile);
+    const { record } = await callTool(createInvoice, { customer: "acme", amount: 5 }, thread("thread-9"));
+    expect(record?.scope).toBe("thread-9");
+    expect((await ledger.get(record?.key as string))?.scope).toBe("thread-9");
   });
 
   it("outside a graph stores its own scope marked, never as a thread id", async () => {
-    const ledger = new Ledger({ store: new MemoryLedgerStore() });
-    let charges = 0;
-    const charge = durableTool({
-      name: "charge",
-      description: "Charge a card",
-      schema: z.object({ cents: z.number() }),
-      sideEffect: "write",
-      ledger,
-      scope: "billing-service",
-      submit: ({ cents }) => ({ charged: cents, n: ++charges }),
-    });
-    const call = (id: string) => ({ type: "tool_call" as const, id, name: "charge", args: { cents: 5 } });
-    const first = (await charge.invoke(call("call-1"))) as ToolMessage;
-    const record = first.artifact as OperationRecord;
-    expect(record.scope).toBe("tool-scope:billing-service");
-    expect((await ledger.get(record.key))?.scope).toBe("tool-scope:billing-service");
+    const { createInvoice, downstream, ledger } = createInvoiceTool({ scope: "billing-service" });
+    const args = { customer: "acme", amount: 5 };
+    const { record } = await callTool(createInvoice, args);
+    expect(record?.scope).toBe("tool-scope:billing-service");
+    expect((await ledger.get(record?.key as string))?.scope).toBe("tool-scope:billing-service");
     // The same call in the tool's scope is the same operation...
-    const again = (await charge.invoke(call("call-2"))) as ToolMessage;
-    expect(JSON.parse(again.content as string)).toMatchObject({ ok: true, effect: "noop", replayed: true });
+    const again = await callTool(createInvoice, args);
+    expect(again.envelope).toMatchObject({ ok: true, effect: "noop", replayed: true });
     // ...and a thread that happens to have the scope's name is another one.
-    const inThread = (await charge.invoke(call("call-3"), thread("billing-service"))) as ToolMessage;
-    expect(JSON.parse(inThread.content as string)).toMatchObject({ ok: true, effect: "created" });
-    expect((inThread.artifact as OperationRecord).scope).toBe("billing-service");
-    expect(charges).toBe(2);
+    const inThread = await callTool(createInvoice, args, thread("billing-service"));
+    expect(inThread.envelope).toMatchObject({ ok: true, effect: "created" });
+    expect(inThread.record?.scope).toBe("billing-service");
+    expect(downstream.invoices).toHaveLength(2);
   });
 });

@@ -205,6 +205,7 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     const { args, key } = this.#splitKey(input);
     const ledger = definition.ledger as Ledger;
     let spec: OperationSpec<A, R> | undefined;
+    let operation: string | undefined;
     let result: ExecutionResult<R>;
     try {
       spec = this.#spec(args, key, run, config, runManager);
@@ -214,7 +215,7 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
       if (this.sideEffect === "destructive") {
         // The arguments' fingerprint serves the approval's check and the operation's key.
         const argsFingerprint = ledger.fingerprintOf(args);
-        const operation = ledger.keyFor(spec, argsFingerprint).key;
+        operation = ledger.keyFor(spec, argsFingerprint).key;
         await consumeApproval(ledger, this.name, argsFingerprint, operation, run.approvals);
       }
       // The executor computes key and fingerprint itself (again, for a destructive tool).
@@ -223,7 +224,8 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
       // interrupt() or a Command for the parent graph: LangGraph's control flow, never an envelope.
       if (definition.onError === "throw" || isControlFlowSignal(error)) throw error;
       const record = (error as { record?: OperationRecord }).record;
-      return [envelopeContent(errorEnvelope(error, keyOfFailedCall(error, ledger, spec))), record];
+      const key = keyOfFailedCall(error, ledger, spec, operation);
+      return [envelopeContent(errorEnvelope(error, key)), record];
     }
     // Outside the try: once the effect is recorded, nothing here may turn it into an error envelope.
     return [envelopeContent(successEnvelope(result)), result.record];
@@ -297,14 +299,19 @@ function isToolCall(arg: unknown): arg is { args: unknown } {
   return typeof arg === "object" && arg !== null && (arg as { type?: unknown }).type === "tool_call";
 }
 
-/** The key an error envelope names: the error's own, else the call's (when its input allows one). */
+/**
+ * The key an error envelope names: the error's own, else the call's (`known` when the call worked it
+ * out already, else derived when its input allows one).
+ */
 function keyOfFailedCall<A, R>(
   error: unknown,
   ledger: Ledger,
   spec: OperationSpec<A, R> | undefined,
+  known: string | undefined,
 ): string | undefined {
   const own = (error as { key?: unknown } | null)?.key;
-  if (typeof own === "string" || spec === undefined) return typeof own === "string" ? own : undefined;
+  if (typeof own === "string") return own;
+  if (known !== undefined || spec === undefined) return known;
   try {
     return ledger.keyFor(spec).key;
   } catch {

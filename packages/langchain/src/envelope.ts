@@ -51,16 +51,13 @@ export function envelopeContent(envelope: EffectEnvelope): string {
   try {
     return JSON.stringify(envelope, cycleSafeReplacer());
   } catch (error) {
-    if (!envelope.ok)
-      return JSON.stringify({
-        ...envelope,
-        error: { ...envelope.error, message: String(envelope.error.message) },
-      });
+    // Only a success's data can fail here: an error envelope holds strings and booleans.
+    const success = envelope as Extract<EffectEnvelope, { ok: true }>;
     const reason = `the result could not be serialised for the model (${messageOf(error)}); it is on the operation record`;
     return JSON.stringify({
-      ...envelope,
+      ...success,
       data: null,
-      reason: envelope.reason ? `${envelope.reason}; ${reason}` : reason,
+      reason: success.reason ? `${success.reason}; ${reason}` : reason,
     });
   }
 }

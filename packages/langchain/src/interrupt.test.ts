@@ -52,7 +52,9 @@ describe("interrupt() inside a durable tool, in a ToolNode with a checkpointer",
         expect(paused.messagesBefore).toBe(1); // no ToolMessage: the tool call did not end
         expect(counter.deletions).toBe(0);
         const events = await ledger.readEvents();
-        expect(events.map((e) => e.type)).not.toContain("failed");
+        // The pause releases the claim (nothing stored, no FAILED transition), so the key runs again on resume.
+        expect(events.map((e) => e.type)).toEqual(["claimed", "transition", "transition", "released"]);
+        expect(events.at(-1)).toMatchObject({ type: "released", data: { why: "control_flow" } });
         expect(await ledger.get(events[0]?.key as string)).toBeUndefined();
 
         const messages = await paused.resume();

@@ -1,5 +1,4 @@
 import { InvalidConfigurationError, Ledger, MemoryLedgerStore } from "@durable-tools/core";
-import type { ToolMessage } from "@langchain/core/messages";
 import { ToolInputParsingException, tool } from "@langchain/core/tools";
 import { describe, expect, it } from "vitest";
 import { z as z3 } from "zod/v3";
@@ -7,6 +6,7 @@ import { z } from "zod/v4";
 import { durableTool } from "./durable-tool.js";
 import { scopedModelKey } from "./model-key.js";
 import { approve, withDurableOptions } from "./run-config.js";
+import { callTool, thread } from "./test-support.js";
 
 function emailTool() {
   const sent: { to: string }[] = [];
@@ -22,14 +22,8 @@ function emailTool() {
     },
   });
   const call = async (threadId: string, to: string, tenant?: string) => {
-    const base = { configurable: { thread_id: threadId } };
-    const config = tenant ? withDurableOptions(base, { tenant }) : base;
-    const args = { to, idempotency_key: "welcome-email-1" };
-    const message = (await sendEmail.invoke(
-      { type: "tool_call", id: threadId, name: "send_email", args },
-      config,
-    )) as ToolMessage;
-    return JSON.parse(message.content as string);
+    const config = tenant ? withDurableOptions(thread(threadId), { tenant }) : thread(threadId);
+    return (await callTool(sendEmail, { to, idempotency_key: "welcome-email-1" }, config)).envelope;
   };
   return { sent, sendEmail, call };
 }
@@ -78,15 +72,6 @@ describe("a model's idempotency_key", () => {
 });
 
 describe("modelKey: false", () => {
-  const thread = { configurable: { thread_id: "t" } };
-  async function callTool(t: { invoke: (...a: never[]) => unknown }, name: string, args: object) {
-    const message = (await (t.invoke as (i: unknown, c: unknown) => Promise<ToolMessage>)(
-      { type: "tool_call", id: `c-${name}`, name, args },
-      thread,
-    )) as ToolMessage;
-    return JSON.parse(message.content as string);
-  }
-
   it("leaves an idempotency_key in the arguments: an ordinary argument, never the operation's key", async () => {
     const seen: unknown[] = [];
     const pay = durableTool({
@@ -101,7 +86,7 @@ describe("modelKey: false", () => {
     expect(Object.keys(pay.schema.properties)).toEqual(["cents"]);
     const envelopes = [];
     for (const k of ["a", "b", "a"])
-      envelopes.push(await callTool(pay, "pay", { cents: 5, idempotency_key: k }));
+      envelopes.push((await callTool(pay, { cents: 5, idempotency_key: k }, thread("t"))).envelope);
     expect(envelopes.map((e) => [e.effect, e.replayed])).toEqual([
       ["created", false],
       ["created", false],
@@ -129,17 +114,17 @@ describe("modelKey: false", () => {
     const ledger = new Ledger({ store: new MemoryLedgerStore() });
     const charge = durableTool(stripe, { sideEffect: "write", ledger, modelKey: false });
     const args = { cents: 5, idempotency_key: "order-9" };
-    expect(await callTool(charge, "stripe_charge", args)).toMatchObject({
+    expect((await callTool(charge, args, thread("t"))).envelope).toMatchObject({
       ok: true,
       effect: "created",
       data: 1,
     });
-    expect(await callTool(charge, "stripe_charge", args)).toMatchObject({
+    expect((await callTool(charge, args, thread("t"))).envelope).toMatchObject({
       ok: true,
       replayed: true,
       data: 1,
     });
-    await expect(callTool(charge, "stripe_charge", { cents: 5 })).rejects.toBeInstanceOf(
+    await expect(callTool(charge, { cents: 5 }, thread("t"))).rejects.toBeInstanceOf(
       ToolInputParsingException,
     );
     expect(seen).toEqual([{ cents: 5, idempotency_key: "order-9" }]);

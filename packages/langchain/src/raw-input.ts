@@ -1,3 +1,4 @@
+import { parseCallbackConfigArg } from "@langchain/core/callbacks/manager";
 import type { ToolRunnableConfig } from "@langchain/core/tools";
 
 /**
@@ -7,18 +8,13 @@ import type { ToolRunnableConfig } from "@langchain/core/tools";
  */
 const RAW_INPUT = Symbol("durable-tools.rawInput");
 
-type ConfigArg = ToolRunnableConfig | readonly unknown[] | { name?: unknown } | undefined;
-
 /** A copy of the config argument of `StructuredTool.call` that carries the raw input. */
-export function withRawInput(configArg: ConfigArg, raw: unknown): ToolRunnableConfig {
-  // The deprecated forms (a callback array or a handler) are what LangChain's parseCallbackConfigArg accepts.
-  const config =
-    configArg === undefined || configArg === null
-      ? {}
-      : Array.isArray(configArg) || "name" in (configArg as object)
-        ? { callbacks: configArg }
-        : { ...(configArg as ToolRunnableConfig) };
-  return Object.assign(config, { [RAW_INPUT]: raw }) as ToolRunnableConfig;
+export function withRawInput(
+  configArg: Parameters<typeof parseCallbackConfigArg>[0],
+  raw: unknown,
+): ToolRunnableConfig {
+  // parseCallbackConfigArg returns the caller's own object: copy it.
+  return Object.assign({ ...parseCallbackConfigArg(configArg) }, { [RAW_INPUT]: raw }) as ToolRunnableConfig;
 }
 
 /** The raw input `withRawInput` stashed, if the call went through `DurableTool.call`. */

@@ -1,19 +1,9 @@
-import { Ledger, MemoryLedgerStore, type OperationRecord } from "@durable-tools/core";
-import type { ToolMessage } from "@langchain/core/messages";
+import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { tool } from "@langchain/core/tools";
 import { describe, expect, it } from "vitest";
 import { z } from "zod/v4";
 import { durableTool } from "./durable-tool.js";
-
-const thread = { configurable: { thread_id: "t1" } };
-
-async function invokeCall(t: { invoke: (...a: never[]) => unknown }, name: string, args: object) {
-  const message = (await (t.invoke as (i: unknown, c: unknown) => Promise<ToolMessage>)(
-    { type: "tool_call", id: `c-${name}`, name, args },
-    thread,
-  )) as ToolMessage;
-  return { envelope: JSON.parse(message.content as string), record: message.artifact as OperationRecord };
-}
+import { callTool, thread } from "./test-support.js";
 
 describe("wrapping a tool whose schema transforms its input", () => {
   it("runs the transform once: the inner tool parses the raw input, the ledger fingerprints the parsed one", async () => {
@@ -32,14 +22,14 @@ describe("wrapping a tool whose schema transforms its input", () => {
     const ledger = new Ledger({ store: new MemoryLedgerStore() });
     const durable = durableTool(charge, { sideEffect: "write", ledger });
 
-    const first = await invokeCall(durable, "charge", {
-      customer: "acme",
-      cents: 5,
-      idempotency_key: "pay-1",
-    });
+    const first = await callTool(
+      durable,
+      { customer: "acme", cents: 5, idempotency_key: "pay-1" },
+      thread("t1"),
+    );
     expect(first.envelope).toMatchObject({ ok: true, effect: "created", data: "charged 500" });
     expect(charged).toEqual([500]);
-    expect(first.record.args).toEqual({ customer: "acme", cents: 500 });
+    expect(first.record?.args).toEqual({ customer: "acme", cents: 500 });
 
     // Called directly with arguments (no tool call) the same holds.
     expect(await durable.invoke({ customer: "beta", cents: 7 })).toMatch(/"data":"charged 700"/);
@@ -61,9 +51,9 @@ describe("wrapping a tool whose schema transforms its input", () => {
     );
     const ledger = new Ledger({ store: new MemoryLedgerStore() });
     const durable = durableTool(schedule, { sideEffect: "write", ledger });
-    const { envelope, record } = await invokeCall(durable, "schedule", { at: "2026-01-01T00:00:00Z" });
+    const { envelope, record } = await callTool(durable, { at: "2026-01-01T00:00:00Z" }, thread("t1"));
     expect(envelope).toMatchObject({ ok: true, data: "scheduled 2026-01-01T00:00:00.000Z" });
-    expect(record.state).toBe("CONFIRMED");
+    expect(record?.state).toBe("CONFIRMED");
     expect(runs).toBe(1);
   });
 });
