@@ -2,7 +2,8 @@ import { LedgerUnavailableError } from "@durable-tools/core";
 import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import { type CheckpointLineage, type CheckpointOrigin, originOf } from "./checkpoint-lineage.js";
 import type { RunRecords } from "./run-records.js";
-import type { CheckpointView, StoredCheckpoint } from "./stable-namespace.js";
+import type { CheckpointView } from "./stable-namespace.js";
+import type { StoredCheckpoint } from "./task-anchor.js";
 
 /*
  * What a durableStep knows of its thread's checkpoints while it names its task: what the
@@ -11,7 +12,7 @@ import type { CheckpointView, StoredCheckpoint } from "./stable-namespace.js";
  */
 
 /** How long a step waits for LangGraph to hand its task's checkpoint to the DurableCheckpointer. */
-export const LINEAGE_WAIT_MS = 10_000;
+const LINEAGE_WAIT_MS = 10_000;
 
 export interface ViewScope {
   threadId: string;

@@ -1,29 +1,26 @@
-import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import type { RunnableConfig } from "@langchain/core/runnables";
-import { type BaseCheckpointSaver, Command, END, interrupt, START, StateGraph } from "@langchain/langgraph";
+import { Command, END, interrupt, START, StateGraph } from "@langchain/langgraph";
 import { afterEach, describe, expect, it } from "vitest";
 import { BRANCH_KEY } from "./checkpoint-lineage.js";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { durableStep } from "./durable-step.js";
 import { CheckpointConflictError, isCheckpointConflictError } from "./errors.js";
-import { State, savers, thread } from "./test-support.js";
+import {
+  approveThenCharge,
+  DURABILITIES,
+  durable,
+  gate,
+  holdSlow,
+  State,
+  savers,
+  thread,
+} from "./test-support.js";
 
 /*
  * Time travel: a run given the checkpoint_id of a checkpoint its thread has moved past branches from
  * it, as stock LangGraph does, whatever source its first checkpoint has; runs that resume the head
  * stay refused when another run wrote first (optimistic concurrency).
  */
-
-const durabilities = ["async", "sync", "exit"] as const;
-
-/** A promise and its resolve function. */
-function gate(): { opened: Promise<void>; open: () => void } {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
 
 /** START -> a -> b -> END, counting node runs. */
 function twoSteps(runs: { a: number; b: number }) {
@@ -60,18 +57,13 @@ async function checkpointBefore(
 describe.each(savers)("time travel through a DurableCheckpointer over $name", ({ create }) => {
   let close = () => {};
   afterEach(() => close());
-  function setup(): { checkpointer: DurableCheckpointer; saver: BaseCheckpointSaver; ledger: Ledger } {
+  function setup() {
     const made = create();
     close = made.close;
-    const ledger = new Ledger({ store: new MemoryLedgerStore() });
-    return {
-      checkpointer: new DurableCheckpointer({ saver: made.saver, ledger }),
-      saver: made.saver,
-      ledger,
-    };
+    return { ...durable(made.saver), saver: made.saver };
   }
 
-  for (const durability of durabilities) {
+  for (const durability of DURABILITIES) {
     it(`new input at an older checkpoint_id branches from it (durability ${durability})`, async () => {
       const { checkpointer } = setup();
       const runs = { a: 0, b: 0 };
@@ -182,18 +174,7 @@ describe.each(savers)("time travel through a DurableCheckpointer over $name", ({
     let charges = 0;
     const entered = gate();
     const release = gate();
-    const app = new StateGraph(State)
-      .addNode("pay", async () => {
-        const answer = interrupt("approve?") as string;
-        if (answer === "slow") {
-          entered.open();
-          await release.opened;
-        }
-        return { log: [answer, await durableStep("charge", () => `charge-${++charges}`)] };
-      })
-      .addEdge(START, "pay")
-      .addEdge("pay", END)
-      .compile({ checkpointer });
+    const app = approveThenCharge(checkpointer, () => `charge-${++charges}`, holdSlow(entered, release));
     const config = thread("stale-head");
     await app.invoke({ log: [] }, config);
     const head = (await app.getState(config)).config;
@@ -231,17 +212,15 @@ describe.each(savers)("time travel through a DurableCheckpointer over $name", ({
     let charges = 0;
     let inside = 0;
     const bothInside = gate();
-    const app = new StateGraph(State)
-      .addNode("pay", async () => {
-        const answer = interrupt("approve?") as string;
+    const app = approveThenCharge(
+      checkpointer,
+      () => `charge-${++charges}`,
+      () => {
         // Both runs have loaded the head before either writes a checkpoint.
         if (++inside === 2) bothInside.open();
-        await bothInside.opened;
-        return { log: [answer, await durableStep("charge", () => `charge-${++charges}`)] };
-      })
-      .addEdge(START, "pay")
-      .addEdge("pay", END)
-      .compile({ checkpointer });
+        return bothInside.opened;
+      },
+    );
     const config = thread("head-by-id");
     await app.invoke({ log: [] }, config);
     const head = (await app.getState(config)).config;

@@ -13,7 +13,7 @@ import {
 import { describe, expect, it, vi } from "vitest";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { durableStep } from "./durable-step.js";
-import { durable } from "./test-support.js";
+import { askAfterSubgraphs, DURABILITIES, type Durability, durable, thread } from "./test-support.js";
 
 /*
  * How a durable step's task is named across the ways LangGraph runs a task again: under every
@@ -21,9 +21,6 @@ import { durable } from "./test-support.js";
  * with many Sends, and after a human edits an interrupted thread's state. Side effects are counted
  * outside the ledger (`effects`), exactly.
  */
-
-const Durabilities = ["async", "sync", "exit"] as const;
-type Durability = (typeof Durabilities)[number];
 
 const State = Annotation.Root({
   log: Annotation<string[]>({ reducer: (a, b) => [...a, ...b], default: () => [] }),
@@ -40,8 +37,11 @@ function counter() {
   return { effects, hit };
 }
 
-function thread(id: string, durability?: Durability) {
-  return { configurable: { thread_id: id }, ...(durability === undefined ? {} : { durability }) };
+/** A node that runs the durable step "charge", then stops at interrupt("ok?"); it logs both. */
+function chargeThenAsk(hit: (name: string) => string) {
+  return async () => ({
+    log: [await durableStep("charge", () => hit("charge")), interrupt("ok?") as string],
+  });
 }
 
 /** A subgraph `p1 -> p2`, each node one durable step. */
@@ -56,24 +56,15 @@ function twoStepSubgraph(hit: (name: string) => string, prefix: string, checkpoi
 }
 
 describe("durableStep in a subgraph a node invokes, the node then interrupted and resumed", () => {
-  for (const durability of Durabilities) {
+  for (const durability of DURABILITIES) {
     for (const subCheckpointer of [undefined, false] as const) {
       it(`runs each step once (durability ${durability}, subgraphs compiled ${subCheckpointer === false ? "with checkpointer: false" : "without a checkpointer"})`, async () => {
         const { checkpointer } = durable(new MemorySaver());
         const { effects, hit } = counter();
         const first = twoStepSubgraph(hit, "a.", subCheckpointer);
         const second = twoStepSubgraph(hit, "b.", subCheckpointer);
-        const app = new StateGraph(State)
-          .addNode("outer", async () => {
-            // Two subgraphs in one node: the second runs in the namespace `outer:<task id>|1`.
-            const a = await first.invoke({ log: [] });
-            const b = await second.invoke({ log: [] });
-            const ok = interrupt("ok?") as string;
-            return { log: [...a.log, ...b.log, ok] };
-          })
-          .addEdge(START, "outer")
-          .addEdge("outer", END)
-          .compile({ checkpointer });
+        // Two subgraphs in one node: the second runs in the namespace `outer:<task id>|1`.
+        const app = askAfterSubgraphs([first, second], checkpointer, State);
         await app.invoke({ log: [] }, thread("sub-in-node", durability));
         const out = await app.invoke(new Command({ resume: "yes" }), thread("sub-in-node", durability));
         expect(effects).toEqual({ "a.p1": 1, "a.p2": 1, "b.p1": 1, "b.p2": 1 });
@@ -96,22 +87,12 @@ describe("durableStep when one thread's invocations use different durabilities",
     return app.invoke(new Command({ resume: "yes" }), { configurable: { thread_id: "switch" }, ...then });
   }
 
-  for (const first of Durabilities) {
-    for (const then of Durabilities) {
+  for (const first of DURABILITIES) {
+    for (const then of DURABILITIES) {
       it(`a step before an interrupt runs once: ${first}, then resumed under ${then}`, async () => {
         const { effects, hit } = counter();
         const out = await switching(
-          (checkpointer) =>
-            new StateGraph(State)
-              .addNode("prep", async () => ({ log: ["prep"] }))
-              .addNode("pay", async () => {
-                const receipt = await durableStep("charge", () => hit("charge"));
-                return { log: [receipt, interrupt("ok?") as string] };
-              })
-              .addEdge(START, "prep")
-              .addEdge("prep", "pay")
-              .addEdge("pay", END)
-              .compile({ checkpointer }),
+          (checkpointer) => prepPayGraph(hit).compile({ checkpointer }),
           { durability: first },
           { durability: then },
         );
@@ -124,10 +105,7 @@ describe("durableStep when one thread's invocations use different durabilities",
         const out = await switching(
           (checkpointer) => {
             const sub = new StateGraph(State)
-              .addNode("pay", async () => {
-                const receipt = await durableStep("charge", () => hit("charge"));
-                return { log: [receipt, interrupt("ok?") as string] };
-              })
+              .addNode("pay", chargeThenAsk(hit))
               .addEdge(START, "pay")
               .addEdge("pay", END)
               .compile();
@@ -160,17 +138,8 @@ describe("durableStep when one thread's invocations use different durabilities",
     it(`a step in a subgraph that finished before its node's interrupt runs once: ${first}, then ${then} (subgraph ${stores ? "stored" : "compiled with checkpointer: false"})`, async () => {
       const { effects, hit } = counter();
       const out = await switching(
-        (checkpointer) => {
-          const sub = twoStepSubgraph(hit, "", stores ? undefined : false);
-          return new StateGraph(State)
-            .addNode("outer", async () => {
-              const { log } = await sub.invoke({ log: [] });
-              return { log: [...log, interrupt("ok?") as string] };
-            })
-            .addEdge(START, "outer")
-            .addEdge("outer", END)
-            .compile({ checkpointer });
-        },
+        (checkpointer) =>
+          askAfterSubgraphs([twoStepSubgraph(hit, "", stores ? undefined : false)], checkpointer, State),
         { durability: first },
         { durability: then },
       );
@@ -188,10 +157,7 @@ describe("durableStep when one thread's invocations use different durabilities",
       await switching(
         (checkpointer) =>
           new StateGraph(State)
-            .addNode("pay", async () => {
-              const receipt = await durableStep("charge", () => hit("charge"));
-              return { log: [receipt, interrupt("ok?") as string] };
-            })
+            .addNode("pay", chargeThenAsk(hit))
             .addEdge(START, "pay")
             .addEdge("pay", END)
             .compile({ checkpointer }),
@@ -214,10 +180,7 @@ const interruptsOf = (out: unknown) => (out as { __interrupt__?: unknown[] }).__
 function prepPayGraph(hit: (name: string) => string) {
   return new StateGraph(State)
     .addNode("prep", async () => ({ log: ["prep"] }))
-    .addNode("pay", async () => {
-      const receipt = await durableStep("charge", () => hit("charge"));
-      return { log: [receipt, interrupt("ok?") as string] };
-    })
+    .addNode("pay", chargeThenAsk(hit))
     .addEdge(START, "prep")
     .addEdge("prep", "pay")
     .addEdge("pay", END);
@@ -272,7 +235,7 @@ describe("durableStep in a subgraph reached by more than 64 Sends, after a crash
         new DurableCheckpointer({ saver, ledger: new Ledger({ store }), channelDeltas: false }),
       );
     };
-    const config = { configurable: { thread_id: "fan-out" }, durability: "async" as const };
+    const config = thread("fan-out", "async");
     const first = await build()
       .invoke({ log: [] }, { ...config, signal: controller.signal })
       .catch((e: unknown) => e);
@@ -314,7 +277,7 @@ describe("durableStep in subgraphs reached by more than 64 Sends, the sending ch
           channelDeltas: false, // (deltas read holders by id: not what this counts)
         }),
       );
-      const out = await app.invoke({ log: [] }, { configurable: { thread_id: "sends-seen" }, durability });
+      const out = await app.invoke({ log: [] }, thread("sends-seen", durability));
       expect(Object.keys(effects)).toHaveLength(N);
       expect(Object.values(effects).every((count) => count === 1)).toBe(true);
       expect(out.log.filter((entry) => entry !== "prep")).toHaveLength(N);
@@ -384,7 +347,7 @@ describe("durableStep after a human edits an interrupted thread with updateState
     expect(out.log).toEqual(["prep", "charge#1", "yes", notes.at(-1)]);
   }
 
-  for (const durability of Durabilities) {
+  for (const durability of DURABILITIES) {
     it(`an edit at the head, then the resume: the completed step is not run again (durability ${durability})`, () =>
       editThenResume(durability, ["edited"]));
   }
@@ -442,16 +405,13 @@ describe("durableStep after a human edits an interrupted thread with updateState
     expect(effects).toEqual({ a: 2, b: 1 });
   });
 
-  for (const durability of Durabilities) {
+  for (const durability of DURABILITIES) {
     it(`an edit at the head of a thread interrupted inside a subgraph node: its steps replay (durability ${durability})`, async () => {
       const { checkpointer } = durable(new MemorySaver());
       const { effects, hit } = counter();
       const sub = new StateGraph(State)
         .addNode("reserve", async () => ({ log: [await durableStep("reserve", () => hit("reserve"))] }))
-        .addNode("pay", async () => {
-          const receipt = await durableStep("charge", () => hit("charge"));
-          return { log: [receipt, interrupt("ok?") as string] };
-        })
+        .addNode("pay", chargeThenAsk(hit))
         .addEdge(START, "reserve")
         .addEdge("reserve", "pay")
         .addEdge("pay", END)
@@ -505,7 +465,7 @@ describe("durableStep after a human edits an interrupted thread with updateState
 });
 
 describe("what the alias lookup costs", () => {
-  for (const durability of Durabilities) {
+  for (const durability of DURABILITIES) {
     it(`one ledger store read more per step only where the step may have run before, subgraphs included; none on a fresh run (durability ${durability})`, async () => {
       const store = new MemoryLedgerStore();
       const checkpointer = new DurableCheckpointer({

@@ -1,8 +1,7 @@
-import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { Annotation, Command, END, MemorySaver, START, StateGraph } from "@langchain/langgraph";
 import { describe, expect, it } from "vitest";
-import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { durableStep } from "./durable-step.js";
+import { durable, thread } from "./test-support.js";
 
 /*
  * Two runs started at once on one thread's head with different input (`Command({ update, goto })`
@@ -15,10 +14,7 @@ describe("durableStep in two runs given different input on one head", () => {
   for (const durability of ["async", "sync"] as const) {
     it(`keeps each run's step its own (durability ${durability})`, async () => {
       const charged: string[] = []; // ground truth
-      const checkpointer = new DurableCheckpointer({
-        saver: new MemorySaver(),
-        ledger: new Ledger({ store: new MemoryLedgerStore() }),
-      });
+      const { checkpointer } = durable(new MemorySaver());
       const app = new StateGraph(Order)
         .addNode("idle", async () => ({}), { ends: ["charge"] })
         .addNode("charge", async (state) => {
@@ -34,7 +30,7 @@ describe("durableStep in two runs given different input on one head", () => {
         .addEdge("idle", END)
         .addEdge("charge", END)
         .compile({ checkpointer });
-      const config = { configurable: { thread_id: "t" }, durability };
+      const config = thread("t", durability);
       await app.invoke({ order: "o0" }, config);
 
       const results = await Promise.allSettled(

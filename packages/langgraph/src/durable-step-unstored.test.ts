@@ -1,16 +1,7 @@
-import {
-  Annotation,
-  Command,
-  END,
-  getConfig,
-  interrupt,
-  MemorySaver,
-  START,
-  StateGraph,
-} from "@langchain/langgraph";
+import { Command, END, getConfig, MemorySaver, START, StateGraph } from "@langchain/langgraph";
 import { describe, expect, it } from "vitest";
 import { durableStep } from "./durable-step.js";
-import { durable } from "./test-support.js";
+import { askAfterSubgraphs, DURABILITIES, durable, State, thread } from "./test-support.js";
 
 /*
  * durableStep below a subgraph whose checkpoints are not stored while the step runs: one compiled
@@ -19,12 +10,6 @@ import { durable } from "./test-support.js";
  * when it stops. Such a subgraph starts over when the node around it runs again, under new task ids.
  * Side effects are counted outside the ledger, exactly.
  */
-
-const Durabilities = ["async", "sync", "exit"] as const;
-
-const State = Annotation.Root({
-  log: Annotation<string[]>({ reducer: (a, b) => [...a, ...b], default: () => [] }),
-});
 
 /**
  * START -> outer -> END. `outer` invokes `middle` (START -> call -> END), whose `call` invokes
@@ -47,43 +32,29 @@ function nested(options: { middleStores: boolean; innerStores: boolean }, onPay:
     .addEdge(START, "call")
     .addEdge("call", END)
     .compile(compileOptions(options.middleStores));
-  const app = new StateGraph(State)
-    .addNode("outer", async () => {
-      const { log } = await middle.invoke({ log: [] });
-      return { log: [...log, interrupt("ok?") as string] };
-    })
-    .addEdge(START, "outer")
-    .addEdge("outer", END)
-    .compile({ checkpointer });
+  const app = askAfterSubgraphs([middle], checkpointer, State);
   return { app, checkpointer, effects };
 }
 
-describe("durableStep two subgraphs deep, below a subgraph compiled with checkpointer: false", () => {
-  for (const durability of Durabilities) {
-    for (const innerStores of [true, false]) {
-      it(`runs at once, and once across an interrupt of the node above (durability ${durability}, inner subgraph ${innerStores ? "stored" : "with checkpointer: false too"})`, async () => {
-        const { app, effects } = nested({ middleStores: false, innerStores });
-        const config = { configurable: { thread_id: "unstored" }, durability };
-        const first = await app.invoke({ log: [] }, config);
-        expect((first as { __interrupt__?: unknown[] }).__interrupt__).toHaveLength(1);
-        expect(effects.pay).toBe(1);
-        const out = await app.invoke(new Command({ resume: "yes" }), config);
-        expect(effects.pay).toBe(1);
-        expect(out.log).toEqual(["pay#1", "yes"]);
-      });
-    }
+describe("durableStep two subgraphs deep, below a subgraph whose checkpoints are not stored while it runs", () => {
+  for (const [durability, middleStores, innerStores] of [
+    ...DURABILITIES.flatMap((durability) =>
+      [true, false].map((inner) => [durability, false, inner] as const),
+    ),
+    // Both stored, under "exit": the subgraphs stored nothing and start over.
+    ["exit", true, true] as const,
+  ]) {
+    it(`runs at once, and once across an interrupt of the node above (durability ${durability}, middle subgraph ${middleStores ? "stored" : "with checkpointer: false"}, inner subgraph ${innerStores ? "stored" : "with checkpointer: false"})`, async () => {
+      const { app, effects } = nested({ middleStores, innerStores });
+      const config = thread("unstored", durability);
+      const first = await app.invoke({ log: [] }, config);
+      expect((first as { __interrupt__?: unknown[] }).__interrupt__).toHaveLength(1);
+      expect(effects.pay).toBe(1);
+      const out = await app.invoke(new Command({ resume: "yes" }), config);
+      expect(effects.pay).toBe(1);
+      expect(out.log).toEqual(["pay#1", "yes"]);
+    });
   }
-});
-
-describe("durableStep two stored subgraphs deep under durability exit", () => {
-  it("runs once across an interrupt of the node above (the subgraphs stored nothing and start over)", async () => {
-    const { app, effects } = nested({ middleStores: true, innerStores: true });
-    const config = { configurable: { thread_id: "exit-nested" }, durability: "exit" as const };
-    await app.invoke({ log: [] }, config);
-    const out = await app.invoke(new Command({ resume: "yes" }), config);
-    expect(effects.pay).toBe(1);
-    expect(out.log).toEqual(["pay#1", "yes"]);
-  });
 });
 
 describe("what the DurableCheckpointer learns of a run's loads", () => {
@@ -101,7 +72,7 @@ describe("what the DurableCheckpointer learns of a run's loads", () => {
         invocation: runs.invocation(config.control, "loads", innerNs),
       });
     });
-    await app.invoke({ log: [] }, { configurable: { thread_id: "loads" } });
+    await app.invoke({ log: [] }, thread("loads"));
     expect(seen).toEqual([
       {
         loaded: [false, true],

@@ -5,6 +5,7 @@ import {
   RetryPolicy,
 } from "@durable-tools/core";
 import { getConfig } from "@langchain/langgraph";
+import { threadOf } from "./config-fields.js";
 import {
   DURABLE_LEDGER_KEY,
   ledgerOfCheckpointer,
@@ -45,12 +46,11 @@ export async function durableStep<T>(
   }
   const config = getConfig();
   const configurable = (config?.configurable ?? {}) as Record<string, unknown>;
-  const threadId = configurable.thread_id;
+  const threadId = config === undefined ? undefined : threadOf(config);
   const taskId = configurable.__pregel_task_id;
   const scratchpad = configurable.__pregel_scratchpad;
   if (
     threadId === undefined ||
-    threadId === null ||
     typeof taskId !== "string" ||
     typeof scratchpad !== "object" ||
     scratchpad === null
@@ -71,8 +71,8 @@ export async function durableStep<T>(
   refuseBackgroundConfirmation(ledger, `durableStep("${name}")`);
   const taskNs = typeof configurable.checkpoint_ns === "string" ? configurable.checkpoint_ns : "";
   const occurrence = nextOccurrence(scratchpad, attemptOf(config), name);
-  const naming = await taskIdentity(config, String(threadId), taskNs, taskId, name);
-  let identity: DurableStepIdentity = { threadId: String(threadId), ...naming.primary, name, occurrence };
+  const naming = await taskIdentity(config, threadId, taskNs, taskId, name);
+  let identity: DurableStepIdentity = { threadId, ...naming.primary, name, occurrence };
   let key = durableStepKey(identity);
   // A task LangGraph runs again on a resume may have run its steps under the other naming (the run
   // before used another durability, or could not know the checkpoint the task is named by yet): a
@@ -81,7 +81,7 @@ export async function durableStep<T>(
   if (naming.alias !== undefined) {
     const alias = await naming.alias();
     if (alias !== undefined) {
-      const aliasIdentity: DurableStepIdentity = { threadId: String(threadId), ...alias, name, occurrence };
+      const aliasIdentity: DurableStepIdentity = { threadId, ...alias, name, occurrence };
       const aliasKey = durableStepKey(aliasIdentity);
       if (aliasKey !== key && (await ledger.get(stepLedgerKey(ledger, aliasKey))) !== undefined) {
         identity = aliasIdentity;

@@ -1,15 +1,14 @@
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { RedisSaver } from "@durable-tools/redis/saver";
 import type { RunnableConfig } from "@langchain/core/runnables";
-import { Command, END, interrupt, START, StateGraph } from "@langchain/langgraph";
+import { Command, END, START, StateGraph } from "@langchain/langgraph";
 import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
-import { durableStep } from "./durable-step.js";
 import { CheckpointConflictError } from "./errors.js";
-import { State, thread } from "./test-support.js";
+import { approveThenCharge, gate, holdSlow, State, thread } from "./test-support.js";
 
 let server: RedisServer;
 let client: Redis;
@@ -139,27 +138,10 @@ describe("DurableCheckpointer over RedisSaver: time travel", () => {
   it("a worker that resumed the head is refused after another wrote and branched from that head", async () => {
     const [a, b] = workers("tt-stale", new Ledger({ store: new MemoryLedgerStore() })); // one ledger, as in production
     let charges = 0;
-    let entered = () => {};
-    const inside = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const inside = gate();
+    const released = gate();
     const build = (checkpointer: DurableCheckpointer) =>
-      new StateGraph(State)
-        .addNode("pay", async () => {
-          const answer = interrupt("approve?") as string;
-          if (answer === "slow") {
-            entered();
-            await released;
-          }
-          return { log: [answer, await durableStep("charge", () => `charge-${++charges}`)] };
-        })
-        .addEdge(START, "pay")
-        .addEdge("pay", END)
-        .compile({ checkpointer });
+      approveThenCharge(checkpointer, () => `charge-${++charges}`, holdSlow(inside, released));
     const config = thread("t");
     const appA = build(a);
     const appB = build(b);
@@ -167,12 +149,12 @@ describe("DurableCheckpointer over RedisSaver: time travel", () => {
     const head = (await appA.getState(config)).config;
 
     const slow = appA.invoke(new Command({ resume: "slow" }), config).catch((e: unknown) => e);
-    await inside;
+    await inside.opened;
     expect((await appB.invoke(new Command({ resume: "fast" }), config)).log).toEqual(["fast", "charge-1"]);
     await appB.invoke(new Command({ resume: "branch" }), head); // a deliberate branch from the old head
     expect((await appA.getState(head)).values.log).toEqual([]); // and A's process opens the old head by id
     const latest = (await appB.getState(config)).config.configurable?.checkpoint_id;
-    release();
+    released.open();
 
     const error = await slow;
     expect(error).toBeInstanceOf(CheckpointConflictError);

@@ -3,8 +3,6 @@ import type { Invocation } from "./run-records.js";
 import { anchoredPlace, pullChannels, type StoredReader, taskAnchor } from "./task-anchor.js";
 import { PULL, PUSH, pullTaskId, pushTaskId, taskNamespace } from "./task-ids.js";
 
-export type { StoredCheckpoint } from "./task-anchor.js";
-
 /*
  * A subgraph runs in a namespace named after the tasks that called it: `<node>:<task id>`, one
  * segment per level. Under durability "async" a crash can cost the checkpoint that scheduled such a
@@ -254,15 +252,19 @@ async function sendIndexOf(
     sendIds.set(context, ids);
   }
   const known = ids;
-  const extend = (count: number) => {
-    for (let index = known.size; index < count; index++) {
-      known.set(pushTaskId(ns, step, node, String(index), checkpointId), index);
+  // Ids are computed (uuid5) only as far as the first match, or up to `count`.
+  const extendTo = (count: number) => {
+    let found = known.get(taskId);
+    for (let index = known.size; found === undefined && index < count; index++) {
+      const id = pushTaskId(ns, step, node, String(index), checkpointId);
+      known.set(id, index);
+      if (id === taskId) found = index;
     }
+    return found;
   };
-  extend(QUICK_SEND_INDEXES);
-  const quick = known.get(taskId);
+  const quick = extendTo(QUICK_SEND_INDEXES);
   if (quick !== undefined) return quick;
   const sends = await sendCount();
-  if (sends !== undefined) extend(sends);
-  return known.get(taskId); // (another Send of the step may have extended the ids meanwhile)
+  // (another Send of the step may have extended the ids meanwhile)
+  return sends === undefined ? known.get(taskId) : extendTo(sends);
 }

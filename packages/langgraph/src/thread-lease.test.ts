@@ -1,15 +1,8 @@
 import { isInvalidConfigurationError, Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { describe, expect, it } from "vitest";
 import { isThreadBusyError, type ThreadBusyError } from "./errors.js";
+import { gate } from "./test-support.js";
 import { withThreadLease } from "./thread-lease.js";
-
-function gate() {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { open, opened };
-}
 
 describe("withThreadLease", () => {
   it("lets workers of one thread take turns, and workers of other threads run at once", async () => {
