@@ -17,7 +17,7 @@ import {
   durableStepKey,
   stepLedgerKey,
 } from "./journal-keys.js";
-import { taskIdentity } from "./task-naming.js";
+import { type Naming, type Place, taskIdentity } from "./task-naming.js";
 
 export interface DurableStepOptions {
   /** The ledger to journal into; default: `configurable.durable_ledger`, else the DurableCheckpointer's. */
@@ -71,7 +71,7 @@ export async function durableStep<T>(
   refuseBackgroundConfirmation(ledger, `durableStep("${name}")`);
   const taskNs = typeof configurable.checkpoint_ns === "string" ? configurable.checkpoint_ns : "";
   const occurrence = nextOccurrence(scratchpad, attemptOf(config), name);
-  const naming = await taskIdentity(config, threadId, taskNs, taskId, name);
+  const naming = await namingOfTask(scratchpad, () => taskIdentity(config, threadId, taskNs, taskId, name));
   let identity: DurableStepIdentity = { threadId, ...naming.primary, name, occurrence };
   let key = durableStepKey(identity);
   // A task LangGraph runs again on a resume may have run its steps under the other naming (the run
@@ -129,6 +129,35 @@ function asLedger(value: unknown): Ledger | undefined {
 function attemptOf(config: ReturnType<typeof getConfig>): string {
   const info = (config as { executionInfo?: { nodeAttempt?: number } } | undefined)?.executionInfo;
   return String(info?.nodeAttempt ?? 1);
+}
+
+/**
+ * A task's naming (and its alias, when asked for), worked out by its first step and shared by the
+ * others: the name depends on the task alone, and working it out reads the lineage and maybe storage.
+ * Keyed by the task run's scratchpad; a naming that failed is worked out again by the next step.
+ */
+const namings = new WeakMap<object, Promise<Naming>>();
+
+function namingOfTask(scratchpad: object, work: () => Promise<Naming>): Promise<Naming> {
+  const known = namings.get(scratchpad);
+  if (known !== undefined) return known;
+  const naming = work().then(({ primary, alias }) => {
+    if (alias === undefined) return { primary };
+    let place: Promise<Place | undefined> | undefined;
+    const aliasOnce = () => {
+      const asked = (place ??= alias());
+      asked.catch(() => {
+        if (place === asked) place = undefined;
+      });
+      return asked;
+    };
+    return { primary, alias: aliasOnce };
+  });
+  namings.set(scratchpad, naming);
+  naming.catch(() => {
+    if (namings.get(scratchpad) === naming) namings.delete(scratchpad);
+  });
+  return naming;
 }
 
 function nextOccurrence(scratchpad: object, attempt: string, name: string): number {
