@@ -219,33 +219,31 @@ async function main() {
     const ptCtxNew = powertools(powertoolsCtxClient, "bench-ptctx-new", asyncWork, true);
     const ptCtxReplay = powertools(powertoolsCtxClient, "bench-ptctx-replay", asyncWork, true);
 
+    // A ledger's two contenders: new keys (a fresh argument each call) and replays (the same one).
+    const callsOf = (ledger: Ledger) => ({
+      newKey: (args: Args) => ledger.execute({ tool: "create_invoice", args, submit: work }),
+      replay: (args: Args) => ledger.execute({ tool: "create_invoice_replay", args, submit: work }),
+    });
     // durable-tools: the executor on RedisLedgerStore (ioredis), defaults, key derived from the arguments.
     const oursStore = new RedisLedgerStore(oursClient, { prefix: "bench-dt" });
     const ours = new Ledger({ store: oursStore });
-    const oursNew = (args: Args) => ours.execute({ tool: "create_invoice", args, submit: work });
-    const oursReplay = (args: Args) => ours.execute({ tool: "create_invoice_replay", args, submit: work });
+    const { newKey: oursNew, replay: oursReplay } = callsOf(ours);
     // The same, remembering no keys: every claim is what a process sends for a key it has not seen (a
     // replay after a crash, or on another worker): SET NX GET with a whole new record.
     const oursUnseenStore = new RedisLedgerStore(oursUnseenClient, { prefix: "bench-dtu", rememberKeys: 0 });
-    const oursUnseen = new Ledger({ store: oursUnseenStore });
+    const { newKey: oursUnseenNew, replay: oursUnseenReplay } = callsOf(
+      new Ledger({ store: oursUnseenStore }),
+    );
     // The same as ours, with the CONFIRMED record written just after each call returns (on its own client).
     const oursBackground = new Ledger({
       store: new RedisLedgerStore(oursBackgroundClient, { prefix: "bench-dtb" }),
       confirmation: "background",
     });
-    const oursBackgroundNew = (args: Args) =>
-      oursBackground.execute({ tool: "create_invoice", args, submit: work });
-    const oursBackgroundReplay = (args: Args) =>
-      oursBackground.execute({ tool: "create_invoice_replay", args, submit: work });
-    const oursUnseenNew = (args: Args) => oursUnseen.execute({ tool: "create_invoice", args, submit: work });
-    const oursUnseenReplay = (args: Args) =>
-      oursUnseen.execute({ tool: "create_invoice_replay", args, submit: work });
+    const { newKey: oursBackgroundNew, replay: oursBackgroundReplay } = callsOf(oursBackground);
 
     sqliteStore = SqliteLedgerStore.fromPath(join(sqliteDir, "ledger.db"));
     const sqlite = new Ledger({ store: sqliteStore });
-    const sqliteNew = (args: Args) => sqlite.execute({ tool: "create_invoice", args, submit: work });
-    const sqliteReplay = (args: Args) =>
-      sqlite.execute({ tool: "create_invoice_replay", args, submit: work });
+    const { newKey: sqliteNew, replay: sqliteReplay } = callsOf(sqlite);
 
     // The floor: SET key value PX 60000 NX, then GET key. Two round trips, no logic.
     const floorKey = (prefix: string, args: Args) =>

@@ -145,7 +145,8 @@ function namingOfTask(scratchpad: object, work: () => Promise<Naming>): Promise<
     if (alias === undefined) return { primary };
     let place: Promise<Place | undefined> | undefined;
     const aliasOnce = () => {
-      const asked = (place ??= alias());
+      place ??= alias();
+      const asked = place;
       asked.catch(() => {
         if (place === asked) place = undefined;
       });
