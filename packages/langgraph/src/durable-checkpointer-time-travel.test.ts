@@ -1,6 +1,6 @@
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { Command, END, interrupt, START, StateGraph } from "@langchain/langgraph";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BRANCH_KEY } from "./checkpoint-lineage.js";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { durableStep } from "./durable-step.js";
@@ -8,7 +8,7 @@ import { CheckpointConflictError, isCheckpointConflictError } from "./errors.js"
 import {
   approveThenCharge,
   DURABILITIES,
-  durable,
+  durableOver,
   gate,
   holdSlow,
   State,
@@ -55,13 +55,7 @@ async function checkpointBefore(
 }
 
 describe.each(savers)("time travel through a DurableCheckpointer over $name", ({ create }) => {
-  let close = () => {};
-  afterEach(() => close());
-  function setup() {
-    const made = create();
-    close = made.close;
-    return { ...durable(made.saver), saver: made.saver };
-  }
+  const setup = durableOver(create);
 
   for (const durability of DURABILITIES) {
     it(`new input at an older checkpoint_id branches from it (durability ${durability})`, async () => {

@@ -2,23 +2,17 @@ import { InvalidConfigurationError, Ledger, MemoryLedgerStore } from "@durable-t
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { Command, END, interrupt, MemorySaver, START, StateGraph } from "@langchain/langgraph";
 import type { PendingWrite } from "@langchain/langgraph-checkpoint";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { durableStep } from "./durable-step.js";
 import { CheckpointConflictError, isCheckpointConflictError } from "./errors.js";
 import { threadJournalKeyPrefix } from "./journal-keys.js";
-import { durable, State, savers, thread, threeStepGraph } from "./test-support.js";
+import { durableOver, State, savers, thread, threeStepGraph } from "./test-support.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(savers)("DurableCheckpointer over $name", ({ create }) => {
-  let close = () => {};
-  afterEach(() => close());
-  function setup() {
-    const made = create();
-    close = made.close;
-    return { ...durable(made.saver), saver: made.saver };
-  }
+  const setup = durableOver(create);
 
   it("runs a normal multi-step graph and keeps its history", async () => {
     const { checkpointer } = setup();

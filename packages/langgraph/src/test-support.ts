@@ -13,6 +13,7 @@ import {
   StateGraph,
 } from "@langchain/langgraph";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
+import { afterEach } from "vitest";
 import { DurableCheckpointer, type DurableCheckpointerOptions } from "./durable-checkpointer.js";
 import { durableStep } from "./durable-step.js";
 
@@ -72,6 +73,20 @@ export function durable(
 ): { checkpointer: DurableCheckpointer; ledger: Ledger } {
   const ledger = new Ledger({ store: new MemoryLedgerStore() });
   return { checkpointer: new DurableCheckpointer({ saver, ledger, ...options }), ledger };
+}
+
+/**
+ * For a describe block over one of `savers`: a function that makes a DurableCheckpointer over a fresh
+ * saver of `create` (closed after the test that made it).
+ */
+export function durableOver(create: SaverFactory["create"]) {
+  let close = () => {};
+  afterEach(() => close());
+  return () => {
+    const made = create();
+    close = made.close;
+    return { ...durable(made.saver), saver: made.saver };
+  };
 }
 
 /** The config of thread `id`, under `durability` when given. */
