@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isControlFlowSignal } from "./error-classification.js";
+import type { LedgerEventInput } from "./events.js";
 import { Ledger } from "./ledger.js";
 import { MemoryLedgerStore } from "./memory-store.js";
 
@@ -48,25 +49,33 @@ describe("control-flow signals (LangGraph interrupt / Command) from a hook", () 
     expect((await ledger.get(key))?.state).toBe("CONFIRMED");
   });
 
-  it("free the key when thrown from validate", async () => {
-    const ledger = new Ledger({ store: new MemoryLedgerStore() });
-    const signal = new GraphInterrupt("approve?");
-    let validations = 0;
-    let submits = 0;
-    const spec = {
-      tool: "refund",
-      key: "r-1",
-      args: { cents: 5 },
-      validate: () => {
-        if (++validations === 1) throw signal;
-      },
-      submit: () => ++submits,
-    };
-    await expect(ledger.execute(spec)).rejects.toBe(signal);
-    expect(await ledger.get(ledger.keyFor(spec).key)).toBeUndefined();
-    await expect(ledger.execute(spec)).resolves.toMatchObject({ result: 1 });
-    expect(submits).toBe(1);
-  });
+  for (const hook of ["validate", "authorize"] as const) {
+    it(`free the key when thrown from ${hook} (no failure reported); the resumed call runs ${hook} again and submits once`, async () => {
+      const ledger = new Ledger({ store: new MemoryLedgerStore() });
+      const events: LedgerEventInput[] = [];
+      ledger.on((event) => events.push(event));
+      const signal = new GraphInterrupt("approve?");
+      let hookCalls = 0;
+      let submits = 0;
+      const spec = {
+        tool: "refund",
+        key: "r-1",
+        args: { cents: 5 },
+        [hook]: () => {
+          if (++hookCalls === 1) throw signal;
+        },
+        submit: () => ++submits,
+      };
+      await expect(ledger.execute(spec)).rejects.toBe(signal);
+      expect(await ledger.get(ledger.keyFor(spec).key)).toBeUndefined();
+      expect(events.map((e) => [e.type, e.from ?? null, e.data?.why ?? null])).toEqual([
+        ["claimed", null, null],
+        ["released", "PENDING", "control_flow"],
+      ]);
+      await expect(ledger.execute(spec)).resolves.toMatchObject({ result: 1, replayed: false });
+      expect({ hookCalls, submits }).toEqual({ hookCalls: 2, submits: 1 });
+    });
+  }
 
   it("from confirm, after a submit that succeeded: the record stays in doubt (never FAILED), the signal goes on", async () => {
     const ledger = new Ledger({ store: new MemoryLedgerStore() });

@@ -39,7 +39,10 @@ const { PENDING, VALIDATED, SUBMITTED, CONFIRMED, FAILED } = OperationState;
 const MIN_POLL_MS = 2;
 const MAX_POLL_MS = 100;
 
-/** One call of `Ledger.execute`: claim, then validate / submit / confirm, or replay, wait, reconcile. */
+/**
+ * One call of `Ledger.execute`: claim, then authorize / validate / submit / confirm, or replay, wait,
+ * reconcile.
+ */
 export class OperationRun<A, R> {
   readonly #rt: LedgerRuntime;
   readonly #spec: OperationSpec<A, R>;
@@ -82,8 +85,10 @@ export class OperationRun<A, R> {
     // What only a new record needs (its stored arguments, its creation events) is built when a store
     // first reads it: a replay pays for none of it.
     const storedArgs = this.#rt.storeArgs ? once(() => this.#storedArgs()) : undefined;
-    // Without a validate hook the claim goes straight to SUBMITTED: the first submission.
-    const initialPath = this.#spec.validate ? [] : [VALIDATED, SUBMITTED];
+    // Without a validate or authorize hook the claim goes straight to SUBMITTED: the first submission.
+    // With one it stays PENDING, so an owner that dies in the hook leaves a record the next call takes
+    // over and runs the hooks for, never one in doubt that no hook approved.
+    const initialPath = this.#spec.validate || this.#spec.authorize ? [] : [VALIDATED, SUBMITTED];
     const initialAttempt = initialPath.length > 0 ? 1 : 0;
 
     for (;;) {
@@ -122,7 +127,7 @@ export class OperationRun<A, R> {
       if (claim.outcome === "created") {
         this.#rt.publish(created());
         return this.#withLease(() =>
-          this.#record.state === PENDING ? this.#validate() : this.#submitLoop(),
+          this.#record.state === PENDING ? this.#authorizeThenValidate() : this.#submitLoop(),
         );
       }
       if (claim.outcome === "taken_over") {
@@ -147,6 +152,26 @@ export class OperationRun<A, R> {
 
   // --- the steps -----------------------------------------------------------------------------
 
+  /** This owner makes the first submission (nothing was submitted yet): authorize, then validate. */
+  async #authorizeThenValidate(): Promise<ExecutionResult<R>> {
+    await this.#authorize();
+    return this.#validate();
+  }
+
+  /** The authorize hook, once per owner that makes the first submission. A refusal frees the key. */
+  async #authorize(): Promise<void> {
+    const authorize = this.#spec.authorize;
+    if (authorize === undefined) return;
+    try {
+      await authorize(this.#spec.args, this.#context());
+    } catch (error) {
+      if (isControlFlowSignal(error)) return this.#yieldControl(error, "authorize");
+      // Never retried: a refusal is an answer, not a failure of the downstream.
+      await this.#release(error, "unauthorized");
+      throw error;
+    }
+  }
+
   async #validate(): Promise<ExecutionResult<R>> {
     const validate = this.#spec.validate;
     if (validate) {
@@ -170,8 +195,9 @@ export class OperationRun<A, R> {
 
   async #resumeAfterTakeover(): Promise<ExecutionResult<R>> {
     const state = this.#record.state;
-    if (state === PENDING) return this.#validate();
+    if (state === PENDING) return this.#authorizeThenValidate();
     if (state === VALIDATED) {
+      await this.#authorize();
       await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
       return this.#submitLoop();
     }
@@ -397,7 +423,7 @@ export class OperationRun<A, R> {
    */
   async #yieldControl(
     signal: unknown,
-    hook: "validate" | "submit" | "confirm" | "reconcile",
+    hook: "authorize" | "validate" | "submit" | "confirm" | "reconcile",
   ): Promise<never> {
     if (this.#mayHaveApplied !== undefined || hook === "reconcile") {
       const name = safeRead(signal, "name");

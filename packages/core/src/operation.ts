@@ -38,6 +38,15 @@ export interface OperationSpec<A, R> {
   scope?: string;
   correlationId?: string;
   signal?: AbortSignal;
+  /**
+   * Runs once, before `validate`, when this call is about to make the operation's first submission:
+   * it created the record, or took over one nothing was submitted for (PENDING or VALIDATED). Never
+   * for a replay, a stored failure, a conflict, a wait on another call, or a takeover of a SUBMITTED
+   * record (its owner authorised that submission). For what must be used up only by an operation
+   * that runs, e.g. a one-time approval. If it throws, the record is released (the key is free,
+   * nothing is stored or submitted) and the error is rethrown unchanged; it is never retried.
+   */
+  authorize?: (args: A, ctx: OperationContext) => void | Promise<void>;
   /** Checks that must pass before anything is submitted. A failure here is permanent unless marked transient. */
   validate?: (args: A, ctx: OperationContext) => void | Promise<void>;
   /** Performs the side effect. The record is durably SUBMITTED before this is called. */

@@ -1,6 +1,6 @@
-import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
+import { IdempotencyConflictError, Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { ToolInputParsingException, tool } from "@langchain/core/tools";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { z } from "zod/v4";
 import { APPROVAL_TOOL } from "./approval.js";
 import { durableTool } from "./durable-tool.js";
@@ -11,9 +11,21 @@ import { callTool, thread } from "./test-support.js";
 const schema = z.object({ customer: z.string(), cents: z.number() });
 const args = { customer: "acme", cents: 5000 };
 
-function refundTool(store = new MemoryLedgerStore(), onError?: "throw", leaseMs?: number) {
+interface RefundToolOptions {
+  store?: MemoryLedgerStore;
+  onError?: "throw";
+  leaseMs?: number;
+  businessKey?: (a: typeof args) => string;
+  /** What submit waits for before it refunds. */
+  hold?: Promise<void>;
+  /** The ledger's clock. */
+  now?: () => number;
+}
+
+function refundTool(options: RefundToolOptions = {}) {
+  const { store = new MemoryLedgerStore(), onError, businessKey, hold, ...ledgerOptions } = options;
   const counter = { refunds: 0 };
-  const ledger = new Ledger({ store, ...(leaseMs ? { leaseMs } : {}) });
+  const ledger = new Ledger({ store, ...ledgerOptions });
   const refund = durableTool({
     name: "refund",
     description: "Refund a customer.",
@@ -21,11 +33,15 @@ function refundTool(store = new MemoryLedgerStore(), onError?: "throw", leaseMs?
     sideEffect: "destructive",
     ledger,
     ...(onError ? { onError } : {}),
-    submit: () => ({ refund: ++counter.refunds }),
+    ...(businessKey ? { businessKey } : {}),
+    submit: async () => {
+      await hold;
+      return { refund: ++counter.refunds };
+    },
   });
   const invoke = async (callArgs: object, threadId: string, approvals: Approval[]) =>
     (await callTool(refund, callArgs, withDurableOptions(thread(threadId), { approvals }))).envelope;
-  return { counter, invoke, refund };
+  return { counter, invoke, refund, ledger, store };
 }
 
 describe("an approval authorises exactly one operation", () => {
@@ -60,8 +76,8 @@ describe("an approval authorises exactly one operation", () => {
   it("holds across processes sharing the store, and throws a typed error with onError throw", async () => {
     const store = new MemoryLedgerStore();
     const approvals = [approve("refund", args, "alice")];
-    const a = refundTool(store);
-    const b = refundTool(store, "throw");
+    const a = refundTool({ store });
+    const b = refundTool({ store, onError: "throw" });
     expect(await a.invoke({ ...args, idempotency_key: "r-1" }, "t1", approvals)).toMatchObject({ ok: true });
     const config = withDurableOptions(thread("t1"), { approvals });
     await expect(callTool(b.refund, { ...args, idempotency_key: "r-9" }, config)).rejects.toBeInstanceOf(
@@ -80,7 +96,7 @@ describe("an approval authorises exactly one operation", () => {
       }
     }
     // A short lease: the failed call's hold on the approval's record runs out at once.
-    const { counter, invoke } = refundTool(new FlakyStore(), undefined, 20);
+    const { counter, invoke } = refundTool({ store: new FlakyStore(), leaseMs: 20 });
     const approvals = [approve("refund", args, "alice")];
     const first = await invoke({ ...args, idempotency_key: "r-1" }, "t1", approvals);
     expect(first).toMatchObject({ ok: false, error: { code: "LEDGER_UNAVAILABLE" } });
@@ -100,6 +116,100 @@ describe("an approval authorises exactly one operation", () => {
     const other = await invoke({ ...args, idempotency_key: "r-2" }, "t1", [{ ...handBuilt }]);
     expect(other.error.code).toBe("APPROVAL_ALREADY_USED");
     expect(counter.refunds).toBe(1);
+  });
+});
+
+describe("an approval is consumed only by an operation that is about to run", () => {
+  const otherArgs = { customer: "acme", cents: 6000 };
+
+  it("stays usable after its call met IDEMPOTENCY_CONFLICT (an explicit key): a fresh key runs once with it", async () => {
+    const { counter, invoke } = refundTool();
+    const first = await invoke({ ...args, idempotency_key: "r-1" }, "t1", [approve("refund", args, "alice")]);
+    expect(first).toMatchObject({ ok: true, effect: "created", data: { refund: 1 } });
+
+    const approvalB = approve("refund", otherArgs, "bob");
+    const conflict = await invoke({ ...otherArgs, idempotency_key: "r-1" }, "t1", [approvalB]);
+    expect(conflict).toEqual({
+      ok: false,
+      key: first.key,
+      error: { code: "IDEMPOTENCY_CONFLICT", message: expect.any(String), retryable: false },
+    });
+    expect(counter.refunds).toBe(1);
+
+    const fresh = await invoke({ ...otherArgs, idempotency_key: "r-2" }, "t1", [approvalB]);
+    expect(fresh).toMatchObject({ ok: true, effect: "created", replayed: false, data: { refund: 2 } });
+    expect(counter.refunds).toBe(2);
+  });
+
+  it("stays usable after its call threw IdempotencyConflictError (a businessKey, onError throw)", async () => {
+    const { counter, refund, invoke } = refundTool({
+      businessKey: (a) => `refund-${a.customer}`,
+      onError: "throw",
+    });
+    const first = await invoke(args, "t1", [approve("refund", args, "alice")]);
+    expect(first).toMatchObject({ ok: true, effect: "created", data: { refund: 1 } });
+
+    const approvalB = approve("refund", otherArgs, "bob");
+    const config = withDurableOptions(thread("t1"), { approvals: [approvalB] });
+    const conflict = callTool(refund, otherArgs, config);
+    await expect(conflict).rejects.toBeInstanceOf(IdempotencyConflictError);
+    await expect(conflict).rejects.toMatchObject({ code: "IDEMPOTENCY_CONFLICT", key: first.key });
+
+    const fresh = await invoke({ ...otherArgs, idempotency_key: "r-2" }, "t1", [approvalB]);
+    expect(fresh).toMatchObject({ ok: true, effect: "created", data: { refund: 2 } });
+    expect(counter.refunds).toBe(2);
+  });
+
+  it("is not consumed, and the store not touched, when the call is refused as unapproved", async () => {
+    const { counter, invoke, ledger, store } = refundTool();
+    const approvalA = approve("refund", args, "alice");
+    const refused = await invoke({ ...otherArgs, idempotency_key: "r-1" }, "t1", [approvalA]);
+    expect(refused).toMatchObject({ ok: false, error: { code: "APPROVAL_REQUIRED", retryable: false } });
+    expect(await ledger.readEvents()).toEqual([]);
+    expect(await store.listInDoubt({ now: Date.now(), includeUnfinished: true })).toEqual([]);
+
+    const approved = await invoke({ ...args, idempotency_key: "r-1" }, "t1", [approvalA]);
+    expect(approved).toMatchObject({ ok: true, effect: "created", data: { refund: 1 } });
+    expect(counter.refunds).toBe(1);
+  });
+
+  it("expires by the ledger's clock", async () => {
+    let now = Date.now() + 60_000;
+    const { counter, invoke } = refundTool({ now: () => now });
+    const approval = approve("refund", args, "alice", Date.now() + 30_000);
+    const expired = await invoke({ ...args, idempotency_key: "r-1" }, "t1", [approval]);
+    expect(expired).toMatchObject({ ok: false, error: { code: "APPROVAL_REQUIRED" } });
+    now = Date.now();
+    expect(await invoke({ ...args, idempotency_key: "r-1" }, "t1", [approval])).toMatchObject({ ok: true });
+    expect(counter.refunds).toBe(1);
+  });
+
+  it("is consumed once by concurrent calls with one key: a duplicate's approval stays free", async () => {
+    let release!: () => void;
+    const { counter, invoke, ledger } = refundTool({ hold: new Promise<void>((r) => (release = r)) });
+    const seen: string[] = [];
+    ledger.on((event) => {
+      if (event.type !== "transition") seen.push(`${event.tool}:${event.type}`);
+    });
+    const [alice, bob] = [approve("refund", args, "alice"), approve("refund", args, "bob")];
+    const first = invoke({ ...args, idempotency_key: "r-1" }, "t1", [alice]);
+    await vi.waitFor(() => expect(seen).toContain(`${APPROVAL_TOOL}:claimed`));
+    const duplicate = invoke({ ...args, idempotency_key: "r-1" }, "t1", [bob]);
+    await vi.waitFor(() => expect(seen).toContain("refund:waiting"));
+    release();
+    expect(await first).toMatchObject({ ok: true, effect: "created", data: { refund: 1 } });
+    expect(await duplicate).toMatchObject({ ok: true, effect: "noop", replayed: true, data: { refund: 1 } });
+    expect(seen).toEqual(["refund:claimed", `${APPROVAL_TOOL}:claimed`, "refund:waiting", "refund:replayed"]);
+
+    // Bob's approval was never used: it authorises one more operation, and then both are used.
+    const both = [alice, bob];
+    expect(await invoke({ ...args, idempotency_key: "r-2" }, "t1", both)).toMatchObject({
+      ok: true,
+      data: { refund: 2 },
+    });
+    const third = await invoke({ ...args, idempotency_key: "r-3" }, "t1", both);
+    expect(third).toMatchObject({ ok: false, error: { code: "APPROVAL_ALREADY_USED" } });
+    expect(counter.refunds).toBe(2);
   });
 });
 

@@ -24,18 +24,16 @@ export function approvalIdentity(approval: Approval): string {
 }
 
 /**
- * Requires a live approval of `tool` for arguments with this fingerprint (`wanted`) that is unused or used by this same
- * operation (`operationKey`), and consumes it for that operation. Throws `ApprovalRequiredError`
- * when none matches, `ApprovalAlreadyUsedError` when every match was used by another operation.
+ * The live approvals (by the ledger's clock) of `tool` for arguments with this fingerprint (`wanted`).
+ * Touches no store. Throws `ApprovalRequiredError` when there is none.
  */
-export async function consumeApproval(
+export function requireLiveApprovals(
   ledger: Ledger,
   tool: string,
   wanted: string,
-  operationKey: string,
   approvals: readonly Approval[] | undefined,
-): Promise<void> {
-  const now = Date.now();
+): Approval[] {
+  const now = ledger.now();
   const matching = (approvals ?? []).filter(
     (a) => a.tool === tool && a.fingerprint === wanted && (a.expiresAt === undefined || a.expiresAt > now),
   );
@@ -44,6 +42,23 @@ export async function consumeApproval(
       `"${tool}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [await tool.approve(toolCall.args, approver)], where tool is this durable tool (its approve() parses the arguments through the tool's schema and drops idempotency_key, as this check does; approve("${tool}", args, approver) needs them already in that form).`,
     );
   }
+  return matching;
+}
+
+/**
+ * Consumes for the operation `operationKey` a live approval (checked again, now) of `tool` for
+ * arguments with this fingerprint that is unused or used by this same operation. Throws
+ * `ApprovalRequiredError` when none is live, `ApprovalAlreadyUsedError` when every live match was
+ * used by another operation.
+ */
+export async function consumeApproval(
+  ledger: Ledger,
+  tool: string,
+  wanted: string,
+  operationKey: string,
+  approvals: readonly Approval[] | undefined,
+): Promise<void> {
+  const matching = requireLiveApprovals(ledger, tool, wanted, approvals);
   let usedKey = "";
   for (const approval of matching) {
     const spec = {

@@ -22,7 +22,7 @@ import {
 import { Validator } from "@langchain/core/utils/json_schema";
 import { interopParseAsync, isInteropZodError, isInteropZodSchema } from "@langchain/core/utils/types";
 import { z as z4 } from "zod/v4";
-import { consumeApproval } from "./approval.js";
+import { consumeApproval, requireLiveApprovals } from "./approval.js";
 import { type EffectEnvelope, envelopeContent, errorEnvelope, successEnvelope } from "./envelope.js";
 import { scopedModelKey } from "./model-key.js";
 import { rawInputOf, withRawInput } from "./raw-input.js";
@@ -205,26 +205,19 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     const { args, key } = this.#splitKey(input);
     const ledger = definition.ledger as Ledger;
     let spec: OperationSpec<A, R> | undefined;
-    let operation: string | undefined;
     let result: ExecutionResult<R>;
     try {
       spec = this.#spec(args, key, run, config, runManager);
       if (run.dryRun === true || definition.dryRun === true) {
         return [envelopeContent(await this.#dryRun(args, ledger.keyFor(spec).key)), undefined];
       }
-      if (this.sideEffect === "destructive") {
-        // The arguments' fingerprint serves the approval's check and the operation's key.
-        const argsFingerprint = ledger.fingerprintOf(args);
-        operation = ledger.keyFor(spec, argsFingerprint).key;
-        await consumeApproval(ledger, this.name, argsFingerprint, operation, run.approvals);
-      }
-      // The executor computes key and fingerprint itself (again, for a destructive tool).
+      if (this.sideEffect === "destructive") this.#requireApproval(spec, ledger, run.approvals);
       result = await ledger.execute(spec);
     } catch (error) {
       // interrupt() or a Command for the parent graph: LangGraph's control flow, never an envelope.
       if (definition.onError === "throw" || isControlFlowSignal(error)) throw error;
       const record = (error as { record?: OperationRecord }).record;
-      const key = keyOfFailedCall(error, ledger, spec, operation);
+      const key = keyOfFailedCall(error, ledger, spec);
       return [envelopeContent(errorEnvelope(error, key)), record];
     }
     // Outside the try: once the effect is recorded, nothing here may turn it into an error envelope.
@@ -278,6 +271,21 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     return spec;
   }
 
+  /**
+   * A destructive call needs a live approval for its exact arguments: checked now, before the store
+   * is touched; consumed by the operation's authorize hook, i.e. only by the call about to make its
+   * first submission (never by a replay, a conflict or a duplicate waiting for another call).
+   */
+  #requireApproval(
+    spec: OperationSpec<A, R>,
+    ledger: Ledger,
+    approvals: readonly Approval[] | undefined,
+  ): void {
+    const wanted = ledger.fingerprintOf(spec.args);
+    requireLiveApprovals(ledger, this.name, wanted, approvals);
+    spec.authorize = (_args, ctx) => consumeApproval(ledger, this.name, wanted, ctx.key, approvals);
+  }
+
   async #dryRun(args: A, key: string): Promise<EffectEnvelope> {
     const d = this.#definition;
     const declared = typeof d.effect === "string" ? d.effect : "created";
@@ -299,19 +307,15 @@ function isToolCall(arg: unknown): arg is { args: unknown } {
   return typeof arg === "object" && arg !== null && (arg as { type?: unknown }).type === "tool_call";
 }
 
-/**
- * The key an error envelope names: the error's own, else the call's (`known` when the call worked it
- * out already, else derived when its input allows one).
- */
+/** The key an error envelope names: the error's own, else the call's when its input allows one. */
 function keyOfFailedCall<A, R>(
   error: unknown,
   ledger: Ledger,
   spec: OperationSpec<A, R> | undefined,
-  known: string | undefined,
 ): string | undefined {
   const own = (error as { key?: unknown } | null)?.key;
   if (typeof own === "string") return own;
-  if (known !== undefined || spec === undefined) return known;
+  if (spec === undefined) return undefined;
   try {
     return ledger.keyFor(spec).key;
   } catch {

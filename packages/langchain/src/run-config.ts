@@ -7,8 +7,9 @@ export const DURABLE_CONFIG_KEY = "durable_tools";
 
 /**
  * An approval of one destructive operation, bound to the exact arguments by their fingerprint. It is
- * consumed by the first operation (ledger key) that uses it: a replay of that operation still
- * passes, any other (another idempotency key, thread or tenant) gets `APPROVAL_ALREADY_USED`.
+ * consumed by the first operation (ledger key) that runs with it, once that call holds the operation
+ * (a call refused with a conflict, a replay or a waiting duplicate consumes nothing); any other
+ * operation (another idempotency key, thread or tenant) gets `APPROVAL_ALREADY_USED`.
  */
 export interface Approval {
   /** The approval's identity, under which the ledger records its consumption (`approve()` sets a UUID). */
