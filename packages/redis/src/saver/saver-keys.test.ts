@@ -38,6 +38,15 @@ describe("RedisSaver key layout", () => {
     );
   });
 
+  it("encodes exactly as encodeURIComponent, on its fast path for unreserved characters too", () => {
+    const unreserved = fc.string({ unit: fc.constantFrom(..."az09AZ-_.!~*'()") });
+    fc.assert(
+      fc.property(fc.oneof(part, unreserved), (value) => {
+        expect(encodePart(value)).toBe(encodeURIComponent(value));
+      }),
+    );
+  });
+
   it("reads a checkpoint member back as the namespace and id it was made of", () => {
     fc.assert(
       fc.property(part, part, (ns, checkpointId) => {

@@ -24,8 +24,11 @@ export type ThreadKeys = [cp: string, idx: string, blobs: string, writes: string
 
 /** With the `u` flag a surrogate pair is one code point, so this matches lone surrogates only. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+/** What encodeURIComponent leaves as it is: uuids, LangGraph's names and versions are all of it. */
+const UNRESERVED = /^[A-Za-z0-9\-_.!~*'()]*$/;
 
 export function encodePart(value: string): string {
+  if (UNRESERVED.test(value)) return value;
   if (LONE_SURROGATE.test(value)) {
     // encodeURIComponent would throw a bare "URI malformed"; UTF-8 would turn it into U+FFFD and
     // merge it with other ids.

@@ -20,15 +20,14 @@ end
 
 const WRITE_CHECKPOINT = `${REFRESH_TTL}
 -- ARGV[first_blob - 1]: how many of the trailing blob pairs are written only if absent (HSETNX);
--- the others are set.
+-- the others are set, 500 pairs per HSET (unpack's stack stays small).
 local function write_checkpoint(first_blob)
   local keep_from = #ARGV + 1 - 2 * tonumber(ARGV[first_blob - 1])
-  for i = first_blob, #ARGV, 2 do
-    if i < keep_from then
-      redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-    else
-      redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1])
-    end
+  for i = first_blob, keep_from - 1, 1000 do
+    redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, keep_from - 1)))
+  end
+  for i = keep_from, #ARGV, 2 do
+    redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1])
   end
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   redis.call('ZADD', KEYS[2], 0, ARGV[2])
@@ -75,10 +74,14 @@ return { 'ok' }
  */
 export const PUT_WRITES_SCRIPT = `${REFRESH_TTL}
 for i = 2, #ARGV, 3 do
-  if ARGV[i + 2] == '1' or redis.call('HEXISTS', KEYS[4], ARGV[i]) == 0 then
-    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
-    redis.call('ZADD', KEYS[5], 0, ARGV[i])
+  local stored
+  if ARGV[i + 2] == '1' then
+    stored = redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  else
+    stored = redis.call('HSETNX', KEYS[4], ARGV[i], ARGV[i + 1])
   end
+  -- The index member is added with its first value; an overwrite finds it there already.
+  if stored == 1 then redis.call('ZADD', KEYS[5], 0, ARGV[i]) end
 end
 refresh_ttl()
 return 1
