@@ -7,12 +7,12 @@ export function createPidDir(): string {
   return mkdtempSync(join(tmpdir(), "durable-tools-redis-pids-"));
 }
 
-/** True only if `pid` is still a redis-server listening on `port` (guards against PID reuse). Linux /proc. */
+/** True only if `pid` is still a redis-server (or valkey-server) on `port` (guards against PID reuse). Linux /proc. */
 function isOurRedisServer(pid: number, port: number): boolean {
   try {
     const comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return comm === "redis-server" && cmdline.includes(`:${port}`);
+    return (comm === "redis-server" || comm === "valkey-server") && cmdline.includes(`:${port}`);
   } catch {
     return false;
   }

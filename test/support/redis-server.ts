@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseInfo, RespError, respCommands } from "./resp.js";
+import { valkeyServerPath } from "./valkey-install.js";
 
 const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 10_000;
@@ -43,7 +44,11 @@ export interface RedisServerOptions {
   cluster?: boolean;
   /** Appended to the command line, e.g. ["--maxmemory", "10mb"]. */
   extraArgs?: string[];
+  /** Which server to run: Redis (`redis-server` on PATH, the default) or Valkey (see valkey-install.ts). */
+  flavor?: ServerFlavor;
 }
+
+export type ServerFlavor = "redis" | "valkey";
 
 export interface RedisServer {
   readonly host: "127.0.0.1";
@@ -207,6 +212,7 @@ class RedisServerHandle implements RedisServer {
     readonly clusterBusPort: number | undefined,
     private readonly args: readonly string[],
     private readonly ownedTempDir: string | undefined,
+    private readonly executable: string,
   ) {
     this.url = `redis://${HOST}:${port}`;
   }
@@ -228,7 +234,7 @@ class RedisServerHandle implements RedisServer {
 
   spawn(): void {
     if (this.child) this.tail.append(`\n--- restart on port ${this.port} ---\n`);
-    const child = spawn("redis-server", this.args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(this.executable, this.args, { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     const reg = registry();
     reg.children.add(child);
@@ -314,6 +320,7 @@ class RedisServerHandle implements RedisServer {
 /** Starts a real redis-server on 127.0.0.1 (no config file) and waits until it is ready. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const attempts = options.port === undefined ? 5 : 1;
+  const executable = options.flavor === "valkey" ? valkeyServerPath() : "redis-server";
   let dir = options.dir;
   let ownedTempDir: string | undefined;
   if (dir === undefined) {
@@ -357,7 +364,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         : []),
       ...(options.extraArgs ?? []),
     ];
-    const server = new RedisServerHandle(port, dir, busPort, args, ownedTempDir);
+    const server = new RedisServerHandle(port, dir, busPort, args, ownedTempDir, executable);
     server.spawn();
     try {
       await server.waitReady();

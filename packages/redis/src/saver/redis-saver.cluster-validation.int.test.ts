@@ -6,6 +6,7 @@
 import { Cluster } from "ioredis";
 import { type RedisCluster, startRedisCluster } from "../../../../test/support/redis-cluster.js";
 import { RedisSaver } from "./redis-saver.js";
+import { deleteAllThreads } from "./testing/validation-redis.js";
 import { validateCheckpointer } from "./testing/validation-suite.js";
 
 let cluster: RedisCluster | undefined;
@@ -27,9 +28,5 @@ validateCheckpointer<RedisSaver>({
     if (client === undefined) throw new Error("Redis Cluster not started");
     return new RedisSaver(client, { prefix: `cluster-validation${++checkpointers}` });
   },
-  destroyCheckpointer: async (saver) => {
-    for await (const tuple of saver.list({})) {
-      await saver.deleteThread(tuple.config.configurable?.thread_id as string);
-    }
-  },
+  destroyCheckpointer: deleteAllThreads,
 });

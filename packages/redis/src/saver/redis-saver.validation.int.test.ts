@@ -6,7 +6,7 @@
  */
 import type { CheckpointSaverTestInitializer } from "@langchain/langgraph-checkpoint-validation";
 import { RedisSaver } from "./redis-saver.js";
-import { validationRedis } from "./testing/validation-redis.js";
+import { deleteAllThreads, validationRedis } from "./testing/validation-redis.js";
 import { validateCheckpointer, validateDeltaChannelHistory } from "./testing/validation-suite.js";
 
 const redis = validationRedis();
@@ -28,9 +28,3 @@ const initializer: CheckpointSaverTestInitializer<RedisSaver> = {
 validateCheckpointer(initializer);
 // Not part of validate(): 8 more tests of getDeltaChannelHistory (BaseCheckpointSaver's walk over getTuple).
 validateDeltaChannelHistory(initializer);
-
-async function deleteAllThreads(saver: RedisSaver): Promise<void> {
-  for await (const tuple of saver.list({})) {
-    await saver.deleteThread(tuple.config.configurable?.thread_id as string);
-  }
-}

@@ -1,12 +1,17 @@
 import { Redis } from "ioredis";
-import { type RedisServer, startRedisServer } from "../../../../../test/support/redis-server.js";
+import {
+  type RedisServer,
+  type ServerFlavor,
+  startRedisServer,
+} from "../../../../../test/support/redis-server.js";
+import type { RedisSaver } from "../redis-saver.js";
 
 /**
- * The redis-server behind a run of LangGraph's checkpointer validation suite: started in the suite's
+ * The redis-server (or valkey-server) behind a run of LangGraph's checkpointer validation suite: started in the suite's
  * beforeAll, and in its afterAll stopped after checking that nothing of the run is left behind (every
  * block's destroyCheckpointer deletes its threads).
  */
-export function validationRedis(): {
+export function validationRedis(flavor: ServerFlavor = "redis"): {
   start(): Promise<void>;
   stopLeavingNothing(): Promise<void>;
   client(): Redis;
@@ -15,7 +20,7 @@ export function validationRedis(): {
   let client: Redis | undefined;
   return {
     async start() {
-      server = await startRedisServer();
+      server = await startRedisServer({ flavor });
       client = new Redis(server.url, { maxRetriesPerRequest: 1 });
     },
     async stopLeavingNothing() {
@@ -31,4 +36,11 @@ export function validationRedis(): {
       return client;
     },
   };
+}
+
+/** The suite's destroyCheckpointer: deletes every thread the saver lists (the run must leave nothing). */
+export async function deleteAllThreads(saver: RedisSaver): Promise<void> {
+  for await (const tuple of saver.list({})) {
+    await saver.deleteThread(tuple.config.configurable?.thread_id as string);
+  }
 }
