@@ -41,6 +41,7 @@ import { type RedisServer, startRedisServer } from "../test/support/redis-server
 import { measureChannelDeltas } from "./channel-deltas.js";
 import { FAN_OUT, measureFanOut } from "./fan-out.js";
 import { chainInOrder, checkpointerOver } from "./graph-kit.js";
+import { PipelinedPutsSaver } from "./pipelined-puts-saver.js";
 import { bytesPerOperation } from "./redis-keys.js";
 import { RoundTripFloorSaver } from "./round-trip-floor-saver.js";
 import { median, round0, round1, round2, round3, seededRandom, shuffled } from "./stats.js";
@@ -142,6 +143,8 @@ interface Contender {
   /** Per timed round: the mean ms of the round's runs. */
   means: number[];
   threads: string[];
+  /** Awaited inside the timing after the invoke (the pipelined-puts diagnostic's acknowledgements). */
+  settle?: () => Promise<void>;
 }
 
 /** Runs one fresh thread; returns the ms the invoke took. Checks the final state (outside the timing). */
@@ -153,6 +156,7 @@ async function runOnce(c: Contender): Promise<number> {
     { counter: 0, trail: [] },
     { configurable: { thread_id: threadId }, durability: c.durability },
   )) as StateValue;
+  await c.settle?.();
   const ms = performance.now() - start;
   if (out.counter !== NODES || out.trail.join() !== EXPECTED_TRAIL.join()) {
     throw new Error(`${c.name}: final state ${JSON.stringify(out)}, expected counter ${NODES}`);
@@ -424,6 +428,18 @@ async function main() {
         graph: linearGraph(undefined, nodeWaitMs).compile({ checkpointer: storage }),
       };
     };
+    /** RedisSaver as if LangGraph pipelined its puts ("async" only; see pipelined-puts-saver.ts). */
+    const pipelinedContender = (): Contender => {
+      const storage = new PipelinedPutsSaver(client, { prefix: "bench-cp-pipelined" });
+      return {
+        ...contender("redis", "bare", "async"),
+        name: "redis-pipelined-puts/bare/async",
+        checkpointer: storage,
+        storage,
+        graph: linearGraph().compile({ checkpointer: storage }),
+        settle: () => storage.settle(),
+      };
+    };
     const contenders = SAVERS.flatMap((s) =>
       WRAPPINGS.flatMap((w) => DURABILITIES.map((d) => contender(s, w, d))),
     );
@@ -452,7 +468,7 @@ async function main() {
         contender("redis", "wrapped", d, false),
         contender("sqlite", "bare", d),
         floorContender(d),
-      ]);
+      ]).concat(pipelinedContender());
       await timeRounds(diag, DIAGNOSTIC_ROUNDS, 1, "diagnostic ");
       const med = (name: string) => median((diag.find((c) => c.name === name) as Contender).samples);
       diagnostic = {
@@ -482,6 +498,16 @@ async function main() {
               },
             ]),
           ),
+        },
+        pipelinedPuts: {
+          note: 'RedisSaver as if LangGraph sent its puts without waiting for the one before and awaited all of them at the end of the run (bench/pipelined-puts-saver.ts: the run is timed until Redis has acknowledged every put). "async" only. Timed in the same diagnostic rounds',
+          async: {
+            pipelined: round3(med("redis-pipelined-puts/bare/async")),
+            redisBare: round3(med("redis/bare/async")),
+            sqliteBare: round3(med("sqlite/bare/async")),
+            pipelinedOverSqlite: round2(med("redis-pipelined-puts/bare/async") / med("sqlite/bare/async")),
+            pipelinedOverRedisBare: round2(med("redis-pipelined-puts/bare/async") / med("redis/bare/async")),
+          },
         },
         overBare: Object.fromEntries(
           DURABILITIES.map((d) => [
@@ -777,6 +803,9 @@ async function main() {
       const { note: floorNote, ...floorTable } = diagnostic.roundTripFloor as Record<string, unknown>;
       console.log(`Round-trip floor: ${floorNote}`);
       console.table(floorTable);
+      const { note: pipelinedNote, ...pipelinedTable } = diagnostic.pipelinedPuts as Record<string, unknown>;
+      console.log(`Pipelined puts: ${pipelinedNote}`);
+      console.table(pipelinedTable);
     }
     if (nodesThatWait) {
       console.log(`\nNodes that wait: ${nodesThatWait.note}`);
