@@ -32,6 +32,11 @@ const CACHE_DIR = join(
 const INSTALL_HINT =
   "put valkey-server (Valkey 7.2+) on PATH, e.g. on Debian 12: apt-get install -t bookworm-backports valkey-server";
 
+/** True when INFO's server section is a Valkey server's (the tests check they did not get Redis). */
+export function isValkeyInfo(serverInfo: string): boolean {
+  return /^(server_name:valkey|valkey_version:)/m.test(serverInfo);
+}
+
 /** The valkey-server the global setup found or unpacked (throws in a worker started without it). */
 export function valkeyServerPath(): string {
   const path = process.env[VALKEY_SERVER_ENV];

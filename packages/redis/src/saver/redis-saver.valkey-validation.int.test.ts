@@ -4,6 +4,7 @@
  * runs it on Redis.
  */
 import type { CheckpointSaverTestInitializer } from "@langchain/langgraph-checkpoint-validation";
+import { isValkeyInfo } from "../../../../test/support/valkey-install.js";
 import { RedisSaver } from "./redis-saver.js";
 import { deleteAllThreads, validationRedis } from "./testing/validation-redis.js";
 import { validateCheckpointer, validateDeltaChannelHistory } from "./testing/validation-suite.js";
@@ -17,7 +18,7 @@ const initializer: CheckpointSaverTestInitializer<RedisSaver> = {
   beforeAll: async () => {
     await valkey.start();
     const info = await valkey.client().info("server");
-    if (!/^valkey_version:/m.test(info)) throw new Error(`not a Valkey server:\n${info}`);
+    if (!isValkeyInfo(info)) throw new Error(`not a Valkey server:\n${info}`);
   },
   afterAll: () => valkey.stopLeavingNothing(),
   createCheckpointer: () => new RedisSaver(valkey.client(), { prefix: `valkey${++checkpointers}` }),
