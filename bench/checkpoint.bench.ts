@@ -394,6 +394,23 @@ async function main() {
       return new RedisSaver(client, { prefix: `bench-cp-${tag}` });
     };
 
+    /** A contender running `checkpointer` (over `storage`, where its threads are deleted). */
+    const contenderOver = (
+      name: string,
+      shape: Pick<Contender, "saver" | "wrapping" | "durability">,
+      checkpointer: BaseCheckpointSaver,
+      storage: BaseCheckpointSaver,
+      nodeWaitMs = 0,
+    ): Contender => ({
+      name,
+      ...shape,
+      checkpointer,
+      storage,
+      graph: linearGraph(undefined, nodeWaitMs).compile({ checkpointer }),
+      samples: [],
+      means: [],
+      threads: [],
+    });
     const contender = (
       saver: SaverName,
       wrapping: Wrapping,
@@ -404,39 +421,22 @@ async function main() {
       const variant = optimisticConcurrency ? wrapping : `${wrapping}-no-check`;
       const storage = makeSaver(saver, `${variant}-${durability}`);
       const checkpointer = checkpointerOver(storage, wrapping, optimisticConcurrency);
-      return {
-        name: `${saver}/${variant}/${durability}${nodeWaitMs > 0 ? "/waits" : ""}`,
-        saver,
-        wrapping,
-        durability,
-        checkpointer,
-        storage,
-        graph: linearGraph(undefined, nodeWaitMs).compile({ checkpointer }),
-        samples: [],
-        means: [],
-        threads: [],
-      };
+      const name = `${saver}/${variant}/${durability}${nodeWaitMs > 0 ? "/waits" : ""}`;
+      return contenderOver(name, { saver, wrapping, durability }, checkpointer, storage, nodeWaitMs);
     };
     /** MemorySaver plus one PING round trip per call, timed like a bare saver. */
     const floorContender = (durability: Durability, nodeWaitMs = 0): Contender => {
       const storage = new RoundTripFloorSaver(client);
-      return {
-        ...contender("memory", "bare", durability, true, nodeWaitMs),
-        name: `floor/bare/${durability}${nodeWaitMs > 0 ? "/waits" : ""}`,
-        checkpointer: storage,
-        storage,
-        graph: linearGraph(undefined, nodeWaitMs).compile({ checkpointer: storage }),
-      };
+      const name = `floor/bare/${durability}${nodeWaitMs > 0 ? "/waits" : ""}`;
+      const shape = { saver: "memory", wrapping: "bare", durability } as const;
+      return contenderOver(name, shape, storage, storage, nodeWaitMs);
     };
     /** RedisSaver as if LangGraph pipelined its puts ("async" only; see pipelined-puts-saver.ts). */
     const pipelinedContender = (): Contender => {
       const storage = new PipelinedPutsSaver(client, { prefix: "bench-cp-pipelined" });
+      const shape = { saver: "redis", wrapping: "bare", durability: "async" } as const;
       return {
-        ...contender("redis", "bare", "async"),
-        name: "redis-pipelined-puts/bare/async",
-        checkpointer: storage,
-        storage,
-        graph: linearGraph().compile({ checkpointer: storage }),
+        ...contenderOver("redis-pipelined-puts/bare/async", shape, storage, storage),
         settle: () => storage.settle(),
       };
     };

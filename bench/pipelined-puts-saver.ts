@@ -12,7 +12,10 @@ export class PipelinedPutsSaver extends RedisSaver {
   #pending: Promise<unknown>[] = [];
 
   override put(...args: Parameters<RedisSaver["put"]>): ReturnType<RedisSaver["put"]> {
-    this.#pending.push(super.put(...args));
+    const acknowledged = super.put(...args);
+    // Handled here so a failed put waits for settle() instead of crashing the process as unhandled.
+    acknowledged.catch(() => {});
+    this.#pending.push(acknowledged);
     const [config, checkpoint] = args;
     return Promise.resolve({ configurable: { ...config.configurable, checkpoint_id: checkpoint.id } });
   }

@@ -1,16 +1,14 @@
 import { ensureRedisInstalled } from "./redis-install.js";
 import { createPidDir, reapLeakedRedisServers } from "./redis-reaper.js";
 import { PID_DIR_ENV } from "./redis-server.js";
-import { ensureValkey, VALKEY_SERVER_ENV } from "./valkey-install.js";
 
 /**
- * Vitest globalSetup (main process, before any test file): installs redis-server/redis-cli if missing,
- * finds or unpacks valkey-server (valkey-install.ts) for the workers, and creates the pid dir through which the workers register their servers. The returned teardown (after all
+ * Vitest globalSetup (main process, before any test file): installs redis-server/redis-cli if missing and
+ * creates the pid dir through which the workers register their servers. The returned teardown (after all
  * workers ended) SIGKILLs, by PID, any redis-server a worker leaked (e.g. a worker that was itself SIGKILLed).
  */
-export default async function setup(): Promise<() => void> {
+export default function setup(): () => void {
   ensureRedisInstalled();
-  process.env[VALKEY_SERVER_ENV] = await ensureValkey();
   const pidDir = createPidDir();
   process.env[PID_DIR_ENV] = pidDir;
   return () => {

@@ -4,8 +4,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { parseInfo, RespError, respCommands } from "./resp.js";
-import { valkeyServerPath } from "./valkey-install.js";
+import { parseInfo, RespError, respCommand, respCommands } from "./resp.js";
+import { isValkeyInfo, valkeyServerPath } from "./valkey-install.js";
 
 const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 10_000;
@@ -317,10 +317,18 @@ class RedisServerHandle implements RedisServer {
   }
 }
 
+/** A "valkey-server" on PATH could be Redis under another name: the Valkey tests must run on Valkey. */
+async function refuseUnlessValkey(server: RedisServer): Promise<void> {
+  const info = await respCommand(server.port, ["INFO", "server"]);
+  if (typeof info !== "string" || !isValkeyInfo(info)) {
+    throw new Error(`the server started as valkey-server is not Valkey: ${JSON.stringify(info)}`);
+  }
+}
+
 /** Starts a real redis-server on 127.0.0.1 (no config file) and waits until it is ready. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const attempts = options.port === undefined ? 5 : 1;
-  const executable = options.flavor === "valkey" ? valkeyServerPath() : "redis-server";
+  const executable = options.flavor === "valkey" ? await valkeyServerPath() : "redis-server";
   let dir = options.dir;
   let ownedTempDir: string | undefined;
   if (dir === undefined) {
@@ -368,6 +376,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     server.spawn();
     try {
       await server.waitReady();
+      if (options.flavor === "valkey") await refuseUnlessValkey(server);
       return server;
     } catch (error) {
       lastError = error as Error;

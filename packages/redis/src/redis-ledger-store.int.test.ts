@@ -13,14 +13,14 @@ import {
   type RecordPatch,
   StaleOwnerError,
 } from "@durable-tools/core";
-import { claimRequest, describeLedgerStoreConformance, T0, testEvent } from "@durable-tools/core/testing";
+import { claimRequest, T0, testEvent } from "@durable-tools/core/testing";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
 import { RedisLedgerStore, type RedisLedgerStoreOptions } from "./redis-ledger-store.js";
 import { entryValue } from "./stream-ids.js";
-import { charge } from "./test-support.js";
+import { charge, describeConformanceOn } from "./test-support.js";
 
 let server: RedisServer;
 let prefixes = 0;
@@ -77,19 +77,11 @@ function release(
 
 // Defaults; every claim a SET NX GET (what a process that has not seen the key sends); every claim a
 // Lua script (as on Redis 6.2).
-for (const [mode, options] of [
+describeConformanceOn("redis-server", () => server, [
   ["", {}],
   [", remembers no keys", { rememberKeys: 0 }],
   [", claims by script as on Redis 6.2", { claimWith: "script" }],
-] as const) {
-  describeLedgerStoreConformance(`RedisLedgerStore (redis-server${mode})`, {
-    create: () =>
-      new RedisLedgerStore(new Redis(server.port, "127.0.0.1"), { prefix: `conf${++prefixes}`, ...options }),
-    destroy: async (store) => {
-      await (store as RedisLedgerStore).client.quit();
-    },
-  });
-}
+]);
 
 describe("RedisLedgerStore with an AES-256-GCM codec", () => {
   it("keeps arguments, results and event data encrypted at rest; tampering is an error, never a result", async () => {

@@ -1,8 +1,9 @@
 import { Ledger, type LedgerOptions } from "@durable-tools/core";
+import { describeLedgerStoreConformance } from "@durable-tools/core/testing";
 import { Redis, type RedisOptions } from "ioredis";
 import { afterAll, beforeAll } from "vitest";
-import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
-import type { RedisLedgerStore } from "./redis-ledger-store.js";
+import { type RedisServer, type ServerFlavor, startRedisServer } from "../../../test/support/redis-server.js";
+import { RedisLedgerStore, type RedisLedgerStoreOptions } from "./redis-ledger-store.js";
 
 /*
  * Helpers shared by this package's tests (not exported from the package entry point).
@@ -17,8 +18,8 @@ export interface RedisFixture {
   client(options?: RedisOptions): Redis;
 }
 
-/** A redis-server of the test file's own: started before its tests, stopped with its clients after. */
-export function useRedisServer(): RedisFixture {
+/** A redis-server (or valkey-server) of the test file's own: started before its tests, stopped with its clients after. */
+export function useRedisServer(options: { flavor?: ServerFlavor } = {}): RedisFixture {
   const clients: Redis[] = [];
   const fixture = {
     client(options: RedisOptions = {}) {
@@ -28,7 +29,7 @@ export function useRedisServer(): RedisFixture {
     },
   } as RedisFixture;
   beforeAll(async () => {
-    fixture.server = await startRedisServer();
+    fixture.server = await startRedisServer(options);
     fixture.admin = fixture.client();
   });
   afterAll(async () => {
@@ -50,4 +51,28 @@ export function charge(store: RedisLedgerStore, options: Omit<LedgerOptions, "st
       submit: () => ({ chargeId: `ch_${++runs}` }),
     });
   return { call, runs: () => runs };
+}
+
+/**
+ * The store conformance suite every store passes, once per mode (`[label suffix, options]`), on the
+ * server `server()` returns when the suite runs: each store on a connection and a prefix of its own.
+ */
+export function describeConformanceOn(
+  serverName: string,
+  server: () => RedisServer,
+  modes: readonly (readonly [string, RedisLedgerStoreOptions])[],
+): void {
+  let stores = 0;
+  for (const [mode, options] of modes) {
+    describeLedgerStoreConformance(`RedisLedgerStore (${serverName}${mode})`, {
+      create: () =>
+        new RedisLedgerStore(new Redis(server().port, "127.0.0.1"), {
+          prefix: `conf-${serverName}-${++stores}`,
+          ...options,
+        }),
+      destroy: async (store) => {
+        await (store as RedisLedgerStore).client.quit();
+      },
+    });
+  }
 }

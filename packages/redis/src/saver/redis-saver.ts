@@ -116,8 +116,6 @@ export class RedisSaver extends BaseCheckpointSaver {
   readonly #prefix: string;
   readonly #ttlMs: number;
   readonly #ownsClient: boolean;
-  /** The keys of the thread last written or read: a run's calls are all for one thread. */
-  #lastThread: { id: string; keys: ThreadKeys } | undefined;
 
   constructor(client: Client, options: RedisSaverOptions = {}, ownsClient = false) {
     super(options.serde);
@@ -162,7 +160,7 @@ export class RedisSaver extends BaseCheckpointSaver {
 
   /** The five keys of a thread (checkpoints, index, blobs, writes, writes index). */
   threadKeys(threadId: string): ThreadKeys {
-    return [...this.#keysOf(threadId)];
+    return threadKeys(this.#prefix, threadId);
   }
 
   override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
@@ -232,7 +230,7 @@ export class RedisSaver extends BaseCheckpointSaver {
       newVersions,
     );
     await this.#scripts.dtCpPutV3(
-      ...this.#keysOf(threadId),
+      ...this.threadKeys(threadId),
       this.#ttlMs,
       member,
       record,
@@ -266,7 +264,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     const bounds = namespaceBounds(ns);
     const expected = expectedLatestId === undefined ? "" : checkpointMember(ns, expectedLatestId);
     const reply = (await this.#scripts.dtCpPutIfLatestV3(
-      ...this.#keysOf(threadId),
+      ...this.threadKeys(threadId),
       this.#ttlMs,
       member,
       record,
@@ -378,12 +376,12 @@ export class RedisSaver extends BaseCheckpointSaver {
         return [writeField(member, taskId, idx), encoded, idx < 0 ? "1" : "0"];
       }),
     );
-    await this.#scripts.dtCpWritesV2(...this.#keysOf(threadId), this.#ttlMs, ...args.flat());
+    await this.#scripts.dtCpWritesV2(...this.threadKeys(threadId), this.#ttlMs, ...args.flat());
   }
 
   /** Removes every checkpoint, blob and write of the thread, in all namespaces (one UNLINK). */
   override async deleteThread(threadId: string): Promise<void> {
-    await this.client.unlink(...this.#keysOf(threadId));
+    await this.client.unlink(...this.threadKeys(threadId));
   }
 
   /** `<12-digit counter>.<random>`: see channel-versions.ts. */
@@ -394,17 +392,9 @@ export class RedisSaver extends BaseCheckpointSaver {
 
   // --- helpers ---------------------------------------------------------------------------------
 
-  /** `threadKeys`, without a copy: callers spread it into a command's arguments. */
-  #keysOf(threadId: string): Readonly<ThreadKeys> {
-    if (this.#lastThread?.id !== threadId) {
-      this.#lastThread = { id: threadId, keys: threadKeys(this.#prefix, threadId) };
-    }
-    return this.#lastThread.keys;
-  }
-
   #getArgs(threadId: string, ns: string, member: string): ScriptArg[] {
     const bounds = namespaceBounds(ns);
-    return [...this.#keysOf(threadId), member, bounds.min, bounds.max];
+    return [...this.threadKeys(threadId), member, bounds.min, bounds.max];
   }
 
   async #toTuple(threadId: string, reply: Reply): Promise<CheckpointTuple | undefined> {
@@ -506,7 +496,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     beforeId: string | undefined,
     onlyId: string | undefined,
   ): Promise<ListedCheckpoint[]> {
-    const [, idx] = this.#keysOf(threadId);
+    const [, idx] = this.threadKeys(threadId);
     let members: string[];
     if (ns !== undefined && onlyId !== undefined) {
       members = [checkpointMember(ns, onlyId)];

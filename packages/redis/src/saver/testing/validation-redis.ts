@@ -1,15 +1,16 @@
+import type { CheckpointSaverTestInitializer } from "@langchain/langgraph-checkpoint-validation";
 import { Redis } from "ioredis";
 import {
   type RedisServer,
   type ServerFlavor,
   startRedisServer,
 } from "../../../../../test/support/redis-server.js";
-import type { RedisSaver } from "../redis-saver.js";
+import { RedisSaver } from "../redis-saver.js";
 
 /**
- * The redis-server (or valkey-server) behind a run of LangGraph's checkpointer validation suite: started in the suite's
- * beforeAll, and in its afterAll stopped after checking that nothing of the run is left behind (every
- * block's destroyCheckpointer deletes its threads).
+ * The redis-server (or valkey-server) behind a run of LangGraph's checkpointer validation suite:
+ * started in the suite's beforeAll, and in its afterAll stopped after checking that nothing of the run
+ * is left behind (every block's destroyCheckpointer deletes its threads).
  */
 export function validationRedis(flavor: ServerFlavor = "redis"): {
   start(): Promise<void>;
@@ -32,9 +33,32 @@ export function validationRedis(flavor: ServerFlavor = "redis"): {
       }
     },
     client() {
-      if (client === undefined) throw new Error("redis-server not started");
+      if (client === undefined) throw new Error(`${flavor}-server not started`);
       return client;
     },
+  };
+}
+
+/**
+ * The suite's initializer for bare RedisSaver on a server of its own. `checkpointerName` is not a
+ * built-in saver's name, so the suite skips no test (also "should only store channel_values that have
+ * changed", which it skips for MemorySaver, SQLite and MongoDB).
+ */
+export function redisSaverValidation(
+  checkpointerName: string,
+  flavor: ServerFlavor = "redis",
+): CheckpointSaverTestInitializer<RedisSaver> {
+  const redis = validationRedis(flavor);
+  let checkpointers = 0;
+  return {
+    checkpointerName,
+    beforeAllTimeout: 30_000,
+    beforeAll: () => redis.start(),
+    afterAll: () => redis.stopLeavingNothing(),
+    // A fresh prefix per checkpointer: each block of the suite sees only its own threads (the suite
+    // lists without a thread_id and reuses thread ids such as "thread-1" across blocks).
+    createCheckpointer: () => new RedisSaver(redis.client(), { prefix: `validation${++checkpointers}` }),
+    destroyCheckpointer: deleteAllThreads,
   };
 }
 
