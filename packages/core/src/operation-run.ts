@@ -127,7 +127,7 @@ export class OperationRun<A, R> {
       if (claim.outcome === "created") {
         this.#rt.publish(created());
         return this.#withLease(() =>
-          this.#record.state === PENDING ? this.#authorizeThenValidate() : this.#submitLoop(),
+          this.#record.state === PENDING ? this.#validate() : this.#submitLoop(),
         );
       }
       if (claim.outcome === "taken_over") {
@@ -152,12 +152,6 @@ export class OperationRun<A, R> {
 
   // --- the steps -----------------------------------------------------------------------------
 
-  /** This owner makes the first submission (nothing was submitted yet): authorize, then validate. */
-  async #authorizeThenValidate(): Promise<ExecutionResult<R>> {
-    await this.#authorize();
-    return this.#validate();
-  }
-
   /** The authorize hook, once per owner that makes the first submission. A refusal frees the key. */
   async #authorize(): Promise<void> {
     const authorize = this.#spec.authorize;
@@ -172,7 +166,9 @@ export class OperationRun<A, R> {
     }
   }
 
+  /** This owner makes the first submission (nothing was submitted yet): authorize, then validate. */
   async #validate(): Promise<ExecutionResult<R>> {
+    await this.#authorize();
     const validate = this.#spec.validate;
     if (validate) {
       for (let tries = 1; ; tries++) {
@@ -195,7 +191,7 @@ export class OperationRun<A, R> {
 
   async #resumeAfterTakeover(): Promise<ExecutionResult<R>> {
     const state = this.#record.state;
-    if (state === PENDING) return this.#authorizeThenValidate();
+    if (state === PENDING) return this.#validate();
     if (state === VALIDATED) {
       await this.#authorize();
       await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });

@@ -205,19 +205,24 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     const { args, key } = this.#splitKey(input);
     const ledger = definition.ledger as Ledger;
     let spec: OperationSpec<A, R> | undefined;
+    // A destructive call's argument fingerprint: its approval's check, and its key if it fails.
+    let argsFingerprint: string | undefined;
     let result: ExecutionResult<R>;
     try {
       spec = this.#spec(args, key, run, config, runManager);
       if (run.dryRun === true || definition.dryRun === true) {
         return [envelopeContent(await this.#dryRun(args, ledger.keyFor(spec).key)), undefined];
       }
-      if (this.sideEffect === "destructive") this.#requireApproval(spec, ledger, run.approvals);
+      if (this.sideEffect === "destructive") {
+        argsFingerprint = ledger.fingerprintOf(args);
+        spec.authorize = this.#approvalConsumer(ledger, argsFingerprint, run.approvals);
+      }
       result = await ledger.execute(spec);
     } catch (error) {
       // interrupt() or a Command for the parent graph: LangGraph's control flow, never an envelope.
       if (definition.onError === "throw" || isControlFlowSignal(error)) throw error;
       const record = (error as { record?: OperationRecord }).record;
-      const key = keyOfFailedCall(error, ledger, spec);
+      const key = keyOfFailedCall(error, ledger, spec, argsFingerprint);
       return [envelopeContent(errorEnvelope(error, key)), record];
     }
     // Outside the try: once the effect is recorded, nothing here may turn it into an error envelope.
@@ -272,18 +277,18 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
   }
 
   /**
-   * A destructive call needs a live approval for its exact arguments: checked now, before the store
-   * is touched; consumed by the operation's authorize hook, i.e. only by the call about to make its
-   * first submission (never by a replay, a conflict or a duplicate waiting for another call).
+   * A destructive call needs a live approval for its exact arguments (fingerprint `wanted`): checked
+   * now, before the store is touched. Returns the operation's authorize hook, which consumes it, i.e.
+   * only in the call about to make the first submission (never a replay, a conflict or a duplicate
+   * waiting for another call).
    */
-  #requireApproval(
-    spec: OperationSpec<A, R>,
+  #approvalConsumer(
     ledger: Ledger,
+    wanted: string,
     approvals: readonly Approval[] | undefined,
-  ): void {
-    const wanted = ledger.fingerprintOf(spec.args);
+  ): NonNullable<OperationSpec<A, R>["authorize"]> {
     requireLiveApprovals(ledger, this.name, wanted, approvals);
-    spec.authorize = (_args, ctx) => consumeApproval(ledger, this.name, wanted, ctx.key, approvals);
+    return (_args, ctx) => consumeApproval(ledger, this.name, wanted, ctx.key, approvals);
   }
 
   async #dryRun(args: A, key: string): Promise<EffectEnvelope> {
@@ -307,17 +312,21 @@ function isToolCall(arg: unknown): arg is { args: unknown } {
   return typeof arg === "object" && arg !== null && (arg as { type?: unknown }).type === "tool_call";
 }
 
-/** The key an error envelope names: the error's own, else the call's when its input allows one. */
+/**
+ * The key an error envelope names: the error's own, else the call's when its input allows one (from
+ * `argsFingerprint` when the call worked it out already).
+ */
 function keyOfFailedCall<A, R>(
   error: unknown,
   ledger: Ledger,
   spec: OperationSpec<A, R> | undefined,
+  argsFingerprint: string | undefined,
 ): string | undefined {
   const own = (error as { key?: unknown } | null)?.key;
   if (typeof own === "string") return own;
   if (spec === undefined) return undefined;
   try {
-    return ledger.keyFor(spec).key;
+    return ledger.keyFor(spec, argsFingerprint).key;
   } catch {
     return undefined; // the input itself was invalid (bad key or payload): there is no key to name
   }

@@ -1,9 +1,9 @@
-import { Ledger, MemoryLedgerStore, type OperationRecord } from "@durable-tools/core";
-import type { ToolMessage } from "@langchain/core/messages";
+import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { describe, expect, it } from "vitest";
 import { z } from "zod/v4";
 import { durableTool } from "./durable-tool.js";
 import { envelopeContent } from "./envelope.js";
+import { callTool, thread } from "./test-support.js";
 
 describe("the envelope of an effect that happened", () => {
   it("reports a cyclic result as a success, and the charge ran once", async () => {
@@ -21,18 +21,14 @@ describe("the envelope of an effect that happened", () => {
         return response;
       },
     });
-    for (const [id, effect] of [
-      ["c1", "created"],
-      ["c2", "noop"],
-    ] as const) {
-      const call = { type: "tool_call" as const, id, name: "charge", args: { cents: 5 } };
-      const message = (await charge.invoke(call, { configurable: { thread_id: "t" } })) as ToolMessage;
-      expect(JSON.parse(message.content as string)).toMatchObject({
+    for (const effect of ["created", "noop"]) {
+      const { envelope, record } = await callTool(charge, { cents: 5 }, thread("t"));
+      expect(envelope).toMatchObject({
         ok: true,
         effect,
         data: { id: "ch_1", shared: { n: 1 }, request: { response: "[Circular]", again: { n: 1 } } },
       });
-      expect((message.artifact as OperationRecord).state).toBe("CONFIRMED");
+      expect(record?.state).toBe("CONFIRMED");
     }
     expect(charges).toBe(1);
   });

@@ -12,6 +12,8 @@ export const LangChainErrorCode = {
  */
 export class ApprovalAlreadyUsedError extends DurableToolsError {
   readonly tool: string;
+  /** The operation this call would have run (its ledger key). */
+  readonly key: string;
   /** The operation the approval was consumed by. */
   readonly usedBy: string;
 
@@ -21,6 +23,7 @@ export class ApprovalAlreadyUsedError extends DurableToolsError {
       `The approval for "${tool}" with these arguments was already used by another operation (${usedBy}); one approval authorises exactly one operation. Nothing was executed for ${key}. Ask for a new approval.`,
     );
     this.tool = tool;
+    this.key = key;
     this.usedBy = usedBy;
   }
 }
