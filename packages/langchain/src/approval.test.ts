@@ -1,4 +1,4 @@
-import { IdempotencyConflictError, Ledger, MemoryLedgerStore } from "@durable-tools/core";
+import { IdempotencyConflictError, Ledger, MemoryLedgerStore, StaleOwnerError } from "@durable-tools/core";
 import { ToolInputParsingException, tool } from "@langchain/core/tools";
 import { describe, expect, it, vi } from "vitest";
 import { z } from "zod/v4";
@@ -106,6 +106,27 @@ describe("an approval authorises exactly one operation", () => {
     const again = await invoke({ ...args, idempotency_key: "r-1" }, "t1", approvals);
     expect(again).toMatchObject({ ok: true, effect: "created", data: { refund: 1 } });
     expect(counter.refunds).toBe(1);
+  });
+
+  it("names the tool's operation, not the approval's record, when consuming the approval fails", async () => {
+    // The approval's record is taken over by another worker while this call confirms its use.
+    class TakenOverStore extends MemoryLedgerStore {
+      override async transition(request: Parameters<MemoryLedgerStore["transition"]>[0]) {
+        if (request.path.at(-1) === "CONFIRMED" && request.key.includes(APPROVAL_TOOL)) {
+          throw new StaleOwnerError(request.key, "another worker took the operation over");
+        }
+        return super.transition(request);
+      }
+    }
+    const { counter, refund, ledger } = refundTool({ store: new TakenOverStore() });
+    const config = withDurableOptions(thread("t1"), { approvals: [approve("refund", args, "alice")] });
+    const { envelope, record } = await callTool(refund, { ...args, idempotency_key: "r-1" }, config);
+    expect(envelope).toMatchObject({ ok: false, error: { code: "STALE_OWNER" } });
+    expect(envelope.error.message).toContain(APPROVAL_TOOL);
+    expect(envelope.key).toMatch(/^-\/refund\/k:s:[0-9a-f]+\/r-1$/);
+    expect(record).toBeUndefined();
+    expect(await ledger.get(envelope.key)).toBeUndefined(); // released: nothing was submitted
+    expect(counter.refunds).toBe(0);
   });
 
   it("binds hand-built approvals (no id) by their content", async () => {

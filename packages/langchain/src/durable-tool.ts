@@ -221,8 +221,10 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     } catch (error) {
       // interrupt() or a Command for the parent graph: LangGraph's control flow, never an envelope.
       if (definition.onError === "throw" || isControlFlowSignal(error)) throw error;
-      const record = (error as { record?: OperationRecord }).record;
-      const key = keyOfFailedCall(error, ledger, spec, argsFingerprint);
+      const refused = refusedByApproval.get(error as object);
+      // An error from consuming the approval may name the approval's own record: not this operation.
+      const record = refused === undefined ? (error as { record?: OperationRecord }).record : undefined;
+      const key = refused ?? keyOfFailedCall(error, ledger, spec, argsFingerprint);
       return [envelopeContent(errorEnvelope(error, key)), record];
     }
     // Outside the try: once the effect is recorded, nothing here may turn it into an error envelope.
@@ -288,7 +290,14 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     approvals: readonly Approval[] | undefined,
   ): NonNullable<OperationSpec<A, R>["authorize"]> {
     requireLiveApprovals(ledger, this.name, wanted, approvals);
-    return (_args, ctx) => consumeApproval(ledger, this.name, wanted, ctx.key, approvals);
+    return async (_args, ctx) => {
+      try {
+        await consumeApproval(ledger, this.name, wanted, ctx.key, approvals);
+      } catch (error) {
+        if (typeof error === "object" && error !== null) refusedByApproval.set(error, ctx.key);
+        throw error;
+      }
+    };
   }
 
   async #dryRun(args: A, key: string): Promise<EffectEnvelope> {
@@ -307,6 +316,13 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     };
   }
 }
+
+/**
+ * Errors thrown while a call consumed its approval, with the key of the operation they refused. The
+ * ledger rethrows them unchanged, and some (e.g. OperationInProgressError from the approval's own
+ * record) carry that record's key: the envelope must name the tool's operation instead.
+ */
+const refusedByApproval = new WeakMap<object, string>();
 
 function isToolCall(arg: unknown): arg is { args: unknown } {
   return typeof arg === "object" && arg !== null && (arg as { type?: unknown }).type === "tool_call";
