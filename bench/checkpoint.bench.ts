@@ -44,6 +44,7 @@ import { chainInOrder, checkpointerOver } from "./graph-kit.js";
 import { PipelinedPutsSaver } from "./pipelined-puts-saver.js";
 import { bytesPerOperation } from "./redis-keys.js";
 import { RoundTripFloorSaver } from "./round-trip-floor-saver.js";
+import { measureSaverCalls } from "./saver-calls.js";
 import { median, round0, round1, round2, round3, seededRandom, shuffled } from "./stats.js";
 import { versionOf } from "./versions.js";
 
@@ -608,6 +609,16 @@ async function main() {
           )
         : undefined;
 
+    // --- one call at a time: where a RedisSaver run's extra time goes --------------------------------
+    const perSaverCall = await measureSaverCalls(
+      {
+        memory: makeSaver("memory", "per-call"),
+        sqlite: makeSaver("sqlite", "per-call"),
+        redis: makeSaver("redis", "per-call"),
+      },
+      client,
+    );
+
     // --- results ---------------------------------------------------------------------------------
     const byName = new Map(contenders.map((c) => [c.name, c]));
     const ms = (saver: SaverName, wrapping: Wrapping, durability: Durability) =>
@@ -684,6 +695,7 @@ async function main() {
         note: `${FAN_OUT} single-write tasks on one checkpoint (${FAN_OUT_PASSES} passes, medians; 64 putWrites in flight): µs per putWrites over the first 500 and the last 500, and the getTuple reading all ${FAN_OUT}. lastOverFirst near 1: a write's cost does not grow with the writes before it`,
         ...fanOut,
       },
+      perSaverCall,
       redisCommandsPerRun: {
         note: "commands the ioredis client sent (round trips; a Lua script is one evalsha), per run, over 20 untimed runs on fresh threads",
         ...redisCommandsPerRun,
@@ -823,6 +835,12 @@ async function main() {
       );
       console.table(fanOut);
     }
+    console.log(`\nPer saver call: ${perSaverCall.note}`);
+    console.table(perSaverCall.us);
+    console.table({
+      redisOverSqlite: perSaverCall.redisOverSqlite,
+      pingOverSqlite: perSaverCall.pingOverSqlite,
+    });
     console.log("\nTargets:");
     for (const [name, t] of Object.entries(targets)) console.log(`  ${name}: ${JSON.stringify(t)}`);
     console.log("written to bench/results/checkpoint.json");
