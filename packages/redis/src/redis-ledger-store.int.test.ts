@@ -76,11 +76,13 @@ function release(
 }
 
 // Defaults; every claim a SET NX GET (what a process that has not seen the key sends); every claim a
-// Lua script (as on Redis 6.2).
+// Lua script (as on Redis 6.2); a client whose keyPrefix (with glob characters) ioredis puts in front
+// of every key, but not in SCAN's pattern nor its replies (listInDoubt, deleteByKeyPrefix, readEvents).
 describeConformanceOn("redis-server", () => server, [
   ["", {}],
   [", remembers no keys", { rememberKeys: 0 }],
   [", claims by script as on Redis 6.2", { claimWith: "script" }],
+  [", on a client with a keyPrefix", {}, { keyPrefix: "app[1]*:" }],
 ]);
 
 describe("RedisLedgerStore with an AES-256-GCM codec", () => {

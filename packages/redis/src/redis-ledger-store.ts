@@ -28,7 +28,7 @@ import {
   StaleOwnerError,
   type TransitionRequest,
 } from "@durable-tools/core";
-import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { type Cluster, Redis, type RedisOptions } from "ioredis";
 import { defineScripts } from "./define-scripts.js";
 import { RecentKeys } from "./recent-keys.js";
 import {
@@ -39,6 +39,7 @@ import {
   parseRecordText,
   recordText,
 } from "./record-text.js";
+import { globEscape, scanKeys } from "./scan-keys.js";
 import { APPEND_SCRIPT, CLAIM_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, TRANSITION_SCRIPT } from "./scripts.js";
 import {
   EVENTS_PER_CHANGE,
@@ -498,19 +499,7 @@ export class RedisLedgerStore implements LedgerStore {
    */
   async #scan(keyPrefix: string, tail: "}:rec" | ""): Promise<string[]> {
     const pattern = `${globEscape(this.#prefix)}:{${globEscape(keyPrefix)}*${tail}`;
-    const nodes = this.client instanceof Cluster ? this.client.nodes("master") : [this.client];
-    const keys: string[] = [];
-    for (const node of nodes) {
-      let cursor = "0";
-      do {
-        const [next, batch] = await this.#run("scan", () =>
-          node.scan(cursor, "MATCH", pattern, "COUNT", 500),
-        );
-        cursor = next;
-        keys.push(...batch);
-      } while (cursor !== "0");
-    }
-    return keys;
+    return scanKeys(this.client, pattern, 500, (call) => this.#run("scan", call));
   }
 
   /** Runs one store call with a deadline; anything but a durable-tools error is `LedgerUnavailableError`. */
@@ -574,9 +563,4 @@ function ttlOf(expiresAt: number, now: number): [expiresAt: string, ttl: string]
     );
   }
   return [text, String(ttl)];
-}
-
-/** `value` matched literally by a SCAN pattern. */
-function globEscape(value: string): string {
-  return value.replace(/[\\*?[\]]/g, (char) => `\\${char}`);
 }

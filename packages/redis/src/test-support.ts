@@ -54,19 +54,20 @@ export function charge(store: RedisLedgerStore, options: Omit<LedgerOptions, "st
 }
 
 /**
- * The store conformance suite every store passes, once per mode (`[label suffix, options]`), on the
- * server `server()` returns when the suite runs: each store on a connection and a prefix of its own.
+ * The store conformance suite every store passes, once per mode (`[label suffix, store options, ioredis
+ * options]`), on the server `server()` returns when the suite runs: each store on a connection and a
+ * prefix of its own.
  */
 export function describeConformanceOn(
   serverName: string,
   server: () => RedisServer,
-  modes: readonly (readonly [string, RedisLedgerStoreOptions])[],
+  modes: readonly (readonly [string, RedisLedgerStoreOptions, RedisOptions?])[],
 ): void {
   let stores = 0;
-  for (const [mode, options] of modes) {
+  for (const [mode, options, clientOptions = {}] of modes) {
     describeLedgerStoreConformance(`RedisLedgerStore (${serverName}${mode})`, {
       create: () =>
-        new RedisLedgerStore(new Redis(server().port, "127.0.0.1"), {
+        new RedisLedgerStore(new Redis(server().port, "127.0.0.1", clientOptions), {
           prefix: `conf-${serverName}-${++stores}`,
           ...options,
         }),

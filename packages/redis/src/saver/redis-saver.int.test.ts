@@ -659,6 +659,25 @@ describe("RedisSaver checkpoint order", () => {
     return listed;
   }
 
+  it("takes an empty `before` id as no bound, as MemorySaver does", async () => {
+    const saver = new RedisSaver(admin, { prefix: nextPrefix("before") });
+    for (const ns of ["", "sub:1"]) {
+      for (const id of ["1", "2"]) {
+        await saver.put(
+          { configurable: { thread_id: "t", checkpoint_ns: ns } },
+          { ...emptyCheckpoint(), id },
+          { source: "loop", step: 0, parents: {} },
+          {},
+        );
+      }
+    }
+    expect(await listIds(saver, { configurable: { thread_id: "t", checkpoint_ns: "" } }, "")).toEqual([
+      ["", "2"],
+      ["", "1"],
+    ]);
+    expect(await listIds(saver, { configurable: { thread_id: "t" } }, "")).toHaveLength(4);
+  });
+
   it("lists every checkpoint once, in the index's order, and `before` returns exactly those after it there", async () => {
     const saver = new RedisSaver(admin, { prefix: nextPrefix("order") });
     await fc.assert(
@@ -711,6 +730,52 @@ describe("RedisSaver checkpoint order", () => {
       ),
       { numRuns: 40 },
     );
+  });
+});
+
+describe("RedisSaver on an ioredis client with a keyPrefix", () => {
+  const metadata = { source: "loop", step: 0, parents: {} } as const;
+  const put = (saver: RedisSaver, threadId: string, id: string) =>
+    saver.put(
+      { configurable: { thread_id: threadId, checkpoint_ns: "" } },
+      { ...emptyCheckpoint(), id },
+      metadata,
+      {},
+    );
+  const listAll = async (saver: RedisSaver) => {
+    const listed: string[] = [];
+    for await (const tuple of saver.list({})) {
+      listed.push(`${tuple.config.configurable?.thread_id}/${tuple.checkpoint.id}`);
+    }
+    return listed.sort();
+  };
+
+  it("lists every thread without a thread_id (SCAN is not prefixed by ioredis), and deletes under the prefix", async () => {
+    // Glob characters in the client's prefix must match literally.
+    const keyPrefix = "app[1]*:";
+    const prefix = nextPrefix("kp");
+    const saver = new RedisSaver(redis.client({ keyPrefix }), { prefix });
+    await put(saver, "t1", "1");
+    await put(saver, "t2", "2");
+    // A key that matches the pattern only when the prefix is taken as a glob.
+    await new RedisSaver(redis.client({ keyPrefix: "app11:" }), { prefix }).put(
+      { configurable: { thread_id: "other", checkpoint_ns: "" } },
+      { ...emptyCheckpoint(), id: "9" },
+      metadata,
+      {},
+    );
+    const stored = await keysMatching(`app\\[1\\]\\*:{${prefix}:*`);
+    expect(stored).toHaveLength(4); // cp and idx of two threads, under the client's prefix
+    expect(await keysMatching(`{${prefix}:*`)).toEqual([]);
+
+    expect(await listAll(saver)).toEqual(["t1/1", "t2/2"]);
+    expect((await saver.getTuple({ configurable: { thread_id: "t1" } }))?.checkpoint.id).toBe("1");
+    // A saver on a client without the prefix sees none of them.
+    expect(await listAll(new RedisSaver(admin, { prefix }))).toEqual([]);
+
+    await saver.deleteThread("t1");
+    expect(await listAll(saver)).toEqual(["t2/2"]);
+    expect(await keysMatching(`app\\[1\\]\\*:{${prefix}:t1}*`)).toEqual([]);
   });
 });
 

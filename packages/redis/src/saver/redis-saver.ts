@@ -17,8 +17,9 @@ import {
   WRITES_IDX_MAP,
   writesSortKey,
 } from "@langchain/langgraph-checkpoint";
-import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { type Cluster, Redis, type RedisOptions } from "ioredis";
 import { defineScripts } from "../define-scripts.js";
+import { scanKeys } from "../scan-keys.js";
 import { nextChannelVersion } from "./channel-versions.js";
 import {
   blobField,
@@ -185,7 +186,8 @@ export class RedisSaver extends BaseCheckpointSaver {
     const configurable = config.configurable ?? {};
     const ns = configurable.checkpoint_ns as string | undefined;
     const onlyId = configurable.checkpoint_id as string | undefined;
-    const beforeId = before?.configurable?.checkpoint_id as string | undefined;
+    // An empty id is no id, as for getTuple and checkpoint_id here.
+    const beforeId = (before?.configurable?.checkpoint_id as string | undefined) || undefined;
     const threads =
       configurable.thread_id === undefined || configurable.thread_id === null
         ? await this.#scanThreads()
@@ -527,18 +529,10 @@ export class RedisSaver extends BaseCheckpointSaver {
   /** Every thread under this prefix: a SCAN of each master (only for `list()` without a thread_id). */
   async #scanThreads(): Promise<string[]> {
     const { pattern, parse } = threadIndexPattern(this.#prefix);
-    const nodes = this.client instanceof Cluster ? this.client.nodes("master") : [this.client];
     const threads = new Set<string>();
-    for (const node of nodes) {
-      let cursor = "0";
-      do {
-        const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-        cursor = next;
-        for (const key of keys) {
-          const threadId = parse(key);
-          if (threadId !== undefined) threads.add(threadId);
-        }
-      } while (cursor !== "0");
+    for (const key of await scanKeys(this.client, pattern, 1000)) {
+      const threadId = parse(key);
+      if (threadId !== undefined) threads.add(threadId);
     }
     return [...threads];
   }

@@ -17,6 +17,8 @@
  * themselves, so keys stay readable in redis-cli.
  */
 
+import { globEscape } from "../scan-keys.js";
+
 export const KEY_SUFFIXES = ["cp", "idx", "blobs", "writes", "widx"] as const;
 
 /** The five keys of one thread, in the order the Lua scripts take them as KEYS[1..5]. */
@@ -93,10 +95,9 @@ export function threadIndexPattern(prefix: string): {
   pattern: string;
   parse(key: string): string | undefined;
 } {
-  const globEscaped = prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
   const regex = new RegExp(`^\\{${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:([^:{}]*)\\}:idx$`);
   return {
-    pattern: `{${globEscaped}:*}:idx`,
+    pattern: `{${globEscape(prefix)}:*}:idx`,
     parse: (key) => {
       const match = regex.exec(key);
       return match?.[1] === undefined ? undefined : decodePart(match[1]);
