@@ -64,6 +64,44 @@ describe("durableNode", () => {
     expect(notified?.content).toBe("notified");
   });
 
+  it("keeps an array of Commands an array of Commands, on the first run and when replayed", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    let runs = 0;
+    let attempts = 0;
+    const app = new StateGraph(MessagesAnnotation)
+      .addNode(
+        "decide",
+        async (state: typeof MessagesAnnotation.State, config) => {
+          const result = await durableNode(async () => {
+            runs++;
+            return [
+              new Command({ update: { messages: [new AIMessage({ content: "first", id: "first" })] } }),
+              new Command({
+                update: { messages: [new AIMessage({ content: "second", id: "second" })] },
+                goto: new Send("audit", { messages: [new AIMessage("audit me")] }),
+              }),
+            ];
+          })(state, config);
+          expect(result.map((command) => command instanceof Command)).toEqual([true, true]);
+          if (++attempts === 1) throw new Error("transient after deciding");
+          return result;
+        },
+        {
+          ends: ["audit"],
+          retryPolicy: { maxAttempts: 2, initialInterval: 1, jitter: false, logWarning: false },
+        },
+      )
+      .addNode("audit", async () => ({}))
+      .addEdge(START, "decide")
+      .compile({ checkpointer: new DurableCheckpointer({ saver: new MemorySaver(), ledger }) });
+    const out = await app.invoke(
+      { messages: [new HumanMessage("go")] },
+      { configurable: { thread_id: "commands" } },
+    );
+    expect([attempts, runs]).toEqual([2, 1]);
+    expect(out.messages.map((m: BaseMessage) => m.content)).toEqual(["go", "first", "second"]);
+  });
+
   it("keeps a Command output a Command (with its Sends), on the first run and when replayed", async () => {
     const ledger = new Ledger({ store: new MemoryLedgerStore() });
     let decisions = 0;

@@ -47,7 +47,8 @@ export function durableNode<S, U>(
 
 /*
  * The checkpoint serializer keeps messages and plain data, but turns a Command (and the Sends in its
- * goto) into plain objects. A node's Command output is stored as a tagged description and rebuilt.
+ * goto) into plain objects. A node's Command output, or each Command of an array a node returns, is
+ * stored as a tagged description and rebuilt.
  */
 const COMMAND_TAG = "__durable_tools_command__";
 
@@ -60,6 +61,14 @@ interface StoredCommand {
 }
 
 function toStorable(output: unknown): unknown {
+  return Array.isArray(output) ? output.map(commandToStorable) : commandToStorable(output);
+}
+
+function fromStorable(value: unknown): unknown {
+  return Array.isArray(value) ? value.map(commandFromStorable) : commandFromStorable(value);
+}
+
+function commandToStorable(output: unknown): unknown {
   if (!isCommand(output)) return output;
   const command = output as Command;
   const stored: StoredCommand = { [COMMAND_TAG]: true };
@@ -75,7 +84,7 @@ function toStorable(output: unknown): unknown {
   return stored;
 }
 
-function fromStorable(value: unknown): unknown {
+function commandFromStorable(value: unknown): unknown {
   if (typeof value !== "object" || value === null || (value as StoredCommand)[COMMAND_TAG] !== true)
     return value;
   const stored = value as StoredCommand;
