@@ -62,6 +62,7 @@ export function checkpointView(scope: ViewScope, wait: "all" | "root" | "none"):
     },
     stored: storedOnce,
     invocation: (taskNs) => runs?.invocation(run, threadId, taskNs),
+    subgraphOrdinal: (taskNs, counter) => runs?.subgraphOrdinal(run, threadId, taskNs, counter),
     sendCount: async (ns, id) => {
       const seen = lineage.peek(threadId, ns, id)?.sends;
       if (seen !== undefined) return seen;

@@ -37,4 +37,50 @@ describe("RunRecords", () => {
     expect(runs.loadedIn(run, "t", "never")).toBeUndefined();
     expect(runs.loadedIn(run, "t", "sub:0")).toBe(true);
   });
+
+  describe("subgraphOrdinal: a subgraph's place among those its task invoked in one attempt", () => {
+    /** A subgraph's load: the invoking task `task:1` (its metadata), at `attempt`, its counter `counter`. */
+    const subgraphLoad = (run: object, counter: number, attempt: number) => ({
+      ...load(run, counter === 0 ? "task:1" : `task:1|${counter}`),
+      metadata: { langgraph_checkpoint_ns: "task:1" },
+      executionInfo: { nodeAttempt: attempt },
+    });
+
+    it("is the counter in the first attempt, and counts again from each retry's first subgraph", () => {
+      const runs = new RunRecords();
+      const run = {};
+      for (const [counter, attempt] of [
+        [0, 1],
+        [1, 1],
+        [2, 2],
+        [3, 2],
+        [4, 3],
+      ] as const) {
+        runs.loading(subgraphLoad(run, counter, attempt));
+      }
+      expect([0, 1, 2, 3, 4].map((counter) => runs.subgraphOrdinal(run, "t", "task:1", counter))).toEqual([
+        0, 1, 0, 1, 0,
+      ]);
+      expect(runs.subgraphOrdinal(run, "t", "task:1", 5)).toBeUndefined(); // never loaded
+      expect(runs.subgraphOrdinal({}, "t", "task:1", 1)).toBeUndefined(); // another run
+    });
+
+    it("is not known where a subgraph that never loads may stand between two attempts", () => {
+      const runs = new RunRecords();
+      const run = {};
+      // Counter 1 (attempt 1) and 2 (attempt 2) were subgraphs that store no checkpoints: which
+      // attempt 2 began with cannot be told.
+      runs.loading(subgraphLoad(run, 0, 1));
+      runs.loading(subgraphLoad(run, 3, 2));
+      expect(runs.subgraphOrdinal(run, "t", "task:1", 0)).toBe(0);
+      expect(runs.subgraphOrdinal(run, "t", "task:1", 3)).toBeUndefined();
+    });
+
+    it("takes a load without executionInfo for the first attempt", () => {
+      const runs = new RunRecords();
+      const run = {};
+      runs.loading({ ...load(run, "task:1|2"), metadata: { langgraph_checkpoint_ns: "task:1" } });
+      expect(runs.subgraphOrdinal(run, "t", "task:1", 2)).toBe(2);
+    });
+  });
 });

@@ -13,7 +13,9 @@ import { namespaceOf, threadOf } from "./config-fields.js";
  * - where the run started: the first root checkpoint it loaded (by id or the latest);
  * - which namespaces were loaded: a loop whose namespace was never loaded stores no checkpoints;
  * - for each subgraph, the task that invoked it: LangGraph hands the invoking task's metadata (step,
- *   node, triggers, path) down with the subgraph's config, so the load carries it.
+ *   node, triggers, path) down with the subgraph's config, so the load carries it;
+ * - for each task that invoked subgraphs, the attempt (LangGraph's `executionInfo.nodeAttempt`, also
+ *   handed down) of each value of its subgraph counter: see `subgraphOrdinal`.
  */
 
 /** Where a run started on a thread. */
@@ -39,6 +41,8 @@ interface RunRecord {
   starts: Map<string, RunStart>;
   loaded: Set<string>;
   invocations: Map<string, Invocation>;
+  /** Per invoking task: its subgraph counter values seen, each with the attempt that used it. */
+  counters: Map<string, Map<number, number>>;
   /** Something was not kept: a namespace not found may have been loaded. */
   full: boolean;
 }
@@ -57,12 +61,18 @@ export class RunRecords {
     if (run === undefined || threadId === undefined) return undefined;
     let record = this.#runs.get(run);
     if (record === undefined) {
-      record = { starts: new Map(), loaded: new Set(), invocations: new Map(), full: false };
+      record = {
+        starts: new Map(),
+        loaded: new Set(),
+        invocations: new Map(),
+        counters: new Map(),
+        full: false,
+      };
       this.#runs.set(run, record);
     }
     const ns = namespaceOf(config);
     if (ns !== "") {
-      this.#noteSubgraph(record, threadId, ns, config.metadata);
+      this.#noteSubgraph(record, threadId, ns, config);
       return undefined;
     }
     if (record.starts.has(threadId)) return undefined;
@@ -100,13 +110,37 @@ export class RunRecords {
     return this.#runs.get(run)?.invocations.get(slotOf(threadId, taskNs));
   }
 
-  #noteSubgraph(record: RunRecord, threadId: string, ns: string, metadata: unknown): void {
-    if (record.loaded.size + record.invocations.size >= MAX_PER_RUN) {
+  /**
+   * Where, among the subgraphs the task `taskNs` invoked in one attempt, is the one LangGraph
+   * numbered `counter`: the counter itself in the first attempt. LangGraph 1.7 counts a task's
+   * subgraphs (the `|<counter>` namespace level) across the retries of its node without starting
+   * again at 0, so the first subgraph of a retry would look new. Undefined where the loads do not
+   * show where the attempt's count began (a subgraph that stores no checkpoints never loads: one
+   * invoked between the last seen of the attempt before and the first seen of this one could not be
+   * told apart).
+   */
+  subgraphOrdinal(run: unknown, threadId: string, taskNs: string, counter: number): number | undefined {
+    if (typeof run !== "object" || run === null) return undefined;
+    const seen = this.#runs.get(run)?.counters.get(slotOf(threadId, taskNs));
+    const attempt = seen?.get(counter);
+    if (seen === undefined || attempt === undefined) return undefined;
+    if (attempt === 1) return counter;
+    let first = counter;
+    let before = -1;
+    for (const [value, itsAttempt] of seen) {
+      if (itsAttempt === attempt) first = Math.min(first, value);
+      else if (itsAttempt < attempt) before = Math.max(before, value);
+    }
+    return first === before + 1 ? counter - first : undefined;
+  }
+
+  #noteSubgraph(record: RunRecord, threadId: string, ns: string, config: RunnableConfig): void {
+    if (record.loaded.size + record.invocations.size + record.counters.size >= MAX_PER_RUN) {
       record.full = true;
       return;
     }
     record.loaded.add(slotOf(threadId, ns));
-    const task = (metadata ?? {}) as Record<string, unknown>;
+    const task = (config.metadata ?? {}) as Record<string, unknown>;
     const { langgraph_checkpoint_ns: taskNs, langgraph_node: node, langgraph_step: step } = task;
     const { langgraph_triggers: triggers, langgraph_path: path } = task;
     if (
@@ -118,6 +152,21 @@ export class RunRecords {
     ) {
       record.invocations.set(slotOf(threadId, taskNs), { node, step, triggers, path });
     }
+    if (typeof taskNs === "string") this.#noteCounter(record, threadId, ns, taskNs, config);
+  }
+
+  /** The invoking task's subgraph counter in the namespace `ns` (`taskNs` or `taskNs|<counter>`). */
+  #noteCounter(record: RunRecord, threadId: string, ns: string, taskNs: string, config: RunnableConfig) {
+    const suffix = ns === taskNs ? "0" : ns.startsWith(`${taskNs}|`) ? ns.slice(taskNs.length + 1) : "";
+    if (!/^(0|[1-9][0-9]*)$/.test(suffix)) return;
+    const attempt = (config as { executionInfo?: { nodeAttempt?: unknown } }).executionInfo?.nodeAttempt;
+    const slot = slotOf(threadId, taskNs);
+    let seen = record.counters.get(slot);
+    if (seen === undefined) {
+      seen = new Map();
+      record.counters.set(slot, seen);
+    }
+    seen.set(Number(suffix), typeof attempt === "number" && attempt >= 1 ? attempt : 1);
   }
 }
 

@@ -42,6 +42,8 @@ export interface CheckpointView {
   sendCount(checkpointNs: string, checkpointId: string): Promise<number | undefined>;
   /** The task (by its namespace) that invoked a subgraph, as the subgraph's load described it. */
   invocation?(taskNs: string): Invocation | undefined;
+  /** Where LangGraph's subgraph `counter` of the task `taskNs` stands in its attempt (run-records.ts). */
+  subgraphOrdinal?(taskNs: string, counter: number): number | undefined;
 }
 
 /**
@@ -58,7 +60,7 @@ export async function stableNamespace(
   for (let level = 0; level < segments.length; level++) {
     const name = await levelName(segments, level, checkpointMap, view);
     if (name === undefined) return undefined;
-    stable.push(name);
+    if (name !== "") stable.push(name);
   }
   return stable.join("|");
 }
@@ -80,7 +82,8 @@ export async function namespaceUnderExit(
   const segments = checkpointNs.split("|");
   const named = [first];
   for (let level = 1; level < segments.length; level++) {
-    named.push((await levelName(segments, level, checkpointMap, view)) ?? (segments[level] as string));
+    const name = (await levelName(segments, level, checkpointMap, view)) ?? (segments[level] as string);
+    if (name !== "") named.push(name);
   }
   return named.join("|");
 }
@@ -92,7 +95,10 @@ export function parseSegment(segment: string): { node: string; taskId: string } 
   return { node: segment.slice(0, separator), taskId: segment.slice(separator + 1) };
 }
 
-/** The stable name of one level of a namespace (see `stableNamespace`), or undefined. */
+/**
+ * The stable name of one level of a namespace (see `stableNamespace`), or undefined; "" for a level
+ * that is left out: the first subgraph of a retried attempt, named as the first of the first attempt.
+ */
 async function levelName(
   segments: readonly string[],
   level: number,
@@ -102,8 +108,12 @@ async function levelName(
   const segment = segments[level] as string;
   if (level > 0 && /^[1-9][0-9]*$/.test(segment)) {
     // The second, third... subgraph invoked by the task above (LangGraph's scratchpad counter): as
-    // stable as the task above it.
-    return `#${segment}`;
+    // stable as the task above it, counted from the start of the task's attempt. (The first subgraph
+    // has no counter level.)
+    const counter = Number(segment);
+    const taskNs = segments.slice(0, level).join("|");
+    const ordinal = view.subgraphOrdinal?.(taskNs, counter) ?? counter;
+    return ordinal === 0 ? "" : `#${ordinal}`;
   }
   const parsed = parseSegment(segment);
   if (parsed === undefined) return undefined;
