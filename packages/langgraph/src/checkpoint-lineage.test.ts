@@ -40,6 +40,22 @@ describe("CheckpointLineage", () => {
     await expect(lineage.originOf("t", "", "c0", 10)).rejects.toThrow(/was not handed/);
   });
 
+  it("forgets the least recently used first: learning again, peek and originOf keep a checkpoint", async () => {
+    const lineage = new CheckpointLineage();
+    const loop = { parentId: null, source: "loop" };
+    for (let i = 0; i < 10_000; i++) lineage.learn("t", "", `c${i}`, loop);
+    lineage.peek("t", "", "c0");
+    await lineage.originOf("t", "", "c1", 0);
+    lineage.learn("t", "", "c2", { parentId: "c1", source: "loop" });
+    // Three other threads' checkpoints push out the three least recently used: c3, c4, c5.
+    for (let i = 0; i < 3; i++) lineage.learn(`other-${i}`, "", "x", loop);
+    expect(lineage.peek("t", "", "c0")).toEqual(loop);
+    expect(lineage.peek("t", "", "c1")).toEqual(loop);
+    expect(lineage.peek("t", "", "c2")).toEqual({ parentId: "c1", source: "loop" });
+    for (const gone of ["c3", "c4", "c5"]) expect(lineage.peek("t", "", gone)).toBeUndefined();
+    expect(lineage.peek("t", "", "c6")).toEqual(loop);
+  });
+
   it("counts a checkpoint marked as starting a branch as a fork, and only that one", () => {
     const checkpoint = { ...emptyCheckpoint(), id: "c2" };
     const parent = { configurable: { checkpoint_id: "c1" } };

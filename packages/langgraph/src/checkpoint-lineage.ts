@@ -14,7 +14,11 @@ import type { ChannelVersions, Checkpoint, CheckpointMetadata } from "@langchain
  * stored checkpoints never change, so what is known of one stays right.
  */
 
-/** Most checkpoints remembered; the oldest are forgotten first (a resumed run learns again from getTuple). */
+/**
+ * Most checkpoints remembered, across threads; the least recently learned or asked about are
+ * forgotten first, so a running task's checkpoints outlast other threads' traffic. A forgotten one is
+ * read back from storage (checkpoint-view.ts).
+ */
 const MAX_REMEMBERED = 10_000;
 
 /**
@@ -90,7 +94,9 @@ export class CheckpointLineage {
   learn(threadId: string, checkpointNs: string, checkpointId: string, origin: CheckpointOrigin): void {
     const slot = slotOf(threadId, checkpointNs, checkpointId);
     const known = this.#origins.get(slot);
-    if (known === undefined && this.#origins.size >= MAX_REMEMBERED) {
+    // Deleted then set again below: a Map keeps insertion order, so this makes it the most recent.
+    if (known !== undefined) this.#origins.delete(slot);
+    else if (this.#origins.size >= MAX_REMEMBERED) {
       const oldest = this.#origins.keys().next().value;
       if (oldest !== undefined) this.#origins.delete(oldest);
     }
@@ -129,7 +135,7 @@ export class CheckpointLineage {
 
   /** The origin of a checkpoint if it is known now. */
   peek(threadId: string, checkpointNs: string, checkpointId: string): CheckpointOrigin | undefined {
-    return this.#origins.get(slotOf(threadId, checkpointNs, checkpointId));
+    return this.#used(slotOf(threadId, checkpointNs, checkpointId));
   }
 
   /**
@@ -144,7 +150,7 @@ export class CheckpointLineage {
     waitMs: number,
   ): Promise<CheckpointOrigin> {
     const slot = slotOf(threadId, checkpointNs, checkpointId);
-    const known = this.#origins.get(slot);
+    const known = this.#used(slot);
     if (known !== undefined) return Promise.resolve(known);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -164,6 +170,16 @@ export class CheckpointLineage {
       };
       this.#waiters.set(slot, [...(this.#waiters.get(slot) ?? []), onLearned]);
     });
+  }
+
+  /** The origin in `slot`, moved to the most recent place (asked about: a live task may ask again). */
+  #used(slot: string): CheckpointOrigin | undefined {
+    const known = this.#origins.get(slot);
+    if (known !== undefined) {
+      this.#origins.delete(slot);
+      this.#origins.set(slot, known);
+    }
+    return known;
   }
 }
 

@@ -3,7 +3,7 @@ import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import { type CheckpointLineage, type CheckpointOrigin, originOf } from "./checkpoint-lineage.js";
 import type { RunRecords } from "./run-records.js";
 import type { CheckpointView } from "./stable-namespace.js";
-import type { StoredCheckpoint } from "./task-anchor.js";
+import type { StoredCheckpoint, StoredReader } from "./task-anchor.js";
 
 /*
  * What a durableStep knows of its thread's checkpoints while it names its task: what the
@@ -37,26 +37,40 @@ export type PeekingView = CheckpointView & {
  */
 export function checkpointView(scope: ViewScope, wait: "all" | "root" | "none"): PeekingView {
   const { threadId, lineage, runs, run, checkpointer, stepName } = scope;
+  const storedNow: StoredReader = (ns, id) => storedCheckpoint(checkpointer, threadId, ns, id);
   // Read at most once per step (a view lives for one durableStep call).
   const reads = new Map<string, Promise<StoredCheckpoint | undefined>>();
-  const storedOnce = (ns: string, id: string) => {
+  const storedOnce: StoredReader = (ns, id) => {
     const slot = JSON.stringify([ns, id]);
     let read = reads.get(slot);
     if (read === undefined) {
-      read = storedCheckpoint(checkpointer, threadId, ns, id);
+      read = storedNow(ns, id);
       reads.set(slot, read);
     }
     return read;
+  };
+  const storedOrigin = async (ns: string, id: string, read: StoredReader) => {
+    const origin = (await read(ns, id))?.origin;
+    if (origin !== undefined) lineage.learn(threadId, ns, id, origin);
+    return origin;
   };
   const waitsFor = (ns: string) =>
     wait === "all" ? ns === "" || runs?.loadedIn(run, threadId, ns) !== false : wait === "root" && ns === "";
   return {
     peek: (ns, id) => lineage.peek(threadId, ns, id),
     origin: async (ns, id) => {
-      if (!waitsFor(ns)) return lineage.peek(threadId, ns, id);
+      const known = lineage.peek(threadId, ns, id);
+      if (known !== undefined) return known;
+      // Not in memory: forgotten (other threads' traffic pushed it out) or not handed over yet. A
+      // stored checkpoint answers at once; only one not stored yet is waited for.
+      const stored = await storedOrigin(ns, id, storedOnce);
+      if (stored !== undefined || !waitsFor(ns)) return stored;
       try {
         return await lineage.originOf(threadId, ns, id, LINEAGE_WAIT_MS);
       } catch (error) {
+        // Handed over, forgotten and stored while this step waited for it: still known.
+        const late = await storedOrigin(ns, id, storedNow);
+        if (late !== undefined) return late;
         throw new LedgerUnavailableError(notHandedOver(stepName, threadId, ns, id), error);
       }
     },

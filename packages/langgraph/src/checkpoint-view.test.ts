@@ -1,0 +1,79 @@
+import { isLedgerUnavailableError } from "@durable-tools/core";
+import { type CheckpointTuple, emptyCheckpoint } from "@langchain/langgraph-checkpoint";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { CheckpointLineage } from "./checkpoint-lineage.js";
+import { checkpointView } from "./checkpoint-view.js";
+
+/** A checkpointer whose storage holds `stored` (checkpoint id to tuple); counts its reads. */
+function storage(stored: Map<string, CheckpointTuple>) {
+  const reads: string[] = [];
+  const checkpointer = {
+    getTuple: async (config: { configurable: { checkpoint_id: string } }) => {
+      reads.push(config.configurable.checkpoint_id);
+      return stored.get(config.configurable.checkpoint_id);
+    },
+  };
+  return { checkpointer, reads };
+}
+
+function tuple(id: string, parentId: string, step: number): CheckpointTuple {
+  return {
+    config: { configurable: { thread_id: "t", checkpoint_ns: "", checkpoint_id: id } },
+    checkpoint: { ...emptyCheckpoint(), id },
+    parentConfig: { configurable: { thread_id: "t", checkpoint_ns: "", checkpoint_id: parentId } },
+    metadata: { source: "loop", step, parents: {} },
+    pendingWrites: [],
+  };
+}
+
+function scope(lineage: CheckpointLineage, checkpointer: unknown) {
+  return { threadId: "t", lineage, runs: undefined, run: undefined, checkpointer, stepName: "charge" };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("checkpointView, for a checkpoint not in memory", () => {
+  for (const wait of ["all", "root", "none"] as const) {
+    it(`reads a stored checkpoint at once, and learns it (wait ${wait})`, async () => {
+      const lineage = new CheckpointLineage();
+      const { checkpointer, reads } = storage(new Map([["c2", tuple("c2", "c1", 2)]]));
+      const view = checkpointView(scope(lineage, checkpointer), wait);
+      const origin = await view.origin("", "c2");
+      expect(origin).toMatchObject({ parentId: "c1", source: "loop", step: 2 });
+      expect(lineage.peek("t", "", "c2")).toEqual(origin);
+      expect(await view.origin("", "c2")).toEqual(origin);
+      expect(reads).toEqual(["c2"]);
+    });
+  }
+
+  it("answers undefined where it does not wait (a run under durability exit that stored nothing yet)", async () => {
+    const { checkpointer, reads } = storage(new Map());
+    const view = checkpointView(scope(new CheckpointLineage(), checkpointer), "none");
+    expect(await view.origin("", "c2")).toBeUndefined();
+    expect(reads).toEqual(["c2"]);
+  });
+
+  it("waits for one not stored yet, reads it again after the wait, and fails closed if it never comes", async () => {
+    vi.useFakeTimers();
+    const stored = new Map<string, CheckpointTuple>();
+    const { checkpointer, reads } = storage(stored);
+    const view = checkpointView(scope(new CheckpointLineage(), checkpointer), "root");
+    // Handed over and forgotten before the step asked: no put wakes the wait; it lands meanwhile.
+    const landed = view.origin("", "c2");
+    await vi.advanceTimersByTimeAsync(5_000);
+    stored.set("c2", tuple("c2", "c1", 2));
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(await landed).toMatchObject({ parentId: "c1", step: 2 });
+    expect(reads).toEqual(["c2", "c2"]);
+
+    const never = view.origin("", "c9").catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(10_000);
+    const error = await never;
+    expect(isLedgerUnavailableError(error)).toBe(true);
+    expect((error as Error).message).toMatch(
+      /checkpoint c9 of thread t was not handed to the DurableCheckpointer/,
+    );
+  });
+});
