@@ -57,13 +57,25 @@ export function isBranch(origin: { source?: string | undefined } | undefined): b
 
 /**
  * A checkpoint whose tasks are named by its own id, not by its parent: a branch (it runs anew on
- * purpose), and a root "input" checkpoint, which carries its run's input (a `Command({ update, goto
- * })` runs a node from it), so that two runs given different input on one parent never share their
- * tasks' names. A subgraph's "input" checkpoint is not: its input comes from the task above, already
- * named stably, and its id changes when a crash makes the subgraph start over.
+ * purpose), and an "input" checkpoint of the root (or of a namespace that `ownsItsHistory`), which
+ * carries its run's input (a `Command({ update, goto })` runs a node from it), so that two runs given
+ * different input on one parent never share their tasks' names. Another subgraph's "input" checkpoint
+ * is not: its input comes from the task above, already named stably, and its id changes when a crash
+ * makes the subgraph start over.
  */
 export function namedByOwnId(origin: { source?: string | undefined } | undefined, ns: string): boolean {
-  return isBranch(origin) || (ns === "" && origin?.source === "input");
+  return isBranch(origin) || (ownsItsHistory(ns) && origin?.source === "input");
+}
+
+/**
+ * A namespace whose checkpoints make one history across runs, as the root's do: the root, and a
+ * subgraph compiled with `checkpointer: true`, whose namespace LangGraph writes without task ids
+ * (`node`, `node|inner`), so that each invocation continues where the last one stopped. Its tasks
+ * are named as the root's are, by the checkpoints of that history, never by the namespace alone:
+ * Sends that invoke it at once each start from an input checkpoint of their own.
+ */
+export function ownsItsHistory(ns: string): boolean {
+  return ns.split("|").every((segment) => !segment.includes(":"));
 }
 
 /**

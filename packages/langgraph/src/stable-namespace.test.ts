@@ -130,7 +130,10 @@ describe("stableNamespace", () => {
     // The scheduling checkpoint is not in the map, or its origin is unknown.
     expect(await stableNamespace(outerNs, {}, lookup(origins))).toBeUndefined();
     expect(await stableNamespace(outerNs, { "": ROOT }, lookup({}))).toBeUndefined();
-    // A segment without a task id.
-    expect(await stableNamespace("outer", { "": ROOT }, lookup(origins))).toBeUndefined();
+  });
+
+  it("keeps a level without a task id (a subgraph with `checkpointer: true`) as LangGraph names it", async () => {
+    expect(await stableNamespace("outer", { "": ROOT }, lookup(origins))).toBe("outer");
+    expect(await stableNamespace("outer|inner", { "": ROOT }, lookup({}))).toBe("outer|inner");
   });
 });

@@ -116,7 +116,9 @@ async function levelName(
     return ordinal === 0 ? "" : `#${ordinal}`;
   }
   const parsed = parseSegment(segment);
-  if (parsed === undefined) return undefined;
+  // A subgraph with a history of its own (`checkpointer: true`): LangGraph names its level by the node
+  // alone, the same in every run; the levels below are named by its checkpoints (`anchoredPlace`).
+  if (parsed === undefined) return segment.includes(":") ? undefined : segment;
   const { node, taskId } = parsed;
   const parentNs = segments.slice(0, level).join("|");
   const scheduledBy = checkpointMap[parentNs];

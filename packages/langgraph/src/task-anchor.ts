@@ -1,5 +1,5 @@
 import { uuid5 } from "@langchain/langgraph-checkpoint";
-import { type CheckpointOrigin, namedByOwnId } from "./checkpoint-lineage.js";
+import { type CheckpointOrigin, namedByOwnId, ownsItsHistory } from "./checkpoint-lineage.js";
 import { pullTaskId, taskNamespace } from "./task-ids.js";
 
 /*
@@ -82,12 +82,14 @@ export async function taskAnchor(
 
 /**
  * Where a task sits by its anchor: `at:<anchor id>` when the anchor's tasks are named by its own id
- * (`namedByOwnId`), else at `step` (`step:<n>`), after the anchor's parent at the root
- * (`after:<parent id>|step:<n>`).
+ * (`namedByOwnId`), else at `step` (`step:<n>`), after the anchor's parent at the root and in a
+ * namespace that `ownsItsHistory` (`after:<parent id>|step:<n>`).
  */
 export function anchoredPlace(anchor: TaskAnchor, checkpointNs: string, step: number): string {
   if (namedByOwnId(anchor.origin, checkpointNs)) return `at:${anchor.checkpointId}`;
-  return checkpointNs === "" ? `after:${anchor.origin.parentId ?? "-"}|step:${step}` : `step:${step}`;
+  return ownsItsHistory(checkpointNs)
+    ? `after:${anchor.origin.parentId ?? "-"}|step:${step}`
+    : `step:${step}`;
 }
 
 /** The channels that may have triggered a pull task of `node` in a checkpoint. */

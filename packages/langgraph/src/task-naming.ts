@@ -1,5 +1,5 @@
 import type { getConfig } from "@langchain/langgraph";
-import { isBranch } from "./checkpoint-lineage.js";
+import { isBranch, ownsItsHistory } from "./checkpoint-lineage.js";
 import { checkpointView, type PeekingView, type ViewScope } from "./checkpoint-view.js";
 import { lineageOfCheckpointer, runsOfCheckpointer } from "./durable-checkpointer.js";
 import type { DurableStepIdentity } from "./journal-keys.js";
@@ -118,16 +118,18 @@ export async function taskIdentity(
   const naming = (primary: Place, alias?: () => Promise<Place | undefined>): Naming =>
     alias !== undefined && mayHaveRun ? { primary, alias } : { primary };
 
-  if (checkpointNs === "") {
-    // Under "async" the task's checkpoint may still be on its way to the checkpointer; under "sync"
-    // it was handed over before the task started. Under "exit" it is known only when this run
-    // resumed it (stored when an earlier run stopped there).
-    const view = durability === "exit" ? peeking : checkpointView(scope, "root");
-    const origin = await view.origin("", checkpointId);
+  if (ownsItsHistory(checkpointNs)) {
+    // The root, or a subgraph with a history of its own (`checkpointer: true`). Under "async" the
+    // task's checkpoint may still be on its way to the checkpointer; under "sync" it was handed over
+    // before the task started. Under "exit" it is known only when this run resumed it (stored when
+    // an earlier run stopped there).
+    const view =
+      durability === "exit" ? peeking : checkpointView(scope, checkpointNs === "" ? "root" : "all");
+    const origin = await view.origin(checkpointNs, checkpointId);
     if (origin === undefined) return { primary: byTaskId };
-    const anchor = await taskAnchor(view, "", checkpointId, origin, updatedNode);
-    const place = anchoredPlace(anchor, "", anchor.moved ? (anchor.origin.step ?? -1) + 1 : step);
-    const primary: Place = { checkpointNs: "", task: `${place}|path:${pathText}` };
+    const anchor = await taskAnchor(view, checkpointNs, checkpointId, origin, updatedNode);
+    const place = anchoredPlace(anchor, checkpointNs, anchor.moved ? (anchor.origin.step ?? -1) + 1 : step);
+    const primary: Place = { checkpointNs, task: `${place}|path:${pathText}` };
     // What a run that did not know this checkpoint named the task by: its LangGraph id (in the
     // checkpoint the task continues, if an update at the head re-scheduled it).
     const continued = anchor.moved ? anchor.taskId : taskId;
