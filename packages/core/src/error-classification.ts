@@ -115,7 +115,8 @@ export function isControlFlowSignal(error: unknown): boolean {
  * the outside in; on each, the rules apply in this order and the first match wins:
  *
  * 1. explicit `retryable` / `outcome` properties (set by {@link transient}, {@link permanent},
- *    {@link inDoubt}, and carried by durable-tools' own errors);
+ *    {@link inDoubt}, and carried by durable-tools' own errors); without an `outcome`, the rules
+ *    below on the same error give it (a `retryable: true` reset or timeout may have acted);
  * 2. an HTTP status (`status`, `statusCode`, `response.status`, `$metadata.httpStatusCode`);
  * 3. a Node/undici network `code`, or a database lock-contention `code` / `errno`;
  * 4. a lock-timeout message;
@@ -222,13 +223,19 @@ function classifyDurable(
   return { retryable: node.retryable, outcome: "not_applied", reason };
 }
 
+/**
+ * `retryable` / `outcome` as the error gives them. Without an `outcome`, the other rules on the same
+ * error say what it may have done (an SDK marks a reset or a timeout `retryable: true` too: that is
+ * no sign it did not act), else `not_applied`.
+ */
 function explicitVerdict(node: unknown): Verdict | undefined {
   const retryable = safeRead(node, "retryable");
   const outcome = outcomeOf(node);
   if (typeof retryable !== "boolean" && outcome === undefined) return undefined;
+  const implied = () => (statusVerdict(node) ?? codeVerdict(node) ?? nameVerdict(node))?.outcome;
   return {
     retryable: typeof retryable === "boolean" ? retryable : false,
-    outcome: outcome ?? "not_applied",
+    outcome: outcome ?? implied() ?? "not_applied",
     reason: "explicit",
   };
 }

@@ -63,6 +63,11 @@ export class OperationRun<A, R> {
    * store it as FAILED, only leave it in doubt. Says which attempt and why.
    */
   #mayHaveApplied: string | undefined;
+  /**
+   * This call's own submit succeeded (and what followed it failed): the effect is known to be applied,
+   * so no answer (a reconcile's "not applied") may lead to submitting it again.
+   */
+  #submitSucceeded = false;
 
   constructor(runtime: LedgerRuntime, spec: OperationSpec<A, R>) {
     this.#rt = runtime;
@@ -185,6 +190,7 @@ export class OperationRun<A, R> {
         }
       }
     }
+    await this.#stopIfAborted();
     await this.#move([VALIDATED, SUBMITTED], { attempt: this.#record.attempt + 1 });
     return this.#submitLoop();
   }
@@ -194,6 +200,7 @@ export class OperationRun<A, R> {
     if (state === PENDING) return this.#validate();
     if (state === VALIDATED) {
       await this.#authorize();
+      await this.#stopIfAborted();
       await this.#move([SUBMITTED], { attempt: this.#record.attempt + 1 });
       return this.#submitLoop();
     }
@@ -206,6 +213,8 @@ export class OperationRun<A, R> {
 
   async #submitLoop(): Promise<ExecutionResult<R>> {
     for (;;) {
+      // An abort during the claim, a hook or a backoff: this submission is not made.
+      await this.#stopIfAborted();
       let outcome: Awaited<ReturnType<OperationSpec<A, R>["submit"]>>;
       try {
         outcome = await this.#spec.submit(this.#spec.args, this.#context());
@@ -252,12 +261,14 @@ export class OperationRun<A, R> {
             return this.#yieldControl(error, "confirm");
           }
           const classification = this.#retry.classify(error);
+          this.#submitSucceeded = true;
+          const failed = `confirm failed with ${classification.reason}`;
+          this.#mayHaveApplied = `attempt ${this.#record.attempt} was applied (its submit succeeded, then ${failed})`;
           if (classification.retryable || classification.outcome === "unknown") {
-            const failed = `confirm failed with ${classification.reason}`;
-            this.#mayHaveApplied = `attempt ${this.#record.attempt} was applied (its submit succeeded, then ${failed})`;
             return this.#resolveInDoubt(error, `${failed} after a successful submit`);
           }
-          return this.#fail(error);
+          // Not FAILED: the effect exists, and a stored failure would tell every later call it does not.
+          return this.#doubt(`${failed} (permanent) after a successful submit, so the effect exists`, error);
         }
       }
       return this.#confirm(data, effect, reason);
@@ -276,6 +287,14 @@ export class OperationRun<A, R> {
           : this.#confirm(outcome, undefined, undefined);
       }
       if (answer.status === "not_applied") {
+        if (this.#submitSucceeded) {
+          // This call saw its submit succeed: the answer is stale or wrong, and resubmitting would apply
+          // the effect twice.
+          return this.#markInDoubt(
+            `${detail}; reconcile answered "not applied", but this call's submit of attempt ${this.#record.attempt} succeeded, so it is not submitted again`,
+            cause,
+          );
+        }
         // The downstream looked the key up: no submission so far was applied.
         this.#mayHaveApplied = undefined;
         const blocked = this.#resubmitBlocked();
@@ -338,7 +357,17 @@ export class OperationRun<A, R> {
     reason: string | undefined,
   ): Promise<ExecutionResult<R>> {
     const encoded = encodeValue(data);
-    const finalEffect = effect ?? this.#declaredEffect(data);
+    let finalEffect: Effect;
+    try {
+      finalEffect = effect ?? this.#declaredEffect(data);
+    } catch (error) {
+      // The effect exists; what to call it is unknown: in doubt, never a plain error that reads "failed".
+      this.#submitSucceeded = true;
+      return this.#doubt(
+        `attempt ${this.#record.attempt} was applied, but the tool's effect function threw: ${messageOf(error)}`,
+        error,
+      );
+    }
     const patch: RecordPatch = { result: encoded, effect: finalEffect, expiresAt: this.#rt.expiresAt() };
     if (reason !== undefined) patch.reason = reason;
     // Redacted now: the caller may change `data` once it has it back.
@@ -552,6 +581,7 @@ export class OperationRun<A, R> {
       attempt,
       startedAt: this.#startedAt,
       previousDelayMs: this.#previousDelayMs,
+      now: this.#rt.now(),
     });
   }
 
@@ -592,6 +622,12 @@ export class OperationRun<A, R> {
     }
     await this.#release(aborted, "aborted");
     throw aborted;
+  }
+
+  /** The caller aborted before a submission: it is not made (see `#stopAfterAbort`). */
+  async #stopIfAborted(): Promise<void> {
+    const signal = this.#spec.signal;
+    if (signal?.aborted) await this.#stopAfterAbort(new AbortedError(signal.reason));
   }
 
   #context(): OperationContext {

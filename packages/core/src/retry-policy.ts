@@ -61,6 +61,8 @@ export interface RetryState {
   startedAt: number;
   /** The delay slept before the attempt that just failed; 0 before the first retry. */
   previousDelayMs: number;
+  /** Now, on the clock `startedAt` was read from (epoch ms). Default this policy's `now()`. */
+  now?: number;
 }
 
 export interface RetryInfo {
@@ -160,7 +162,8 @@ export class RetryPolicy {
     }
 
     const { deadlineMs } = this.options;
-    if (deadlineMs !== undefined && this.options.now() + delayMs > state.startedAt + deadlineMs) {
+    const now = state.now ?? this.options.now();
+    if (deadlineMs !== undefined && now + delayMs > state.startedAt + deadlineMs) {
       return { retry: false, why: "deadline", classification };
     }
     return { retry: true, delayMs, classification };
