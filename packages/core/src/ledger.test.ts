@@ -4,6 +4,7 @@ import { withEffect } from "./effect-result.js";
 import { classifyError, inDoubt } from "./error-classification.js";
 import {
   type IdempotencyConflictError,
+  InvalidConfigurationError,
   isAbortedError,
   isDeadlineExceededError,
   isIdempotencyConflictError,
@@ -1064,5 +1065,18 @@ describe("Ledger: the caller's signal", () => {
     }
     expect(during).toEqual(Array.from({ length: 25 }, () => 1));
     expect(getEventListeners(signal, "abort")).toHaveLength(0);
+  });
+});
+
+describe("Ledger listing limits", () => {
+  it("refuses a limit that is not a whole number of at least 0, before the store is asked", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    for (const limit of [1.5, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(ledger.listInDoubt({ limit })).rejects.toThrow(
+        `ledger.listInDoubt: limit must be a whole number of at least 0 (or left out for no limit), got ${limit}.`,
+      );
+      await expect(ledger.readEvents({ limit })).rejects.toBeInstanceOf(InvalidConfigurationError);
+    }
+    expect(await ledger.listInDoubt({ limit: 0 })).toEqual([]);
   });
 });

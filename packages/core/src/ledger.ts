@@ -244,13 +244,17 @@ export class Ledger {
   }
 
   /** Operations nobody is working on that may or may not have happened (and, optionally, abandoned ones). */
-  listInDoubt(options: { includeUnfinished?: boolean; limit?: number } = {}): Promise<OperationRecord[]> {
+  async listInDoubt(
+    options: { includeUnfinished?: boolean; limit?: number } = {},
+  ): Promise<OperationRecord[]> {
+    checkLimit("listInDoubt", options.limit);
     return this.#runtime.call("listInDoubt", () =>
       this.store.listInDoubt({ ...options, now: this.#runtime.now() }),
     );
   }
 
-  readEvents(options?: ReadEventsOptions): Promise<LedgerEvent[]> {
+  async readEvents(options?: ReadEventsOptions): Promise<LedgerEvent[]> {
+    checkLimit("readEvents", options?.limit);
     return this.#runtime.call("readEvents", () => this.store.readEvents(options));
   }
 
@@ -292,5 +296,13 @@ function confirmationMode(mode: LedgerOptions["confirmation"]): "awaited" | "bac
   if (mode === undefined || mode === "awaited" || mode === "background") return mode ?? "awaited";
   throw new InvalidConfigurationError(
     `Ledger option confirmation must be "awaited" (the default) or "background", not ${JSON.stringify(mode)}.`,
+  );
+}
+
+/** A `limit` is a whole number of at least 0 (each store would read a fraction or a negative its own way). */
+function checkLimit(method: string, limit: number | undefined): void {
+  if (limit === undefined || (Number.isSafeInteger(limit) && limit >= 0)) return;
+  throw new InvalidConfigurationError(
+    `ledger.${method}: limit must be a whole number of at least 0 (or left out for no limit), got ${limit}.`,
   );
 }

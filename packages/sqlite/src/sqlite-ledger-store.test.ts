@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  aesGcmCodec,
   type ClaimRequest,
   InvalidConfigurationError,
   isIllegalTransitionError,
@@ -94,7 +95,14 @@ describe("SqliteLedgerStore schema", () => {
       .prepare<[], string>("SELECT name FROM sqlite_master WHERE name LIKE 'dt_%' ORDER BY name")
       .pluck()
       .all();
-    expect(names).toEqual(["dt_events", "dt_events_key_seq", "dt_meta", "dt_records", "dt_records_in_doubt"]);
+    expect(names).toEqual([
+      "dt_events",
+      "dt_events_key_seq",
+      "dt_meta",
+      "dt_records",
+      "dt_records_expiry",
+      "dt_records_in_doubt",
+    ]);
     expect(db.prepare("SELECT schema_version FROM dt_meta").pluck().get()).toBe(SQLITE_SCHEMA_VERSION);
     // Opening again neither fails nor re-runs the migration.
     const again = openStore(path);
@@ -108,7 +116,7 @@ describe("SqliteLedgerStore schema", () => {
     const db = open(path);
     db.prepare("UPDATE dt_meta SET schema_version = ?").run(SQLITE_SCHEMA_VERSION + 1);
     const message =
-      "The SQLite ledger schema is version 2 (table dt_meta), but this @durable-tools/sqlite supports up to version 1. Upgrade @durable-tools/sqlite; a newer ledger is never written by older code.";
+      "The SQLite ledger schema is version 3 (table dt_meta), but this @durable-tools/sqlite supports up to version 2. Upgrade @durable-tools/sqlite; a newer ledger is never written by older code.";
     let error: unknown;
     try {
       SqliteLedgerStore.fromPath(path);
@@ -120,6 +128,34 @@ describe("SqliteLedgerStore schema", () => {
     expect(() => new SqliteLedgerStore(db)).toThrow(message);
     // Nothing was changed by the refused opens.
     expect(db.prepare("SELECT schema_version FROM dt_meta").pluck().get()).toBe(SQLITE_SCHEMA_VERSION + 1);
+  });
+
+  it("upgrades a version 1 file in place, its records kept", async () => {
+    const path = tempPath();
+    const first = openStore(path);
+    await first.claim(claimRequest("k"));
+    await first.close();
+    const db = open(path);
+    db.exec("DROP INDEX dt_records_expiry; UPDATE dt_meta SET schema_version = 1");
+    const upgraded = openStore(path);
+    expect((await upgraded.get("k"))?.state).toBe("SUBMITTED");
+    expect(db.prepare("SELECT schema_version FROM dt_meta").pluck().get()).toBe(2);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'dt_records_expiry'").pluck().get()).toBe(
+      "dt_records_expiry",
+    );
+  });
+
+  it("opens a current file without the write lock: another writer holding it does not stop the open", async () => {
+    const path = tempPath();
+    await openStore(path).close();
+    const writer = open(path);
+    writer.exec("BEGIN IMMEDIATE");
+    try {
+      const store = openStore(path, { busyTimeoutMs: 5 });
+      expect(await store.get("k")).toBeUndefined();
+    } finally {
+      writer.exec("ROLLBACK");
+    }
   });
 
   it("puts the database in WAL mode with the busy timeout set", () => {
@@ -333,5 +369,70 @@ describe("SqliteLedgerStore under the Ledger executor", () => {
     await owned.close();
     await owned.close();
     expect(isLedgerUnavailableError(await rejection(owned.claim(claimRequest("k"))))).toBe(true);
+  });
+});
+
+describe("SqliteLedgerStore rows", () => {
+  const codec = aesGcmCodec({ keys: { k1: new Uint8Array(32).fill(7) }, activeKeyId: "k1" });
+
+  for (const [label, options] of [
+    ["with an encrypting codec", { codec }],
+    ["without a codec", {}],
+  ] as const) {
+    it(`refuses a record or an event copied whole into another key's row (${label})`, async () => {
+      const path = tempPath();
+      const ledger = new Ledger({ store: openStore(path, options) });
+      const pay = (order: string, to: string) =>
+        ledger.execute({ tool: "pay", key: order, args: { order }, submit: () => ({ paidTo: to }) });
+      await pay("order-A", "alice");
+      await pay("order-B", "mallory");
+      const [a, b] = ["order-A", "order-B"].map(
+        (order) => ledger.keyFor({ tool: "pay", key: order, args: {} }).key,
+      );
+      const db = open(path);
+      db.prepare(
+        "UPDATE dt_records SET record = (SELECT record FROM dt_records WHERE key = ?) WHERE key = ?",
+      ).run(b, a);
+      const refused = await rejection(ledger.get(a as string));
+      expect(refused).toMatchObject({ code: "RECORD_CODEC" });
+      expect((refused as Error).message).toContain(`belongs to "${b}"`);
+      // The replay is refused too: never B's result under A.
+      expect(await rejection(pay("order-A", "alice"))).toMatchObject({ code: "RECORD_CODEC" });
+
+      db.prepare(
+        "INSERT INTO dt_events (key, event) SELECT ?, event FROM dt_events WHERE key = ? LIMIT 1",
+      ).run(a, b);
+      expect(await rejection(ledger.readEvents({ key: a as string }))).toMatchObject({
+        code: "RECORD_CODEC",
+      });
+    });
+  }
+
+  it("deletes finished records past their expiry, with their events, as new records are created", async () => {
+    const path = tempPath();
+    let now = T0;
+    const ledger = new Ledger({ store: openStore(path), now: () => now, recordTtlMs: 1000 });
+    const charge = (order: string) =>
+      ledger.execute({ tool: "charge", key: order, args: { order }, submit: () => `ch-${order}` });
+    for (const order of ["o1", "o2", "o3"]) await charge(order);
+    const db = open(path);
+    const count = (sql: string) => db.prepare(sql).pluck().get();
+    expect(count("SELECT count(*) FROM dt_records")).toBe(3);
+    const eventsBefore = count("SELECT count(*) FROM dt_events") as number;
+
+    now += 999; // not expired yet
+    await charge("o4");
+    expect(count("SELECT count(*) FROM dt_records")).toBe(4);
+
+    now += 2; // o1-o3 expired, o4 not
+    await charge("o5");
+    expect(db.prepare("SELECT key FROM dt_records ORDER BY key").pluck().all()).toEqual(
+      ["o4", "o5"].map((order) => ledger.keyFor({ tool: "charge", key: order, args: {} }).key),
+    );
+    const [o4, o5] = ["o4", "o5"].map((order) => ledger.keyFor({ tool: "charge", key: order, args: {} }).key);
+    expect(count(`SELECT count(*) FROM dt_events WHERE key NOT IN ('${o4}', '${o5}')`)).toBe(0);
+    expect(count(`SELECT count(*) FROM dt_events WHERE key = '${o4}'`)).toBe(eventsBefore / 3);
+    // An expired key is a new operation again.
+    expect(await charge("o1")).toMatchObject({ replayed: false });
   });
 });

@@ -19,6 +19,7 @@ import {
   type OperationRecord,
   type ReadEventsOptions,
   type RecordCodec,
+  RecordCodecError,
   type ReleaseRequest,
   type RenewLeaseRequest,
   type TransitionRequest,
@@ -38,7 +39,10 @@ export interface SqliteLedgerStoreOptions {
 }
 
 /** The schema version this code writes; a file with a higher version is refused. */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
+
+/** Expired finished records (and their events) deleted by each write that creates a record. */
+const PRUNED_PER_CLAIM = 16;
 
 const DEFAULT_PREFIX = "dt_";
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -68,14 +72,20 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX {p}events_key_seq ON {p}events (key, seq);
   `,
+  // 2: finished records past their expiry are found by it and deleted (see PRUNED_PER_CLAIM).
+  `
+  CREATE INDEX {p}records_expiry ON {p}records (expires_at) WHERE expires_at IS NOT NULL;
+  `,
 ];
 
 interface Statements {
   getRecord: Database.Statement<[string], string>;
+  expiredKeys: Database.Statement<[number, number], string>;
+  deleteKeyEvents: Database.Statement<[string]>;
   putRecord: Database.Statement<[RecordRow]>;
   deleteRecord: Database.Statement<[string]>;
-  listSubmitted: Database.Statement<[number, number], string>;
-  listUnfinished: Database.Statement<[number, number], string>;
+  listSubmitted: Database.Statement<[number, number], KeyedRow>;
+  listUnfinished: Database.Statement<[number, number], KeyedRow>;
   insertEvent: Database.Statement<[string, string]>;
   readAllEvents: Database.Statement<[number, number], EventRow>;
   readKeyEvents: Database.Statement<[string, number, number], EventRow>;
@@ -97,7 +107,13 @@ interface RecordRow {
 
 interface EventRow {
   seq: number;
+  key: string;
   event: string;
+}
+
+interface KeyedRow {
+  key: string;
+  record: string;
 }
 
 /**
@@ -111,6 +127,10 @@ interface EventRow {
  *   several processes sharing the file serialize on it (waiting up to `busyTimeoutMs`).
  * - A claim that finds a live record answers from a plain read and takes no write lock (a replay costs
  *   one read).
+ * - Finished records past their expiry (`recordTtlMs`, 7 days by default) are deleted with their
+ *   events, a few by each claim that creates a record, so the file does not grow for ever.
+ * - A stored record or event is read under the key of its row: one copied into another row (e.g.
+ *   to replay another operation's result) is refused with `RecordCodecError`.
  * - SQLite failures (busy after the timeout, I/O errors, a closed database) become
  *   `LedgerUnavailableError` with the original error as `cause`; the store's own refusals
  *   (`StaleOwnerError`, `IllegalTransitionError`, `RecordNotFoundError`, `RecordCodecError`) pass
@@ -170,6 +190,7 @@ export class SqliteLedgerStore implements LedgerStore {
         if (result.outcome === "existing") return result;
         this.#put(result.record);
         this.#append(result.outcome === "created" ? request.events : request.takeoverEvents);
+        this.#pruneExpired(request.now);
         return { ...result, record: structuredClone(result.record) };
       });
     });
@@ -229,7 +250,7 @@ export class SqliteLedgerStore implements LedgerStore {
       const statement = includeUnfinished ? this.#stmts.listUnfinished : this.#stmts.listSubmitted;
       return statement
         .all(options.now, options.limit ?? -1)
-        .map((json) => this.#decode(json))
+        .map((row) => this.#decode(row.record, row.key))
         .filter((record) => isInDoubtCandidate(record, options.now, includeUnfinished));
     });
   }
@@ -249,7 +270,7 @@ export class SqliteLedgerStore implements LedgerStore {
           ? this.#stmts.readAllEvents.all(afterSeq, limit)
           : this.#stmts.readKeyEvents.all(options.key, afterSeq, limit);
       return rows.map((row) => {
-        const stored = JSON.parse(row.event) as LedgerEventInput;
+        const stored = storedUnder(row.key, JSON.parse(row.event) as LedgerEventInput, "event");
         return { ...codeEvent(stored, this.#codec, "decode"), seq: row.seq };
       });
     });
@@ -281,11 +302,21 @@ export class SqliteLedgerStore implements LedgerStore {
 
   #read(key: string): OperationRecord | undefined {
     const json = this.#stmts.getRecord.get(key);
-    return json === undefined ? undefined : this.#decode(json);
+    return json === undefined ? undefined : this.#decode(json, key);
   }
 
-  #decode(json: string): OperationRecord {
-    return codeRecord(JSON.parse(json) as OperationRecord, this.#codec, "decode");
+  /** A stored record, read as the record of its row's `key` (a codec binds its values to that key). */
+  #decode(json: string, key: string): OperationRecord {
+    const stored = storedUnder(key, JSON.parse(json) as OperationRecord, "record");
+    return codeRecord(stored, this.#codec, "decode");
+  }
+
+  /** Deletes a few finished records past their expiry, with their events (within the caller's write). */
+  #pruneExpired(now: number): void {
+    for (const key of this.#stmts.expiredKeys.all(now, PRUNED_PER_CLAIM)) {
+      this.#stmts.deleteRecord.run(key);
+      this.#stmts.deleteKeyEvents.run(key);
+    }
   }
 
   #put(record: OperationRecord): void {
@@ -306,6 +337,14 @@ export class SqliteLedgerStore implements LedgerStore {
       this.#stmts.insertEvent.run(event.key, JSON.stringify(codeEvent(event, this.#codec, "encode")));
     }
   }
+}
+
+/** `stored` if it is the record or event of the row `key`; a copy from another row is refused. */
+function storedUnder<T extends { key: string }>(key: string, stored: T, what: "record" | "event"): T {
+  if (stored.key === key) return stored;
+  throw new RecordCodecError(
+    `SqliteLedgerStore: the ${what} stored under key "${key}" belongs to "${stored.key}" (copied from another row?). It is not read.`,
+  );
 }
 
 function validPrefix(prefix: string | undefined): string {
@@ -341,18 +380,18 @@ function unavailableOnFailure<T>(what: string, fn: () => T): T {
   }
 }
 
-/** Creates or upgrades the schema in one immediate transaction (safe when processes open the file together). */
+/**
+ * Creates or upgrades the schema in one immediate transaction (safe when processes open the file
+ * together). A file already at this version is only read: opening it takes no write lock.
+ */
 function migrate(db: Database.Database, prefix: string): void {
   const meta = `${prefix}meta`;
+  if (schemaVersion(db, meta) === SQLITE_SCHEMA_VERSION) return;
   db.transaction(() => {
     db.exec(
       `CREATE TABLE IF NOT EXISTS ${meta} (id INTEGER PRIMARY KEY CHECK (id = 1), schema_version INTEGER NOT NULL)`,
     );
-    const found = db
-      .prepare<[], number | bigint>(`SELECT schema_version FROM ${meta} WHERE id = 1`)
-      .pluck()
-      .get();
-    const version = found === undefined ? 0 : Number(found);
+    const version = schemaVersion(db, meta) ?? 0;
     if (version > SQLITE_SCHEMA_VERSION) {
       throw new InvalidConfigurationError(
         `The SQLite ledger schema is version ${version} (table ${meta}), but this @durable-tools/sqlite supports up to version ${SQLITE_SCHEMA_VERSION}. Upgrade @durable-tools/sqlite; a newer ledger is never written by older code.`,
@@ -369,19 +408,38 @@ function migrate(db: Database.Database, prefix: string): void {
   }).immediate();
 }
 
+/** The schema version the file records (undefined: no schema yet). */
+function schemaVersion(db: Database.Database, meta: string): number | undefined {
+  const exists = db
+    .prepare<[string], number>("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+    .pluck()
+    .get(meta);
+  if (exists === undefined) return undefined;
+  const found = db
+    .prepare<[], number | bigint>(`SELECT schema_version FROM ${meta} WHERE id = 1`)
+    .pluck()
+    .get();
+  return found === undefined ? undefined : Number(found);
+}
+
 function prepare(db: Database.Database, p: string): Statements {
   const records = `${p}records`;
   const events = `${p}events`;
   const listInDoubt = (states: string) =>
-    db
-      .prepare<[number, number], string>(
-        `SELECT record FROM ${records} INDEXED BY ${p}records_in_doubt
-         WHERE state IN (${states}) AND lease_expires_at <= ?
-         ORDER BY updated_at, key LIMIT ?`,
-      )
-      .pluck();
+    db.prepare<[number, number], KeyedRow>(
+      `SELECT key, record FROM ${records} INDEXED BY ${p}records_in_doubt
+       WHERE state IN (${states}) AND lease_expires_at <= ?
+       ORDER BY updated_at, key LIMIT ?`,
+    );
   return {
     getRecord: db.prepare<[string], string>(`SELECT record FROM ${records} WHERE key = ?`).pluck(),
+    expiredKeys: db
+      .prepare<[number, number], string>(
+        `SELECT key FROM ${records} INDEXED BY ${p}records_expiry
+         WHERE expires_at <= ? AND state IN ('CONFIRMED', 'FAILED') LIMIT ?`,
+      )
+      .pluck(),
+    deleteKeyEvents: db.prepare<[string]>(`DELETE FROM ${events} WHERE key = ?`),
     putRecord: db.prepare<[RecordRow]>(
       `INSERT INTO ${records} (key, state, owner, fencing_token, lease_expires_at, expires_at, updated_at, record)
        VALUES (@key, @state, @owner, @fencingToken, @leaseExpiresAt, @expiresAt, @updatedAt, @record)
@@ -396,12 +454,12 @@ function prepare(db: Database.Database, p: string): Statements {
     insertEvent: db.prepare<[string, string]>(`INSERT INTO ${events} (key, event) VALUES (?, ?)`),
     readAllEvents: db
       .prepare<[number, number], EventRow>(
-        `SELECT seq, event FROM ${events} WHERE seq > ? ORDER BY seq LIMIT ?`,
+        `SELECT seq, key, event FROM ${events} WHERE seq > ? ORDER BY seq LIMIT ?`,
       )
       .safeIntegers(false),
     readKeyEvents: db
       .prepare<[string, number, number], EventRow>(
-        `SELECT seq, event FROM ${events} WHERE key = ? AND seq > ? ORDER BY seq LIMIT ?`,
+        `SELECT seq, key, event FROM ${events} WHERE key = ? AND seq > ? ORDER BY seq LIMIT ?`,
       )
       .safeIntegers(false),
     // substr() compares the prefix literally (LIKE would treat % and _ as wildcards).
