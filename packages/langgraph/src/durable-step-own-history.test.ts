@@ -48,23 +48,30 @@ function payingWorker(charges: string[], ask = false) {
     .compile({ checkpointer: true });
 }
 
+/** plan sends `work` the items book and lamp at once; `work` invokes `worker` (its last log entry kept). */
+function sendBookAndLamp(worker: {
+  invoke(input: { item: string }, config: unknown): Promise<{ log: string[] }>;
+}) {
+  return new StateGraph(State)
+    .addNode("plan", async () => ({}))
+    .addNode("work", async (order: { item: string }, config) => ({
+      log: (await worker.invoke({ item: order.item }, config)).log.slice(-1),
+    }))
+    .addConditionalEdges("plan", () => [
+      new Send("work", { item: "book" }),
+      new Send("work", { item: "lamp" }),
+    ])
+    .addEdge(START, "plan")
+    .addEdge("work", END)
+    .compile({ checkpointer: checkpointer() });
+}
+
 describe("durableStep in a subgraph with a history of its own (checkpointer: true)", () => {
   for (const durability of DURABILITIES) {
     it(`invoked by two Sends at once: each runs its own step and gets its own result (${durability})`, async () => {
       const charges: string[] = [];
       const worker = payingWorker(charges);
-      const app = new StateGraph(State)
-        .addNode("plan", async () => ({}))
-        .addNode("work", async (order: { item: string }, config) => ({
-          log: (await worker.invoke({ item: order.item }, config)).log,
-        }))
-        .addConditionalEdges("plan", () => [
-          new Send("work", { item: "book" }),
-          new Send("work", { item: "lamp" }),
-        ])
-        .addEdge(START, "plan")
-        .addEdge("work", END)
-        .compile({ checkpointer: checkpointer() });
+      const app = sendBookAndLamp(worker);
       const out = await app.invoke({ log: [] }, { configurable: { thread_id: "t" }, durability });
       expect(charges.sort()).toEqual(["book", "lamp"]);
       expect(out.log.map((entry: string) => entry.split(":")[1]).sort()).toEqual(["book", "lamp"]);
@@ -84,18 +91,7 @@ describe("durableStep in a subgraph with a history of its own (checkpointer: tru
         .addEdge(START, "delegate")
         .addEdge("delegate", END)
         .compile({ checkpointer: true });
-      const app = new StateGraph(State)
-        .addNode("plan", async () => ({}))
-        .addNode("work", async (order: { item: string }, config) => ({
-          log: (await worker.invoke({ item: order.item }, config)).log.slice(-1),
-        }))
-        .addConditionalEdges("plan", () => [
-          new Send("work", { item: "book" }),
-          new Send("work", { item: "lamp" }),
-        ])
-        .addEdge(START, "plan")
-        .addEdge("work", END)
-        .compile({ checkpointer: checkpointer() });
+      const app = sendBookAndLamp(worker);
       const out = await app.invoke({ log: [] }, { configurable: { thread_id: "t" }, durability });
       expect(charges.sort()).toEqual(["book", "lamp"]);
       expect(out.log.map((entry: string) => entry.split(":")[1]).sort()).toEqual(["book", "lamp"]);
