@@ -20,6 +20,7 @@ interface RefundToolOptions {
   hold?: Promise<void>;
   /** The ledger's clock. */
   now?: () => number;
+  recordTtlMs?: number;
 }
 
 function refundTool(options: RefundToolOptions = {}) {
@@ -339,5 +340,64 @@ describe("tool.approve() approves the tool call the model made", () => {
       fingerprint: approve("wipe", { disk: "d1" }, "alice").fingerprint,
     });
     await expect(json.approve({ disk: 1 }, "alice")).rejects.toBeInstanceOf(ToolInputParsingException);
+  });
+});
+
+describe("a call without a live approval", () => {
+  const refused = { ok: false, error: { code: "APPROVAL_REQUIRED", retryable: false } };
+
+  it("replays its finished operation (the approval guarded the first submission only)", async () => {
+    const { counter, invoke, ledger } = refundTool();
+    const first = await invoke({ ...args, idempotency_key: "r-1" }, "t1", [approve("refund", args, "alice")]);
+    expect(first).toMatchObject({ ok: true, effect: "created", data: { refund: 1 } });
+    const replay = await invoke({ ...args, idempotency_key: "r-1" }, "t1", []);
+    expect(replay).toMatchObject({
+      ok: true,
+      effect: "noop",
+      replayed: true,
+      key: first.key,
+      data: { refund: 1 },
+    });
+    // Anything that could submit still needs one: another key, or other arguments under this key.
+    const other = await invoke({ ...args, idempotency_key: "r-2" }, "t1", []);
+    expect(other).toMatchObject(refused);
+    expect(other.error.message).toContain("Nothing was executed");
+    expect(await ledger.get(other.key)).toBeUndefined();
+    expect(await invoke({ ...args, cents: 1, idempotency_key: "r-1" }, "t1", [])).toMatchObject(refused);
+    expect(counter.refunds).toBe(1);
+    expect((await ledger.get(first.key))?.state).toBe("CONFIRMED");
+  });
+
+  it("replays a stored failure, but is refused for an operation in doubt", async () => {
+    const declined = Promise.reject(Object.assign(new Error("card declined"), { status: 402 }));
+    declined.catch(() => {});
+    const failing = refundTool({ hold: declined });
+    const approvals = [approve("refund", args, "alice")];
+    const failed = await failing.invoke({ ...args, idempotency_key: "r-1" }, "t1", approvals);
+    expect(failed).toMatchObject({ ok: false, error: { code: "OPERATION_FAILED" } });
+    const replayed = await failing.invoke({ ...args, idempotency_key: "r-1" }, "t1", []);
+    expect(replayed).toMatchObject({ ok: false, key: failed.key, error: { code: "OPERATION_FAILED" } });
+    expect((await failing.ledger.get(failed.key))?.state).toBe("FAILED");
+
+    const timedOut = Promise.reject(Object.assign(new Error("read ETIMEDOUT"), { code: "ETIMEDOUT" }));
+    timedOut.catch(() => {});
+    const doubtful = refundTool({ hold: timedOut });
+    const inDoubt = await doubtful.invoke({ ...args, idempotency_key: "r-1" }, "t1", approvals);
+    expect(inDoubt).toMatchObject({ ok: false, error: { code: "OPERATION_IN_DOUBT" } });
+    expect(await doubtful.invoke({ ...args, idempotency_key: "r-1" }, "t1", [])).toMatchObject(refused);
+    expect((await doubtful.ledger.get(inDoubt.key))?.state).toBe("SUBMITTED");
+    expect(failing.counter.refunds + doubtful.counter.refunds).toBe(0);
+  });
+
+  it("is refused when the finished record expired before the call could replay it", async () => {
+    let now = Date.now();
+    const { counter, invoke, ledger } = refundTool({ now: () => now, recordTtlMs: 1000 });
+    const first = await invoke({ ...args, idempotency_key: "r-1" }, "t1", [approve("refund", args, "alice")]);
+    expect(first).toMatchObject({ ok: true, data: { refund: 1 } });
+    now += 2000; // still readable, but a new claim creates the operation afresh
+    expect((await ledger.get(first.key))?.state).toBe("CONFIRMED");
+    expect(await invoke({ ...args, idempotency_key: "r-1" }, "t1", [])).toMatchObject(refused);
+    expect(counter.refunds).toBe(1);
+    expect(await ledger.get(first.key)).toBeUndefined(); // released by the refusing authorize hook
   });
 });

@@ -23,25 +23,35 @@ export function approvalIdentity(approval: Approval): string {
   return `h:${fingerprint({ tool, fingerprint: fp, approvedBy, expiresAt: expiresAt ?? null }).slice(7)}`;
 }
 
-/**
- * The live approvals (by the ledger's clock) of `tool` for arguments with this fingerprint (`wanted`).
- * Touches no store. Throws `ApprovalRequiredError` when there is none.
- */
-export function requireLiveApprovals(
+/** The live approvals (by the ledger's clock) of `tool` for arguments with this fingerprint (`wanted`). */
+export function liveApprovals(
   ledger: Ledger,
   tool: string,
   wanted: string,
   approvals: readonly Approval[] | undefined,
 ): Approval[] {
   const now = ledger.now();
-  const matching = (approvals ?? []).filter(
+  return (approvals ?? []).filter(
     (a) => a.tool === tool && a.fingerprint === wanted && (a.expiresAt === undefined || a.expiresAt > now),
   );
-  if (matching.length === 0) {
-    throw new ApprovalRequiredError(
-      `"${tool}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [await tool.approve(toolCall.args, approver)], where tool is this durable tool (its approve() parses the arguments through the tool's schema and drops idempotency_key, as this check does; approve("${tool}", args, approver) needs them already in that form).`,
-    );
-  }
+}
+
+/** The refusal of a call that needs an approval and has none: nothing was executed. */
+export function approvalRequired(tool: string, wanted: string): ApprovalRequiredError {
+  return new ApprovalRequiredError(
+    `"${tool}" is destructive and needs a human approval bound to these exact arguments (fingerprint ${wanted.slice(0, 19)}…). Nothing was executed. Ask for approval, then run with configurable.durable_tools.approvals = [await tool.approve(toolCall.args, approver)], where tool is this durable tool (its approve() parses the arguments through the tool's schema and drops idempotency_key, as this check does; approve("${tool}", args, approver) needs them already in that form).`,
+  );
+}
+
+/** `liveApprovals`, but throws `ApprovalRequiredError` when there is none. Touches no store. */
+export function requireLiveApprovals(
+  ledger: Ledger,
+  tool: string,
+  wanted: string,
+  approvals: readonly Approval[] | undefined,
+): Approval[] {
+  const matching = liveApprovals(ledger, tool, wanted, approvals);
+  if (matching.length === 0) throw approvalRequired(tool, wanted);
   return matching;
 }
 

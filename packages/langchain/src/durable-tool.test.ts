@@ -1,5 +1,5 @@
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
-import { AIMessage } from "@langchain/core/messages";
+import { AIMessage, type ToolMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { toJsonSchema } from "@langchain/core/utils/json_schema";
 import { MessagesAnnotation, StateGraph } from "@langchain/langgraph";
@@ -59,6 +59,33 @@ describe("durableTool from a definition", () => {
     expect(again.envelope.ok && again.envelope.reason).toMatch(/^replayed: already created/);
     await callTool(createInvoice, { customer: "acme", amount: 100 }, thread("t2"));
     expect(downstream.invoices).toHaveLength(2);
+  });
+
+  it("reports the recorded effect to the tool call that made it when that call runs again", async () => {
+    const { createInvoice, downstream, ledger } = createInvoiceTool({ effect: "updated" });
+    const call = {
+      type: "tool_call" as const,
+      id: "call_7",
+      name: "create_invoice",
+      args: { customer: "acme", amount: 4 },
+    };
+    const run = async (id: string) => {
+      const message = (await createInvoice.invoke({ ...call, id }, thread("t1"))) as ToolMessage;
+      return JSON.parse(message.content as string) as EffectEnvelope;
+    };
+    expect(await run("call_7")).toMatchObject({ ok: true, effect: "updated", replayed: false });
+    // The same tool call again (after an interrupt, a node retry): its own change, replayed.
+    const again = await run("call_7");
+    expect(again).toMatchObject({ ok: true, effect: "updated", replayed: true, data: { id: "inv_1" } });
+    // Another tool call with the same arguments changed nothing.
+    expect(await run("call_8")).toMatchObject({ ok: true, effect: "noop", replayed: true });
+    expect(downstream.invoices).toHaveLength(1);
+    const key = again.ok ? again.key : "";
+    expect(await ledger.get(key)).toMatchObject({
+      state: "CONFIRMED",
+      effect: "updated",
+      correlationId: "call_7",
+    });
   });
 
   it("runs 100 concurrent identical tool calls exactly once", async () => {

@@ -3,16 +3,19 @@ import {
   type EffectResult,
   type ExecutionResult,
   InvalidConfigurationError,
+  inDoubt,
   isControlFlowSignal,
   isEffectResult,
   type Ledger,
   type OperationContext,
   type OperationRecord,
   type OperationSpec,
+  OperationState,
   type Reconciliation,
   TOOL_SCOPE_PREFIX,
 } from "@durable-tools/core";
 import type { CallbackManagerForToolRun } from "@langchain/core/callbacks/manager";
+import { isDirectToolOutput, ToolMessage } from "@langchain/core/messages";
 import {
   StructuredTool,
   type StructuredToolInterface,
@@ -22,8 +25,9 @@ import {
 import { Validator } from "@langchain/core/utils/json_schema";
 import { interopParseAsync, isInteropZodError, isInteropZodSchema } from "@langchain/core/utils/types";
 import { z as z4 } from "zod/v4";
-import { consumeApproval, requireLiveApprovals } from "./approval.js";
+import { approvalRequired, consumeApproval, liveApprovals } from "./approval.js";
 import { type EffectEnvelope, envelopeContent, errorEnvelope, successEnvelope } from "./envelope.js";
+import { UnsupportedToolOutputError } from "./errors.js";
 import { scopedModelKey } from "./model-key.js";
 import { rawInputOf, withRawInput } from "./raw-input.js";
 import {
@@ -215,7 +219,7 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
       }
       if (this.sideEffect === "destructive") {
         argsFingerprint = ledger.fingerprintOf(args);
-        spec.authorize = this.#approvalConsumer(ledger, argsFingerprint, run.approvals);
+        spec.authorize = await this.#authorization(ledger, spec, argsFingerprint, run.approvals);
       }
       result = await ledger.execute(spec);
     } catch (error) {
@@ -227,8 +231,15 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
       const key = refused ?? keyOfFailedCall(error, ledger, spec, argsFingerprint);
       return [envelopeContent(errorEnvelope(error, key)), record];
     }
-    // Outside the try: once the effect is recorded, nothing here may turn it into an error envelope.
-    return [envelopeContent(successEnvelope(result)), result.record];
+    // Outside the try: once the effect is recorded, nothing here may turn it into an error envelope,
+    // except an output the tool may not return (its error says the effect happened).
+    const unsupported = unsupportedOutputOf(result.result);
+    if (unsupported !== undefined) {
+      const error = new UnsupportedToolOutputError(this.name, result.key, unsupported);
+      if (definition.onError === "throw") throw error;
+      return [envelopeContent(errorEnvelope(error)), result.record];
+    }
+    return [envelopeContent(successEnvelope(result, config?.toolCall?.id)), result.record];
   }
 
   #spec(
@@ -240,20 +251,31 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
   ): OperationSpec<A, R> {
     const d = this.#definition;
     const inner = this.#inner;
-    // A wrapped tool runs as a child run (traced under this one), without the tool call id so it
-    // returns its plain output rather than a ToolMessage. It gets the input as it arrived (its own
-    // schema parses it: transforms run once), else the parsed arguments.
+    // A wrapped tool runs as a child run (traced under this one) with the rest of this call's config
+    // (LangGraph's state, toolCallId, store, context...), but without the tool call, so it returns
+    // its plain output rather than a ToolMessage; the run name belonged to this run. It gets the
+    // input as it arrived (its own schema parses it: transforms run once), else the parsed arguments.
     const stashed = inner ? rawInputOf(config) : undefined;
     const innerInput = stashed === undefined ? undefined : this.#splitKey(stashed.raw).args;
+    const { toolCall: _toolCall, runName: _runName, runId: _runId, ...passed } = config ?? {};
     const submit: OperationSpec<A, R>["submit"] = inner
-      ? (parsedArgs, ctx) =>
-          inner.invoke(stashed === undefined ? parsedArgs : innerInput, {
-            callbacks: runManager?.getChild(),
-            signal: ctx.signal,
-            ...(config?.configurable ? { configurable: config.configurable } : {}),
-          }) as Promise<R>
+      ? async (parsedArgs, ctx) => {
+          try {
+            const input = stashed === undefined ? parsedArgs : innerInput;
+            return await inner.invoke(input, {
+              ...passed,
+              callbacks: runManager?.getChild(),
+              signal: ctx.signal,
+            });
+          } catch (error) {
+            // tool() rejects as soon as the signal aborts, while its function may still be running:
+            // the side effect may happen, so the operation is in doubt, never a failure.
+            if (ctx.signal.aborted && !isControlFlowSignal(error)) throw inDoubt(error);
+            throw error;
+          }
+        }
       : d.submit;
-    const spec: OperationSpec<A, R> = { tool: this.name, args, submit };
+    const spec: OperationSpec<A, R> = { tool: this.name, args, submit: recordingUnsupported(submit) };
     const tenant = run.tenant ?? d.tenant;
     if (tenant !== undefined) spec.tenant = tenant;
     // Outside a thread, the tool's own scope behind core's TOOL_SCOPE_PREFIX: never taken for a thread
@@ -279,17 +301,27 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
   }
 
   /**
-   * A destructive call needs a live approval for its exact arguments (fingerprint `wanted`): checked
-   * now, before the store is touched. Returns the operation's authorize hook, which consumes it, i.e.
-   * only in the call about to make the first submission (never a replay, a conflict or a duplicate
-   * waiting for another call).
+   * A destructive call needs a live approval for its exact arguments (fingerprint `wanted`), checked
+   * before anything is written. Returns the operation's authorize hook, which consumes it, i.e. only in
+   * the call about to make the first submission (never a replay, a conflict or a duplicate waiting
+   * for another call). Without one, only a replay of the finished operation may go on (the approval
+   * guarded its first submission): the record is read (no write), and the hook refuses should the
+   * call still come to submit (the record expired meanwhile).
    */
-  #approvalConsumer(
+  async #authorization(
     ledger: Ledger,
+    spec: OperationSpec<A, R>,
     wanted: string,
     approvals: readonly Approval[] | undefined,
-  ): NonNullable<OperationSpec<A, R>["authorize"]> {
-    requireLiveApprovals(ledger, this.name, wanted, approvals);
+  ): Promise<NonNullable<OperationSpec<A, R>["authorize"]>> {
+    if (liveApprovals(ledger, this.name, wanted, approvals).length === 0) {
+      const stored = await ledger.get(ledger.keyFor(spec, wanted).key);
+      const finished = stored?.state === OperationState.CONFIRMED || stored?.state === OperationState.FAILED;
+      if (!finished || stored?.fingerprint !== wanted) throw approvalRequired(this.name, wanted);
+      return () => {
+        throw approvalRequired(this.name, wanted);
+      };
+    }
     return async (_args, ctx) => {
       try {
         await consumeApproval(ledger, this.name, wanted, ctx.key, approvals);
@@ -323,6 +355,26 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
  * record) carry that record's key: the envelope must name the tool's operation instead.
  */
 const refusedByApproval = new WeakMap<object, string>();
+
+/**
+ * Stored in place of a `Command` or `ToolMessage` a tool returned (see `UnsupportedToolOutputError`):
+ * its side effect is recorded as confirmed, and every call of the key reports the refusal.
+ */
+const UNSUPPORTED_OUTPUT = "durable_tools.unsupported_output";
+
+function recordingUnsupported<A, R>(submit: OperationSpec<A, R>["submit"]): OperationSpec<A, R>["submit"] {
+  return async (args, ctx) => {
+    const output = await submit(args, ctx);
+    if (!isDirectToolOutput(output)) return output;
+    const kind = ToolMessage.isInstance(output) ? "ToolMessage" : "Command";
+    return { [UNSUPPORTED_OUTPUT]: kind } as R;
+  };
+}
+
+function unsupportedOutputOf(result: unknown): string | undefined {
+  const kind = (result as Record<string, unknown> | null)?.[UNSUPPORTED_OUTPUT];
+  return typeof kind === "string" ? kind : undefined;
+}
 
 function isToolCall(arg: unknown): arg is { args: unknown } {
   return typeof arg === "object" && arg !== null && (arg as { type?: unknown }).type === "tool_call";
@@ -416,6 +468,12 @@ export function durableTool<A, R>(
   }
   const inner = toolOrDefinition as StructuredToolInterface;
   if (options.sideEffect === "read") return inner as DurableStructuredTool<A, R>;
+  // A durable tool's ToolMessage artifact is its operation record: the inner artifact has no place.
+  if ((inner as { responseFormat?: unknown }).responseFormat === "content_and_artifact") {
+    throw new InvalidConfigurationError(
+      `durableTool "${inner.name}": the tool has responseFormat "content_and_artifact", and a durable tool's ToolMessage artifact is its operation record, so the tool's own artifact would be lost (and could not be replayed). Wrap a tool with responseFormat "content" that returns everything to keep (its output is recorded, replayed and given to the model as the envelope's data), or build the durable tool from a definition whose submit does.`,
+    );
+  }
   const wrapped = new DurableTool<A, R>(
     {
       ...options,

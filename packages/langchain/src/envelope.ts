@@ -5,10 +5,16 @@ export type EffectEnvelope<R = unknown> =
   | { ok: true; effect: Effect; replayed: boolean; key: string; data: R; reason?: string }
   | { ok: false; key?: string; error: { code: string; message: string; retryable: boolean } };
 
-export function successEnvelope<R>(result: ExecutionResult<R>): EffectEnvelope<R> {
+/**
+ * A replay reports `noop`, except to the tool call that made the change (`toolCallId` is the record's
+ * correlation id): run again after an interrupt or a node retry, it reports the recorded effect, so
+ * the model still learns what its call did.
+ */
+export function successEnvelope<R>(result: ExecutionResult<R>, toolCallId?: string): EffectEnvelope<R> {
+  const ownCall = result.replayed && !!toolCallId && result.record.correlationId === toolCallId;
   const envelope: EffectEnvelope<R> = {
     ok: true,
-    effect: result.effect,
+    effect: ownCall ? (result.record.effect ?? result.effect) : result.effect,
     replayed: result.replayed,
     key: result.key,
     data: result.result,

@@ -12,7 +12,9 @@ export { type EffectEnvelope, envelopeContent, errorEnvelope, successEnvelope } 
 export {
   ApprovalAlreadyUsedError,
   isApprovalAlreadyUsedError,
+  isUnsupportedToolOutputError,
   LangChainErrorCode,
+  UnsupportedToolOutputError,
 } from "./errors.js";
 export {
   type Approval,

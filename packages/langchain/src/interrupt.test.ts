@@ -1,11 +1,12 @@
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
-import { AIMessage } from "@langchain/core/messages";
+import { AIMessage, type ToolMessage } from "@langchain/core/messages";
 import { type StructuredToolInterface, tool } from "@langchain/core/tools";
 import { Command, interrupt, MemorySaver, MessagesAnnotation, StateGraph } from "@langchain/langgraph";
 import { ToolNode } from "@langchain/langgraph/prebuilt";
 import { describe, expect, it } from "vitest";
 import { z } from "zod/v4";
 import { durableTool } from "./durable-tool.js";
+import { withDurableOptions } from "./run-config.js";
 
 const schema = z.object({ id: z.string() });
 
@@ -69,4 +70,70 @@ describe("interrupt() inside a durable tool, in a ToolNode with a checkpointer",
       });
     }
   }
+});
+
+describe("a destructive call that ran, re-run by its ToolNode on resume", () => {
+  it("replays without a new approval and reports the effect this very tool call had", async () => {
+    const ledger = new Ledger({ store: new MemoryLedgerStore() });
+    let deletes = 0;
+    const deleteCustomer = durableTool({
+      name: "delete_customer",
+      description: "d",
+      schema,
+      sideEffect: "destructive",
+      ledger,
+      effect: "deleted",
+      submit: ({ id }: { id: string }) => {
+        deletes++;
+        return `deleted ${id}`;
+      },
+    });
+    // It asks once the delete is done (as a slower tool would): run 1 ends with the delete recorded.
+    const ask = tool(
+      async ({ question }: { question: string }) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return interrupt({ question });
+      },
+      {
+        name: "ask",
+        description: "Ask the user.",
+        schema: z.object({ question: z.string() }),
+      },
+    );
+    // As createReactAgent runs them: one ToolNode, both calls of one AIMessage at once.
+    const graph = new StateGraph(MessagesAnnotation)
+      .addNode("tools", new ToolNode([deleteCustomer, ask]))
+      .addEdge("__start__", "tools")
+      .compile({ checkpointer: new MemorySaver() });
+    const config = { configurable: { thread_id: "t1" } };
+    const calls = [
+      { id: "del-1", name: "delete_customer", args: { id: "42" } },
+      { id: "ask-1", name: "ask", args: { question: "anything else?" } },
+    ];
+    const approvals = [await deleteCustomer.approve(calls[0]?.args, "alice")];
+    await graph.invoke(
+      { messages: [new AIMessage({ content: "", tool_calls: calls })] },
+      withDurableOptions(config, { approvals }),
+    );
+    expect(deletes).toBe(1);
+    const key = (await ledger.readEvents()).find((e) => e.tool === "delete_customer")?.key as string;
+    expect((await ledger.get(key))?.state).toBe("CONFIRMED");
+
+    // The resume carries no approval: the ToolNode runs both calls again.
+    const { messages } = await graph.invoke(new Command({ resume: "no" }), config);
+    const answers = messages.slice(1).map((m) => [(m as ToolMessage).tool_call_id, m.content]);
+    expect(answers).toHaveLength(2);
+    const deleted = JSON.parse(answers.find(([id]) => id === "del-1")?.[1] as string);
+    expect(deleted).toEqual({
+      ok: true,
+      effect: "deleted",
+      replayed: true,
+      key,
+      data: "deleted 42",
+      reason: expect.stringMatching(/^replayed: already deleted/),
+    });
+    expect(answers.find(([id]) => id === "ask-1")?.[1]).toBe("no");
+    expect(deletes).toBe(1);
+    expect((await ledger.get(key))?.state).toBe("CONFIRMED");
+  });
 });
