@@ -361,6 +361,24 @@ async function rejection(call: Promise<unknown>): Promise<Error> {
   throw new Error("expected the call to be refused");
 }
 
+describe("RedisLedgerStore: events of an operation whose record has expired", () => {
+  it("go to a stream that expires too (releasedEventsTtlMs), never one kept for ever", async () => {
+    const prefix = `gone${++prefixes}`;
+    const store = new RedisLedgerStore(redis, { prefix, releasedEventsTtlMs: 60_000 });
+    await store.claim(claimRequest("k"));
+    await validate(store, 1, [testEvent("k", "transition")]);
+    // The record and its stream expire together (as a CONFIRMED record's TTL runs out).
+    await redis.del(`${prefix}:{k}:rec`, `${prefix}:{k}:ev`);
+    // A call that read the record just before it expired reports its replay.
+    const replayed = testEvent("k", "replayed");
+    await store.appendEvents([replayed]);
+    const ttl = await redis.pttl(`${prefix}:{k}:ev`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    expect(withoutSeq(await store.readEvents({ key: "k" }))).toEqual([replayed]);
+  });
+});
+
 describe("RedisLedgerStore: a released run's stream and the next run of its key", () => {
   const TTL = 500;
   const newStore = (options: RedisLedgerStoreOptions = {}) => {

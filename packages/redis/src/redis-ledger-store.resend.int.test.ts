@@ -8,7 +8,7 @@
 import { Ledger, type LedgerEvent } from "@durable-tools/core";
 import { claimRequest, T0, testEvent } from "@durable-tools/core/testing";
 import { Redis } from "ioredis";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import {
   type ReplyDroppingProxy,
   startReplyDroppingProxy,
@@ -141,5 +141,29 @@ describe("RedisLedgerStore: a release re-sent after its first run deleted the re
     expect(await store.get("k")).toBeUndefined();
     const types = (await store.readEvents({ key: "k" })).map((event) => event.type);
     expect(types).toEqual(["claimed", "released"]);
+  });
+});
+
+describe("RedisLedgerStore: a native claim re-sent after another caller wrote the operation's events", () => {
+  it("still takes its own new record as created (the pending line moved to the stream meanwhile)", async () => {
+    const proxy = await startReplyDroppingProxy(redis.server.port);
+    proxies.push(proxy);
+    // A reconnect slow enough for another client's write to land before the claim is sent again.
+    const client = new Redis({ host: "127.0.0.1", port: proxy.port, retryStrategy: () => 300 });
+    clients.push(client);
+    const prefix = "resend-pending";
+    const store = new RedisLedgerStore(client, { prefix });
+    await store.get("k"); // the connection is up
+    proxy.dropReplyTo((request) => request.includes("\r\nPENDING\n"));
+    const claiming = store.claim(claimRequest("k"));
+    await vi.waitFor(() => expect(proxy.dropped).toHaveLength(1));
+    // Another worker that found the record in flight reports that it waits (persistEvents "all").
+    const waiting = testEvent("k", "waiting");
+    await new RedisLedgerStore(redis.admin, { prefix }).appendEvents([waiting]);
+    const claimed = await claiming;
+    expect(claimed.outcome).toBe("created");
+    expect(claimed.record).toMatchObject({ owner: "owner-a", fencingToken: 1, state: "PENDING" });
+    const types = (await store.readEvents({ key: "k" })).map((event) => event.type);
+    expect(types).toEqual(["claimed", "waiting"]);
   });
 });

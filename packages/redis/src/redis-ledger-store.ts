@@ -97,7 +97,7 @@ interface ScriptedClient {
   dtTransitionV6: Script;
   dtRenewV6: Script;
   dtReleaseV6: Script;
-  dtAppendV6: Script;
+  dtAppendV7: Script;
 }
 
 /**
@@ -154,7 +154,7 @@ export class RedisLedgerStore implements LedgerStore {
       dtTransitionV6: TRANSITION_SCRIPT,
       dtRenewV6: RENEW_SCRIPT,
       dtReleaseV6: RELEASE_SCRIPT,
-      dtAppendV6: APPEND_SCRIPT,
+      dtAppendV7: APPEND_SCRIPT,
     });
   }
 
@@ -195,8 +195,9 @@ export class RedisLedgerStore implements LedgerStore {
       const existing = await this.#run("claim", () => this.#setIfAbsent(rec, text));
       // Our own text: ioredis sent the SET again after the connection dropped before its reply
       // (autoResendUnfulfilledCommands), and the first one created the record. Owner ids are unique
-      // per run, so no other claim's text is the same.
-      if (existing === null || existing === text) return { outcome: "created", record: fresh };
+      // per run, so no other claim's text is the same. Its last line (the pending creation events) may
+      // have gone to the stream meanwhile (another caller's append): the other lines decide.
+      if (existing === null || sameButPending(existing, text)) return { outcome: "created", record: fresh };
       const result = existing === undefined ? undefined : this.#existing(existing, request);
       if (result !== undefined) return result;
     }
@@ -370,7 +371,7 @@ export class RedisLedgerStore implements LedgerStore {
     for (const [key, ofKey] of byKey) {
       for (let i = 0; i < ofKey.length; i += EVENTS_PER_CHANGE) {
         const entry = this.#entry(ofKey.slice(i, i + EVENTS_PER_CHANGE));
-        writes.push(this.#scripts.dtAppendV6(...this.#keys(key), entry));
+        writes.push(this.#scripts.dtAppendV7(...this.#keys(key), entry, this.#releasedEventsTtlMs));
       }
     }
     await this.#run("appendEvents", () => Promise.all(writes));
@@ -563,4 +564,10 @@ function ttlOf(expiresAt: number, now: number): [expiresAt: string, ttl: string]
     );
   }
   return [text, String(ttl)];
+}
+
+/** Two record texts equal but for their last line (the pending creation events). */
+function sameButPending(a: string, b: string): boolean {
+  const end = a.lastIndexOf("\n");
+  return end === b.lastIndexOf("\n") && a.startsWith(b.slice(0, end));
 }

@@ -356,14 +356,19 @@ return { 'ok' }
 `;
 
 /**
- * Events that accompany no state change. ARGV: one entry value. Writes pending creation events first.
- * The stream of a record without expiry (in flight, or finished for good) becomes permanent; of a
- * record that expires, or of no record (a released run), it keeps its TTL.
+ * Events that accompany no state change. ARGV: one entry value, the TTL of a released operation's
+ * events (whole ms). Writes pending creation events first. The stream of a record without expiry (in
+ * flight, or finished for good) becomes permanent; of a record that expires, or of no record (a
+ * released run), it keeps its TTL; a stream this append creates with no record (the events of a call
+ * that read the record just before it expired) gets the released events' TTL, never none.
  */
-export const APPEND_SCRIPT = `${STREAM_FUNCTIONS}
+export const APPEND_SCRIPT = `${STREAM_FUNCTIONS}${TTL_CHECK}
+if not whole_ms(ARGV[2]) then return redis.error_reply('TTL must be a whole number of ms, got ' .. ARGV[2]) end
 local s = redis.call('GET', KEYS[1])
 if not s then
+  local new_stream = redis.call('EXISTS', KEYS[2]) == 0
   xadd_fields({ 'e', ARGV[1] }, false)
+  if new_stream then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
   return 1
 end
 local f = parse(s)
