@@ -451,12 +451,12 @@ async function main() {
     let breakdown: Record<string, unknown> | undefined;
     if (BREAKDOWN) {
       type CommandFn = (...a: unknown[]) => Promise<unknown>;
-      const patched = oursUnseenClient as unknown as Record<"set" | "dtTransitionV6", CommandFn>;
+      const patched = oursUnseenClient as unknown as Record<"set" | "dtTransitionV7", CommandFn>;
       const replies: Record<string, unknown> = {};
       let claimArgs: unknown[] | undefined;
       let claimRequest: Parameters<RedisLedgerStore["claim"]>[0] | undefined;
       const realSet = patched.set;
-      const realTransition = patched.dtTransitionV6;
+      const realTransition = patched.dtTransitionV7;
       const realClaim = oursUnseenStore.claim;
       patched.set = async (...a) => {
         const reply = await realSet.apply(oursUnseenClient, a);
@@ -464,7 +464,7 @@ async function main() {
         replies[reply === null ? "claim:created" : "claim:existing"] ??= reply;
         return reply;
       };
-      patched.dtTransitionV6 = async (...a) => {
+      patched.dtTransitionV7 = async (...a) => {
         const reply = (await realTransition.apply(oursUnseenClient, a)) as string[];
         replies[`transition:${reply[0]}`] ??= reply;
         return reply;
@@ -476,7 +476,7 @@ async function main() {
       await oursUnseenReplay(same);
       await oursUnseenNew(fresh());
       patched.set = realSet;
-      patched.dtTransitionV6 = realTransition;
+      patched.dtTransitionV7 = realTransition;
       oursUnseenStore.claim = realClaim;
       const request = claimRequest as NonNullable<typeof claimRequest>;
       /** A Ledger on a stand-in client that answers at once: SET with `setReply`, GET with the record. */
@@ -485,7 +485,7 @@ async function main() {
           defineCommand() {},
           get: async () => replies["claim:existing"],
           set: async () => replies[`claim:${setReply}`],
-          dtTransitionV6: async () => replies["transition:ok"],
+          dtTransitionV7: async () => replies["transition:ok"],
         };
         return new Ledger({
           store: new RedisLedgerStore(instant as unknown as Redis, { prefix: "x", rememberKeys }),

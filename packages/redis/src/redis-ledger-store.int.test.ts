@@ -698,14 +698,14 @@ describe("RedisLedgerStore: a script checks what can fail before its first write
 
   it("has the transition and release scripts refuse a TTL that is no whole number of ms, with nothing written", async () => {
     const { record, keys, text } = await claimed();
-    const scripts = redis as unknown as Record<"dtTransitionV6" | "dtReleaseV6", Command>;
+    const scripts = redis as unknown as Record<"dtTransitionV7" | "dtReleaseV7", Command>;
     const entry = JSON.stringify({
       c: {},
       e: [{ id: "x", type: "transition", tool: "t", attempt: 1, at: T0 }],
     });
     for (const ttl of ["60000.5", "0", "-5", "1e3"]) {
       const moved = await rejection(
-        scripts.dtTransitionV6(
+        scripts.dtTransitionV7(
           ...keys,
           T0,
           "owner-a",
@@ -724,7 +724,7 @@ describe("RedisLedgerStore: a script checks what can fail before its first write
       );
       expect(moved.message).toContain(`TTL must be a whole number of ms, got ${ttl}`);
       const released = await rejection(
-        scripts.dtReleaseV6(...keys, "owner-a", String(record.fencingToken), entry, ttl),
+        scripts.dtReleaseV7(...keys, "owner-a", String(record.fencingToken), entry, ttl),
       );
       expect(released.message).toContain(`TTL must be a whole number of ms, got ${ttl}`);
     }

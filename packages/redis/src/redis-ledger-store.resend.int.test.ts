@@ -167,3 +167,89 @@ describe("RedisLedgerStore: a native claim re-sent after another caller wrote th
     expect(types).toEqual(["claimed", "waiting"]);
   });
 });
+
+describe("RedisLedgerStore: a call re-sent after other writes landed between its first run and the resend", () => {
+  /** A store on a connection through a proxy that reconnects slowly enough for another write to land. */
+  async function slowReconnectStore(prefix: string) {
+    const proxy = await startReplyDroppingProxy(redis.server.port);
+    proxies.push(proxy);
+    const client = new Redis({ host: "127.0.0.1", port: proxy.port, retryStrategy: () => 300 });
+    clients.push(client);
+    const store = new RedisLedgerStore(client, { prefix });
+    const { record } = await store.claim(claimRequest("k")); // the connection is up, the scripts loaded
+    const fence = { key: "k", owner: "owner-a", fencingToken: record.fencingToken };
+    const other = new RedisLedgerStore(redis.admin, { prefix });
+    return { proxy, store, fence, other };
+  }
+
+  it("a confirm whose reply was lost, then another caller's events: resolves, its events once", async () => {
+    const { proxy, store, fence, other } = await slowReconnectStore("resend-confirm-append");
+    await store.transition({
+      ...fence,
+      now: T0,
+      from: "PENDING",
+      path: ["VALIDATED", "SUBMITTED"],
+      patch: { attempt: 1 },
+      events: [],
+    });
+    proxy.dropReplyTo("lost-confirm-reply");
+    const confirming = store.transition({
+      ...fence,
+      now: T0 + 10,
+      from: "SUBMITTED",
+      path: ["CONFIRMED"],
+      patch: { result: { id: "ch_1" } },
+      events: [testEvent("k", "transition", { marker: "lost-confirm-reply" })],
+    });
+    await vi.waitFor(() => expect(proxy.dropped).toHaveLength(1));
+    await other.appendEvents([testEvent("k", "replayed")]);
+    expect(await confirming).toMatchObject({ state: "CONFIRMED", result: { id: "ch_1" } });
+    const types = (await store.readEvents({ key: "k" })).map((event) => event.type);
+    expect(types).toEqual(["claimed", "transition", "replayed"]);
+  });
+
+  it("a release whose reply was lost, then another caller's events: resolves, its events once", async () => {
+    const { proxy, store, fence, other } = await slowReconnectStore("resend-release-append");
+    proxy.dropReplyTo("lost-release-reply");
+    const releasing = store.release({
+      ...fence,
+      events: [testEvent("k", "released", { marker: "lost-release-reply" })],
+    });
+    await vi.waitFor(() => expect(proxy.dropped).toHaveLength(1));
+    await other.appendEvents([testEvent("k", "waiting")]);
+    await releasing;
+    expect(await store.get("k")).toBeUndefined();
+    const types = (await store.readEvents({ key: "k" })).map((event) => event.type);
+    expect(types).toEqual(["claimed", "released", "waiting"]);
+  });
+
+  it("a retry (SUBMITTED -> SUBMITTED) whose reply was lost, a lease renewal landing after it: its events once", async () => {
+    const { proxy, store, fence } = await slowReconnectStore("resend-retry-renew");
+    await store.transition({
+      ...fence,
+      now: T0,
+      from: "PENDING",
+      path: ["VALIDATED", "SUBMITTED"],
+      patch: { attempt: 1 },
+      events: [],
+    });
+    proxy.dropReplyTo("lost-retry-reply");
+    const retrying = store.transition({
+      ...fence,
+      now: T0 + 10,
+      from: "SUBMITTED",
+      path: ["SUBMITTED"],
+      patch: { attempt: 2 },
+      events: [testEvent("k", "transition", { marker: "lost-retry-reply" })],
+    });
+    // The owner's renewal timer, not awaited by its transitions: on the wire right behind the retry.
+    const renewing = store.renewLease({ ...fence, now: T0 + 5, leaseExpiresAt: T0 + 5 + 60_000 });
+    const [retried] = await Promise.all([retrying, renewing]);
+    expect(retried).toMatchObject({ state: "SUBMITTED", attempt: 2 });
+    const stored = await store.get("k");
+    // Neither time nor lease went back when the renewal landed after the retry.
+    expect(stored?.updatedAt).toBeGreaterThanOrEqual(T0 + 10);
+    const types = (await store.readEvents({ key: "k" })).map((event) => event.type);
+    expect(types).toEqual(["claimed", "transition"]);
+  });
+});

@@ -94,9 +94,9 @@ type Script = (
 
 interface ScriptedClient {
   dtClaimV6: Script;
-  dtTransitionV6: Script;
-  dtRenewV6: Script;
-  dtReleaseV6: Script;
+  dtTransitionV7: Script;
+  dtRenewV7: Script;
+  dtReleaseV7: Script;
   dtAppendV7: Script;
 }
 
@@ -151,9 +151,9 @@ export class RedisLedgerStore implements LedgerStore {
     this.#recent = new RecentKeys(rememberKeys);
     this.#scripts = defineScripts<ScriptedClient>(client, 3, {
       dtClaimV6: CLAIM_SCRIPT,
-      dtTransitionV6: TRANSITION_SCRIPT,
-      dtRenewV6: RENEW_SCRIPT,
-      dtReleaseV6: RELEASE_SCRIPT,
+      dtTransitionV7: TRANSITION_SCRIPT,
+      dtRenewV7: RENEW_SCRIPT,
+      dtReleaseV7: RELEASE_SCRIPT,
       dtAppendV7: APPEND_SCRIPT,
     });
   }
@@ -197,9 +197,12 @@ export class RedisLedgerStore implements LedgerStore {
       // (autoResendUnfulfilledCommands), and the first one created the record. Owner ids are unique
       // per run, so no other claim's text is the same. Its last line (the pending creation events) may
       // have gone to the stream meanwhile (another caller's append): the other lines decide.
-      if (existing === null || sameButPending(existing, text)) return { outcome: "created", record: fresh };
-      const result = existing === undefined ? undefined : this.#existing(existing, request);
-      if (result !== undefined) return result;
+      if (existing === null) return { outcome: "created", record: fresh };
+      if (existing !== undefined) {
+        if (sameButPending(existing, text)) return { outcome: "created", record: fresh };
+        const result = this.#existing(existing, request);
+        if (result !== undefined) return result;
+      }
     }
     return this.#claimByScript(request, stored);
   }
@@ -278,7 +281,7 @@ export class RedisLedgerStore implements LedgerStore {
       patch.result === undefined ? undefined : this.#encodeValue(patch.result, request.key, "result");
     const out = outLine({ result, error: patch.error, effect: patch.effect, reason: patch.reason });
     const reply = await this.#run("transition", () =>
-      this.#scripts.dtTransitionV6(
+      this.#scripts.dtTransitionV7(
         ...this.#keys(request.key),
         now,
         request.owner,
@@ -302,7 +305,7 @@ export class RedisLedgerStore implements LedgerStore {
     const now = storeTime("renewLease's now", request.now);
     const leaseExpiresAt = finite("renewLease's leaseExpiresAt", request.leaseExpiresAt);
     const reply = await this.#run("renewLease", () =>
-      this.#scripts.dtRenewV6(
+      this.#scripts.dtRenewV7(
         ...this.#keys(request.key),
         now,
         request.owner,
@@ -315,7 +318,7 @@ export class RedisLedgerStore implements LedgerStore {
 
   async release(request: ReleaseRequest): Promise<void> {
     const reply = await this.#run("release", () =>
-      this.#scripts.dtReleaseV6(
+      this.#scripts.dtReleaseV7(
         ...this.#keys(request.key),
         request.owner,
         String(request.fencingToken),

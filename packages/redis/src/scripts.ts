@@ -145,14 +145,17 @@ local function fenced(owner, token, resent)
   if owner == '' or f[4] ~= token or f[3] ~= owner then return nil, { 'stale', f[3], f[4] } end
   return f, nil
 end
--- Whether the stream's last entry holds this entry value (a change's events: their ids are unique per
--- run), as the change's own events (field 'e', or 'f' beside pending creation events).
-local function last_entry_holds(entry)
-  local last = last_entry()
-  if not last then return false end
-  local fields = last[2]
-  for i = 1, #fields, 2 do
-    if (fields[i] == 'e' or fields[i] == 'f') and fields[i + 1] == entry then return true end
+-- Whether one of the stream's last RECENT_ENTRIES entries holds this entry value (a change's events:
+-- their ids are unique per run), as the change's own events (field 'e', or 'f' beside pending
+-- creation events): a call re-sent after its first run wrote them, even if other writes (another
+-- caller's events, a lease renewal) landed in between.
+local RECENT_ENTRIES = 32
+local function recent_entries_hold(entry)
+  for _, found in ipairs(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', RECENT_ENTRIES)) do
+    local fields = found[2]
+    for i = 1, #fields, 2 do
+      if (fields[i] == 'e' or fields[i] == 'f') and fields[i + 1] == entry then return true end
+    end
   end
   return false
 end
@@ -236,20 +239,15 @@ return { 'created', out, '' }
  * Replies: { 'ok', record text } | { 'not_found' } | { 'stale', owner, token } | { 'state', state }.
  */
 export const TRANSITION_SCRIPT = `${STREAM_FUNCTIONS}${FENCE_FUNCTIONS}${TTL_CHECK}
--- A transition (TRANSITION's ARGV): the record is in the target state at this call's time, with its
--- token, attempt and lease, owned as the transition leaves it (nobody, once terminal), and the
--- stream's last entry holds this call's events (their ids are unique per run): another transition of
--- the same run at the same millisecond (a retry's SUBMITTED -> SUBMITTED) differs in one of them. A
+-- A transition (TRANSITION's ARGV) re-sent after its first run: the record is in the target state with
+-- this call's token, and one of the stream's recent entries holds this call's events (their ids are
+-- unique per run: another transition of the same run, a retry's SUBMITTED -> SUBMITTED at the same
+-- millisecond, has other events). Its events are written with the record, so finding them means this
+-- very call was applied, whatever landed after it (a lease renewal, another caller's events). A
 -- transition without events is written again: the same write twice.
 local function resent_transition(f)
-  if ARGV[2] == '' or f[4] ~= ARGV[3] or f[1] ~= ARGV[5] or f[7] ~= ARGV[1] then return false end
-  if ARGV[6] ~= '' and f[8] ~= ARGV[6] then return false end
-  local lease = ARGV[8] == '1' and '' or (ARGV[7] == '-' and '' or ARGV[7])
-  if ARGV[7] ~= '' and f[5] ~= lease then return false end
-  if f[3] ~= (ARGV[8] == '1' and '' or ARGV[2]) then return false end
-  -- Without events a second run writes the same again: nothing to tell apart, nothing to skip.
-  if ARGV[11] == '' then return false end
-  return last_entry_holds(ARGV[11])
+  if ARGV[2] == '' or ARGV[11] == '' or f[4] ~= ARGV[3] or f[1] ~= ARGV[5] then return false end
+  return recent_entries_hold(ARGV[11])
 end
 -- The top-level members of a JSON object text without whitespace (the out line), in order, as
 -- { name, value text } pairs. The names are the store's own (no escapes); a value is skipped over by
@@ -329,12 +327,20 @@ end
 return { 'ok', out }
 `;
 
-/** Guarded lease renewal. ARGV: now, owner, token, leaseExpiresAt. Replies as TRANSITION. */
+/**
+ * Guarded lease renewal. ARGV: now, owner, token, leaseExpiresAt. Replies as TRANSITION. The renewal
+ * timer is not awaited by the owner's transitions, so one can reach Redis after a transition that
+ * left a later time or lease: neither goes back.
+ */
 export const RENEW_SCRIPT = `${RECORD_FUNCTIONS}${FENCE_FUNCTIONS}
 local f, err = fenced(ARGV[2], ARGV[3])
 if err then return err end
-f[5] = ARGV[4]
-f[7] = ARGV[1]
+local function later(stored, given)
+  if stored == '' or tonumber(given) > tonumber(stored) then return given end
+  return stored
+end
+f[5] = later(f[5], ARGV[4])
+f[7] = later(f[7], ARGV[1])
 local out = text(f)
 redis.call('SET', KEYS[1], out, 'KEEPTTL')
 return { 'ok', out }
@@ -344,8 +350,8 @@ return { 'ok', out }
 export const RELEASE_SCRIPT = `${STREAM_FUNCTIONS}${FENCE_FUNCTIONS}${TTL_CHECK}
 local f, err = fenced(ARGV[1], ARGV[2])
 if err then
-  -- Re-sent after its first run deleted the record (see resent_claim): its events are the stream's last.
-  if err[1] == 'not_found' and ARGV[3] ~= '' and last_entry_holds(ARGV[3]) then return { 'ok' } end
+  -- Re-sent after its first run deleted the record (see resent_claim): its events are in the stream.
+  if err[1] == 'not_found' and ARGV[3] ~= '' and recent_entries_hold(ARGV[3]) then return { 'ok' } end
   return err
 end
 if not whole_ms(ARGV[4]) then return redis.error_reply('TTL must be a whole number of ms, got ' .. ARGV[4]) end
