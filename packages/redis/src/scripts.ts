@@ -328,19 +328,16 @@ return { 'ok', out }
 `;
 
 /**
- * Guarded lease renewal. ARGV: now, owner, token, leaseExpiresAt. Replies as TRANSITION. The renewal
- * timer is not awaited by the owner's transitions, so one can reach Redis after a transition that
- * left a later time or lease: neither goes back.
+ * Guarded lease renewal, or an owner letting its lease go (an expiry of now). ARGV: now, owner, token,
+ * leaseExpiresAt. Replies as TRANSITION. The renewal timer is not awaited by the owner's
+ * transitions, so one can reach Redis after a transition stamped later: the record's time does not
+ * go back.
  */
 export const RENEW_SCRIPT = `${RECORD_FUNCTIONS}${FENCE_FUNCTIONS}
 local f, err = fenced(ARGV[2], ARGV[3])
 if err then return err end
-local function later(stored, given)
-  if stored == '' or tonumber(given) > tonumber(stored) then return given end
-  return stored
-end
-f[5] = later(f[5], ARGV[4])
-f[7] = later(f[7], ARGV[1])
+f[5] = ARGV[4]
+if f[7] == '' or tonumber(ARGV[1]) > tonumber(f[7]) then f[7] = ARGV[1] end
 local out = text(f)
 redis.call('SET', KEYS[1], out, 'KEEPTTL')
 return { 'ok', out }
