@@ -773,10 +773,11 @@ describe("ToolNode with parallel calls, charge and approve (interrupts); killed 
       expect(resume.interrupted).toBe(false);
       expect(resume.output).toEqual({
         tools: {
-          // Durable: the tool call re-ran; the ledger replayed the killed process' receipt.
+          // Durable: the tool call re-ran; the ledger replayed the killed process' receipt, and told
+          // the call that made the charge what it did (created), not noop.
           charge:
             mode === "durable"
-              ? { ok: true, effect: "noop", replayed: true, data: `receipt-${pidOf(o, 0)}` }
+              ? { ok: true, effect: "created", replayed: true, data: `receipt-${pidOf(o, 0)}` }
               : `receipt-${pidOf(o, 1)}`,
           approve: "approved: yes",
         },
@@ -797,9 +798,10 @@ for (const scenario of ["react-agent", "create-agent"] as const) {
         const o = outcome(agent(scenario, where));
         expect(resultOf(o, 1).output).toEqual({
           tools: {
+            // Durable: the same tool call, replayed, is told what it did.
             charge:
               mode === "durable"
-                ? { ok: true, effect: "noop", replayed: true, data: `receipt-${pidOf(o, 0)}` }
+                ? { ok: true, effect: "created", replayed: true, data: `receipt-${pidOf(o, 0)}` }
                 : `receipt-${pidOf(o, 1)}`,
           },
           final: "Charged order-1.",
