@@ -169,6 +169,17 @@ describe("RedisLedgerStore: a native claim re-sent after another caller wrote th
 });
 
 describe("RedisLedgerStore: a call re-sent after other writes landed between its first run and the resend", () => {
+  /** The claimed record moved to SUBMITTED, attempt 1, at T0. */
+  const submitted = (store: RedisLedgerStore, fence: { key: string; owner: string; fencingToken: number }) =>
+    store.transition({
+      ...fence,
+      now: T0,
+      from: "PENDING",
+      path: ["VALIDATED", "SUBMITTED"],
+      patch: { attempt: 1 },
+      events: [],
+    });
+
   /** A store on a connection through a proxy that reconnects slowly enough for another write to land. */
   async function slowReconnectStore(prefix: string) {
     const proxy = await startReplyDroppingProxy(redis.server.port);
@@ -184,14 +195,7 @@ describe("RedisLedgerStore: a call re-sent after other writes landed between its
 
   it("a confirm whose reply was lost, then another caller's events: resolves, its events once", async () => {
     const { proxy, store, fence, other } = await slowReconnectStore("resend-confirm-append");
-    await store.transition({
-      ...fence,
-      now: T0,
-      from: "PENDING",
-      path: ["VALIDATED", "SUBMITTED"],
-      patch: { attempt: 1 },
-      events: [],
-    });
+    await submitted(store, fence);
     proxy.dropReplyTo("lost-confirm-reply");
     const confirming = store.transition({
       ...fence,
@@ -225,14 +229,7 @@ describe("RedisLedgerStore: a call re-sent after other writes landed between its
 
   it("a retry (SUBMITTED -> SUBMITTED) whose reply was lost, a lease renewal landing after it: its events once", async () => {
     const { proxy, store, fence } = await slowReconnectStore("resend-retry-renew");
-    await store.transition({
-      ...fence,
-      now: T0,
-      from: "PENDING",
-      path: ["VALIDATED", "SUBMITTED"],
-      patch: { attempt: 1 },
-      events: [],
-    });
+    await submitted(store, fence);
     proxy.dropReplyTo("lost-retry-reply");
     const retrying = store.transition({
       ...fence,
