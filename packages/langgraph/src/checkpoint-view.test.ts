@@ -3,6 +3,7 @@ import { type CheckpointTuple, emptyCheckpoint } from "@langchain/langgraph-chec
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CheckpointLineage } from "./checkpoint-lineage.js";
 import { checkpointView } from "./checkpoint-view.js";
+import { RunRecords } from "./run-records.js";
 
 /** A checkpointer whose storage holds `stored` (checkpoint id to tuple); counts its reads. */
 function storage(stored: Map<string, CheckpointTuple>) {
@@ -35,7 +36,7 @@ afterEach(() => {
 });
 
 describe("checkpointView, for a checkpoint not in memory", () => {
-  for (const wait of ["all", "root", "none"] as const) {
+  for (const wait of ["all", "root"] as const) {
     it(`reads a stored checkpoint at once, and learns it (wait ${wait})`, async () => {
       const lineage = new CheckpointLineage();
       const { checkpointer, reads } = storage(new Map([["c2", tuple("c2", "c1", 2)]]));
@@ -48,10 +49,22 @@ describe("checkpointView, for a checkpoint not in memory", () => {
     });
   }
 
-  it("answers undefined where it does not wait (a run under durability exit that stored nothing yet)", async () => {
-    const { checkpointer, reads } = storage(new Map());
-    const view = checkpointView(scope(new CheckpointLineage(), checkpointer), "none");
-    expect(await view.origin("", "c2")).toBeUndefined();
+  it("without waiting (durability exit), reads only the root checkpoint the run started from", async () => {
+    const lineage = new CheckpointLineage();
+    const { checkpointer, reads } = storage(new Map([["c2", tuple("c2", "c1", 2)]]));
+    const runs = new RunRecords();
+    const run = {};
+    // LangGraph hands every checkpointer call of a run its config.control.
+    const load = { control: run, configurable: { thread_id: "t", checkpoint_ns: "" } };
+    const started = runs.loading(load);
+    if (started !== undefined) started.start.checkpointId = "c2";
+    const view = checkpointView({ ...scope(lineage, checkpointer), runs, run }, "none");
+    // A checkpoint of this run: "exit" has not stored it, so no read.
+    expect(await view.origin("", "c3")).toBeUndefined();
+    expect(await view.origin("sub:1", "c2")).toBeUndefined();
+    expect(reads).toEqual([]);
+    // The checkpoint it resumed from is stored.
+    expect(await view.origin("", "c2")).toMatchObject({ parentId: "c1", step: 2 });
     expect(reads).toEqual(["c2"]);
   });
 

@@ -33,7 +33,10 @@ export type PeekingView = CheckpointView & {
  * every checkpoint a subgraph above the step was scheduled by is written in the background), "root"
  * (the root checkpoint: "sync" hands it over before its tasks run, so waiting costs nothing; subgraph
  * checkpoints are only peeked at) or "none" (peek only). A subgraph namespace that no loop of the run
- * loaded stores no checkpoints (`checkpointer: false`): never waited for.
+ * loaded stores no checkpoints (`checkpointer: false`): never waited for. A checkpoint not in memory
+ * (forgotten under other threads' traffic, or not handed over yet) is read from storage first where it
+ * may be stored: always when the view waits; with "none" (durability "exit" stores nothing while the
+ * run goes on) only the root checkpoint the run started from.
  */
 export function checkpointView(scope: ViewScope, wait: "all" | "root" | "none"): PeekingView {
   const { threadId, lineage, runs, run, checkpointer, stepName } = scope;
@@ -56,6 +59,8 @@ export function checkpointView(scope: ViewScope, wait: "all" | "root" | "none"):
   };
   const waitsFor = (ns: string) =>
     wait === "all" ? ns === "" || runs?.loadedIn(run, threadId, ns) !== false : wait === "root" && ns === "";
+  const mayBeStored = (ns: string, id: string) =>
+    wait !== "none" || (ns === "" && runs?.startedFrom(run, threadId)?.checkpointId === id);
   return {
     peek: (ns, id) => lineage.peek(threadId, ns, id),
     origin: async (ns, id) => {
@@ -63,7 +68,7 @@ export function checkpointView(scope: ViewScope, wait: "all" | "root" | "none"):
       if (known !== undefined) return known;
       // Not in memory: forgotten (other threads' traffic pushed it out) or not handed over yet. A
       // stored checkpoint answers at once; only one not stored yet is waited for.
-      const stored = await storedOrigin(ns, id, storedOnce);
+      const stored = mayBeStored(ns, id) ? await storedOrigin(ns, id, storedOnce) : undefined;
       if (stored !== undefined || !waitsFor(ns)) return stored;
       try {
         return await lineage.originOf(threadId, ns, id, LINEAGE_WAIT_MS);
