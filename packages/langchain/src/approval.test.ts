@@ -288,6 +288,9 @@ describe("tool.approve() approves the tool call the model made", () => {
     expect(rest).toEqual(expected);
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(await refund.approve(omitted, "alice")).toMatchObject({ fingerprint: approval.fingerprint });
+    // A tool call as an AIMessage's tool_calls may hold it, without `type`.
+    const untyped = await refund.approve({ id: "c1", name: "refund", args: keyed }, "alice");
+    expect(untyped.fingerprint).toBe(approval.fingerprint);
 
     const expired = await invoke(keyed, [
       await refund.approve(keyed, "alice", { expiresAt: Date.now() - 1 }),

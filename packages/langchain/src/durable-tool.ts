@@ -160,9 +160,26 @@ export class DurableTool<A = Record<string, unknown>, R = unknown> extends Struc
     approvedBy: string,
     options: { expiresAt?: number } = {},
   ): Promise<Approval> {
-    const input = isToolCall(argsOrToolCall) ? argsOrToolCall.args : argsOrToolCall;
+    const toolCall = isToolCall(argsOrToolCall) || this.#isOwnToolCall(argsOrToolCall);
+    const input = toolCall ? (argsOrToolCall as { args: unknown }).args : argsOrToolCall;
     const { args } = this.#splitKey(await this.#parse(input));
     return approve(this.name, args, approvedBy, options.expiresAt);
+  }
+
+  /**
+   * A tool call to this tool as an `AIMessage`'s `tool_calls` may hold it, without `type`: its name,
+   * its id and its arguments (and nothing else), never arguments that happen to have those fields.
+   */
+  #isOwnToolCall(value: unknown): boolean {
+    if (typeof value !== "object" || value === null) return false;
+    const { name, id, args, ...rest } = value as Record<string, unknown>;
+    return (
+      name === this.name &&
+      (id === undefined || typeof id === "string") &&
+      typeof args === "object" &&
+      args !== null &&
+      Object.keys(rest).length === 0
+    );
   }
 
   /** The input as `StructuredTool.call` parses it before `_call`: same schema, same checks, same error. */
