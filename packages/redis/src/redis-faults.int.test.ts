@@ -163,4 +163,31 @@ describe("RedisLedgerStore under Redis faults (real redis-server)", () => {
       ["stalled", 1],
     ]);
   });
+
+  it("gives a claim one operationTimeoutMs in all, however many round trips it takes", async () => {
+    const server = await startRedisServer();
+    servers.push(server);
+    const redis = client(server.port, 5_000);
+    clients.push(redis);
+    const store = new RedisLedgerStore(redis, { operationTimeoutMs: 250 });
+    const truth = new GroundTruth();
+    const ledger = new Ledger({ store });
+    // The store has seen the key, then its record goes (as a record expires): the next claim makes a
+    // GET, then a SET NX GET.
+    await ledger.execute(spec(truth, "k"));
+    const [record] = await redis.keys("*:rec");
+    await redis.del(record as string);
+    // A slow link: each of the two round trips takes 150 ms, within the timeout alone, not together.
+    for (const command of ["get", "set"] as const) {
+      const send = redis[command].bind(redis) as (...args: unknown[]) => Promise<unknown>;
+      (redis as unknown as Record<string, unknown>)[command] = async (...args: unknown[]) => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        return send(...args);
+      };
+    }
+    const error = await ledger.execute(spec(truth, "k")).catch((e: unknown) => e);
+    expect(isLedgerUnavailableError(error)).toBe(true);
+    expect((error as Error).message).toContain("claim failed: no answer within 250 ms");
+    expect(truth.runs.get("k")).toBe(1);
+  });
 });

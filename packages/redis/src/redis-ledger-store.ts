@@ -171,9 +171,11 @@ export class RedisLedgerStore implements LedgerStore {
   async claim(request: ClaimRequest): Promise<ClaimResult> {
     checkClaim(request);
     const [rec] = this.#keys(request.key);
-    const claimed = this.#recent.has(request.key)
-      ? await this.#claimSeenKey(rec, request)
-      : await this.#claimNewKey(rec, request);
+    // One deadline for the whole claim, however many round trips it takes (a key seen before: a GET,
+    // then SET NX GET, then the script).
+    const claimed = await this.#run("claim", () =>
+      this.#recent.has(request.key) ? this.#claimSeenKey(rec, request) : this.#claimNewKey(rec, request),
+    );
     this.#recent.add(request.key);
     return claimed;
   }
@@ -183,7 +185,7 @@ export class RedisLedgerStore implements LedgerStore {
    * caller may compute its arguments only when asked); the usual claim if the record has gone.
    */
   async #claimSeenKey(rec: string, request: ClaimRequest): Promise<ClaimResult> {
-    const existing = await this.#run("claim", () => this.client.get(rec));
+    const existing = await this.client.get(rec);
     if (existing === null) return this.#claimNewKey(rec, request);
     return this.#existing(existing, request) ?? this.#claimByScript(request, this.#stored(request).stored);
   }
@@ -192,7 +194,7 @@ export class RedisLedgerStore implements LedgerStore {
     const { fresh, stored } = this.#stored(request);
     if (this.#nativeClaim) {
       const text = recordText(stored, this.#entry(request.events, creationContext(stored)));
-      const existing = await this.#run("claim", () => this.#setIfAbsent(rec, text));
+      const existing = await this.#setIfAbsent(rec, text);
       // Our own text: ioredis sent the SET again after the connection dropped before its reply
       // (autoResendUnfulfilledCommands), and the first one created the record. Owner ids are unique
       // per run, so no other claim's text is the same. Its last line (the pending creation events) may
@@ -245,17 +247,15 @@ export class RedisLedgerStore implements LedgerStore {
   }
 
   async #claimByScript(request: ClaimRequest, stored: OperationRecord): Promise<ClaimResult> {
-    const reply = await this.#run("claim", () =>
-      this.#scripts.dtClaimV6(
-        ...this.#keys(request.key),
-        request.now,
-        request.fingerprint,
-        request.owner,
-        String(request.now + request.leaseMs),
-        recordText(stored, ""),
-        this.#entry(request.events),
-        this.#entry(request.takeoverEvents),
-      ),
+    const reply = await this.#scripts.dtClaimV6(
+      ...this.#keys(request.key),
+      request.now,
+      request.fingerprint,
+      request.owner,
+      String(request.now + request.leaseMs),
+      recordText(stored, ""),
+      this.#entry(request.events),
+      this.#entry(request.takeoverEvents),
     );
     const outcome = reply[0] as ClaimResult["outcome"];
     const record = this.#record(reply[1], request.key);
