@@ -4,6 +4,7 @@ import { AbortedError, DeadlineExceededError, OperationInDoubtError } from "./er
 import { Ledger } from "./ledger.js";
 import { MemoryLedgerStore } from "./memory-store.js";
 import type { OperationSpec } from "./operation.js";
+import { reconcileOperation } from "./recovery.js";
 import { deferred, httpError, networkError, rejection } from "./test-support.js";
 
 /*
@@ -33,7 +34,9 @@ describe("after this call's submit succeeded", () => {
     };
     const error = await rejection(ledger.execute(spec));
     expect(error).toBeInstanceOf(OperationInDoubtError);
-    expect((error as Error).message).toContain('reconcile answered "not applied", but this call\'s submit');
+    expect((error as Error).message).toContain(
+      'reconcile answered "not applied", but a submit of attempt 1 succeeded',
+    );
     expect(charges).toBe(1);
     const record = await ledger.get(ledger.keyFor(spec).key);
     expect(record).toMatchObject({ state: "SUBMITTED", attempt: 1 });
@@ -87,6 +90,45 @@ describe("after this call's submit succeeded", () => {
     expect(next).toBeInstanceOf(OperationInDoubtError);
     expect(charges).toBe(1);
   });
+});
+
+describe("a submit that succeeded before its confirm failed, in the calls after it", () => {
+  for (const [label, confirmError] of [
+    ["a transient confirm error", () => httpError(503)],
+    ["a permanent confirm error", () => new Error("not settled yet")],
+  ] as const) {
+    it(`${label}: the next call's stale 'not applied' does not submit again, nor does recovery's`, async () => {
+      const store = new MemoryLedgerStore();
+      let charges = 0;
+      let confirms = 0;
+      const spec: OperationSpec<{ cents: number }, { id: string }> = {
+        tool: "charge",
+        key: `order-${label}`,
+        args: { cents: 500 },
+        submit: () => ({ id: `ch_${++charges}` }),
+        confirm: (result) => {
+          if (++confirms === 1) throw confirmError();
+          return result;
+        },
+        reconcile: () => ({ status: "not_applied" }),
+      };
+      const first = new Ledger({ store, retry });
+      expect(await rejection(first.execute(spec))).toBeInstanceOf(OperationInDoubtError);
+      const key = first.keyFor(spec).key;
+      // The record keeps what the submit returned: a submit of it succeeded.
+      expect(await first.get(key)).toMatchObject({ state: "SUBMITTED", result: { id: "ch_1" } });
+
+      // Another worker, after the lease was let go: takes it over, asks reconcile, is told "not applied".
+      const second = new Ledger({ store, retry });
+      const error = await rejection(second.execute(spec));
+      expect(error).toBeInstanceOf(OperationInDoubtError);
+      expect((error as Error).message).toContain("the record keeps its result");
+      const recovered = await reconcileOperation(second, key, () => ({ status: "not_applied" }));
+      expect(recovered).toMatchObject({ outcome: "in_doubt" });
+      expect((await second.get(key))?.state).toBe("SUBMITTED");
+      expect(charges).toBe(1);
+    });
+  }
 });
 
 describe("an abort before the submission", () => {

@@ -24,6 +24,7 @@ import type { LedgerRuntime } from "./ledger.js";
 import type { ExecutionResult, OperationContext, OperationSpec, Reconciliation } from "./operation.js";
 import {
   type Effect,
+  hasAppliedResult,
   isLeaseExpired,
   isTerminal,
   type OperationRecord,
@@ -261,7 +262,7 @@ export class OperationRun<A, R> {
             return this.#yieldControl(error, "confirm");
           }
           const classification = this.#retry.classify(error);
-          this.#submitSucceeded = true;
+          await this.#keepApplied(encodeValue(data));
           const failed = `confirm failed with ${classification.reason}`;
           this.#mayHaveApplied = `attempt ${this.#record.attempt} was applied (its submit succeeded, then ${failed})`;
           if (classification.retryable || classification.outcome === "unknown") {
@@ -287,11 +288,11 @@ export class OperationRun<A, R> {
           : this.#confirm(outcome, undefined, undefined);
       }
       if (answer.status === "not_applied") {
-        if (this.#submitSucceeded) {
+        if (this.#submitSucceeded || hasAppliedResult(this.#record)) {
           // This call saw its submit succeed: the answer is stale or wrong, and resubmitting would apply
           // the effect twice.
           return this.#markInDoubt(
-            `${detail}; reconcile answered "not applied", but this call's submit of attempt ${this.#record.attempt} succeeded, so it is not submitted again`,
+            `${detail}; reconcile answered "not applied", but a submit of attempt ${this.#record.attempt} succeeded (the record keeps its result), so it is not submitted again`,
             cause,
           );
         }
@@ -362,7 +363,7 @@ export class OperationRun<A, R> {
       finalEffect = effect ?? this.#declaredEffect(data);
     } catch (error) {
       // The effect exists; what to call it is unknown: in doubt, never a plain error that reads "failed".
-      this.#submitSucceeded = true;
+      await this.#keepApplied(encoded);
       return this.#doubt(
         `attempt ${this.#record.attempt} was applied, but the tool's effect function threw: ${messageOf(error)}`,
         error,
@@ -622,6 +623,20 @@ export class OperationRun<A, R> {
     }
     await this.#release(aborted, "aborted");
     throw aborted;
+  }
+
+  /**
+   * This call's submit succeeded and what follows it failed: the record, still SUBMITTED, keeps the
+   * submit's result, so neither this call nor a later one (a takeover, recovery) takes a reconcile's
+   * "not applied" for true. Best effort: if the store fails here, this call still knows.
+   */
+  async #keepApplied(result: JsonValue): Promise<void> {
+    this.#submitSucceeded = true;
+    try {
+      await this.#move([SUBMITTED], { result }, { applied: true });
+    } catch {
+      // The record stays SUBMITTED without it; the error that follows reports the operation in doubt.
+    }
   }
 
   /** The caller aborted before a submission: it is not made (see `#stopAfterAbort`). */

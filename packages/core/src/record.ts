@@ -68,6 +68,14 @@ export function isTerminal(state: OperationState): boolean {
   return state === OperationState.CONFIRMED || state === OperationState.FAILED;
 }
 
+/**
+ * A SUBMITTED record that keeps a result: a submit of it succeeded and what followed failed (the
+ * executor writes it so), so a reconcile's "not applied" about it is not taken for true.
+ */
+export function hasAppliedResult(record: OperationRecord): boolean {
+  return record.state === OperationState.SUBMITTED && record.result !== undefined;
+}
+
 /** A record is in flight while it is not terminal. */
 export function isInFlight(record: OperationRecord): boolean {
   return !isTerminal(record.state);

@@ -6,7 +6,13 @@ import { HeldOperation } from "./held-operation.js";
 import { downstreamIdempotencyKey } from "./keys.js";
 import { type Ledger, ledgerRuntime, type Resolution } from "./ledger.js";
 import type { OperationContext, Reconciliation } from "./operation.js";
-import { isLeaseExpired, isTerminal, type OperationRecord, OperationState } from "./record.js";
+import {
+  hasAppliedResult,
+  isLeaseExpired,
+  isTerminal,
+  type OperationRecord,
+  OperationState,
+} from "./record.js";
 import { decodeValue } from "./value-codec.js";
 
 /** A tool's reconcile hook, as recovery calls it: with the arguments the record stored. */
@@ -117,6 +123,11 @@ async function settleHeld(
   await held.report([held.event(EventType.RECONCILED, { data: { status: answer.status } })]);
   if (answer.status === "unknown") {
     const detail = answer.detail ?? "reconcile could not tell";
+    return { ...base, outcome: "in_doubt", record: await held.letGo(), detail };
+  }
+  if (answer.status === "not_applied" && hasAppliedResult(record)) {
+    const detail =
+      'reconcile answered "not_applied", but a submit of it succeeded (the record keeps its result)';
     return { ...base, outcome: "in_doubt", record: await held.letGo(), detail };
   }
   if (answer.status === "not_applied") {
