@@ -190,4 +190,26 @@ describe("RedisLedgerStore under Redis faults (real redis-server)", () => {
     expect((error as Error).message).toContain("claim failed: no answer within 250 ms");
     expect(truth.runs.get("k")).toBe(1);
   });
+
+  it("stops a claim at a round trip that timed out: nothing is written after it", async () => {
+    const server = await startRedisServer();
+    servers.push(server);
+    const redis = client(server.port, 5_000);
+    const admin = client(server.port, 5_000);
+    clients.push(redis, admin);
+    const truth = new GroundTruth();
+    const ledger = new Ledger({ store: new RedisLedgerStore(redis, { operationTimeoutMs: 100 }) });
+    // The store has seen the key, then its record goes: the next claim makes a GET, then a SET NX GET.
+    await ledger.execute(spec(truth, "k"));
+    const [record] = await redis.keys("*:rec");
+    await redis.del(record as string);
+    // Redis answers nothing for 400 ms: the GET times out, and answers (null) once the pause ends.
+    await admin.call("CLIENT", "PAUSE", "400", "ALL");
+    const error = await ledger.execute(spec(truth, "k")).catch((e: unknown) => e);
+    expect(isLedgerUnavailableError(error)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    // The claim did not go on to create a record for an owner nobody runs (it would hold the key).
+    expect(await admin.exists(record as string)).toBe(0);
+    expect(truth.runs.get("k")).toBe(1);
+  });
 });

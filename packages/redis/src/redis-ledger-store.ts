@@ -172,10 +172,12 @@ export class RedisLedgerStore implements LedgerStore {
     checkClaim(request);
     const [rec] = this.#keys(request.key);
     // One deadline for the whole claim, however many round trips it takes (a key seen before: a GET,
-    // then SET NX GET, then the script).
-    const claimed = await this.#run("claim", () =>
-      this.#recent.has(request.key) ? this.#claimSeenKey(rec, request) : this.#claimNewKey(rec, request),
-    );
+    // then SET NX GET, then the script); each round trip waits only for what is left of it, so one that
+    // times out stops the claim before its next write.
+    const deadline = Date.now() + this.#timeoutMs;
+    const claimed = this.#recent.has(request.key)
+      ? await this.#claimSeenKey(rec, request, deadline)
+      : await this.#claimNewKey(rec, request, deadline);
     this.#recent.add(request.key);
     return claimed;
   }
@@ -184,17 +186,20 @@ export class RedisLedgerStore implements LedgerStore {
    * A key seen before: likely a replay, so a GET first, and nothing of a new record is built (a
    * caller may compute its arguments only when asked); the usual claim if the record has gone.
    */
-  async #claimSeenKey(rec: string, request: ClaimRequest): Promise<ClaimResult> {
-    const existing = await this.client.get(rec);
-    if (existing === null) return this.#claimNewKey(rec, request);
-    return this.#existing(existing, request) ?? this.#claimByScript(request, this.#stored(request).stored);
+  async #claimSeenKey(rec: string, request: ClaimRequest, deadline: number): Promise<ClaimResult> {
+    const existing = await this.#run("claim", () => this.client.get(rec), deadline);
+    if (existing === null) return this.#claimNewKey(rec, request, deadline);
+    return (
+      this.#existing(existing, request) ??
+      this.#claimByScript(request, this.#stored(request).stored, deadline)
+    );
   }
 
-  async #claimNewKey(rec: string, request: ClaimRequest): Promise<ClaimResult> {
+  async #claimNewKey(rec: string, request: ClaimRequest, deadline: number): Promise<ClaimResult> {
     const { fresh, stored } = this.#stored(request);
     if (this.#nativeClaim) {
       const text = recordText(stored, this.#entry(request.events, creationContext(stored)));
-      const existing = await this.#setIfAbsent(rec, text);
+      const existing = await this.#run("claim", () => this.#setIfAbsent(rec, text), deadline);
       // Our own text: ioredis sent the SET again after the connection dropped before its reply
       // (autoResendUnfulfilledCommands), and the first one created the record. Owner ids are unique
       // per run, so no other claim's text is the same. Its last line (the pending creation events) may
@@ -206,7 +211,7 @@ export class RedisLedgerStore implements LedgerStore {
         if (result !== undefined) return result;
       }
     }
-    return this.#claimByScript(request, stored);
+    return this.#claimByScript(request, stored, deadline);
   }
 
   /**
@@ -246,16 +251,25 @@ export class RedisLedgerStore implements LedgerStore {
     }
   }
 
-  async #claimByScript(request: ClaimRequest, stored: OperationRecord): Promise<ClaimResult> {
-    const reply = await this.#scripts.dtClaimV6(
-      ...this.#keys(request.key),
-      request.now,
-      request.fingerprint,
-      request.owner,
-      String(request.now + request.leaseMs),
-      recordText(stored, ""),
-      this.#entry(request.events),
-      this.#entry(request.takeoverEvents),
+  async #claimByScript(
+    request: ClaimRequest,
+    stored: OperationRecord,
+    deadline: number,
+  ): Promise<ClaimResult> {
+    const reply = await this.#run(
+      "claim",
+      () =>
+        this.#scripts.dtClaimV6(
+          ...this.#keys(request.key),
+          request.now,
+          request.fingerprint,
+          request.owner,
+          String(request.now + request.leaseMs),
+          recordText(stored, ""),
+          this.#entry(request.events),
+          this.#entry(request.takeoverEvents),
+        ),
+      deadline,
     );
     const outcome = reply[0] as ClaimResult["outcome"];
     const record = this.#record(reply[1], request.key);
@@ -506,16 +520,20 @@ export class RedisLedgerStore implements LedgerStore {
     return scanKeys(this.client, pattern, 500, (call) => this.#run("scan", call));
   }
 
-  /** Runs one store call with a deadline; anything but a durable-tools error is `LedgerUnavailableError`. */
-  async #run<T>(what: string, call: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one store call with a deadline (`operationTimeoutMs` from now, or what is left until
+   * `deadlineAt`: nothing is sent once it has passed); anything but a durable-tools error is
+   * `LedgerUnavailableError`.
+   */
+  async #run<T>(what: string, call: () => Promise<T>, deadlineAt?: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    const timedOut = () => new Error(`no answer within ${this.#timeoutMs} ms (operationTimeoutMs)`);
+    const left = deadlineAt === undefined ? this.#timeoutMs : deadlineAt - Date.now();
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer within ${this.#timeoutMs} ms (operationTimeoutMs)`)),
-        this.#timeoutMs,
-      );
+      timer = setTimeout(() => reject(timedOut()), Math.max(0, left));
     });
     try {
+      if (left <= 0) throw timedOut();
       return await Promise.race([call(), deadline]);
     } catch (error) {
       if (isDurableToolsError(error)) throw error;
