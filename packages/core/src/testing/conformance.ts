@@ -316,6 +316,31 @@ export function describeLedgerStoreConformance(name: string, options: Conformanc
         expect(await store.readEvents({ key })).toHaveLength(3);
       });
 
+      it("keeps a result on a SUBMITTED record (a submit that succeeded before its confirm failed)", async () => {
+        const { fencingToken } = (await store.claim(claimRequest(key))).record;
+        const fence = { key, owner: "owner-a", fencingToken };
+        const move = { ...fence, now: T0, events: [] };
+        await store.transition({
+          ...move,
+          from: "PENDING",
+          path: ["VALIDATED", "SUBMITTED"],
+          patch: { attempt: 1 },
+        });
+        const kept = await store.transition({
+          ...move,
+          from: "SUBMITTED",
+          path: ["SUBMITTED"],
+          patch: { result: { id: "ch_1" } },
+        });
+        expect(kept).toMatchObject({
+          state: "SUBMITTED",
+          attempt: 1,
+          result: { id: "ch_1" },
+          owner: "owner-a",
+        });
+        expect(await store.get(key)).toMatchObject({ state: "SUBMITTED", result: { id: "ch_1" } });
+      });
+
       it.each([
         ["PENDING", ["SUBMITTED"]],
         ["PENDING", ["CONFIRMED"]],
