@@ -125,12 +125,12 @@ async function settleHeld(
     const detail = answer.detail ?? "reconcile could not tell";
     return { ...base, outcome: "in_doubt", record: await held.letGo(), detail };
   }
-  if (answer.status === "not_applied" && hasAppliedResult(record)) {
-    const detail =
-      'reconcile answered "not_applied", but a submit of it succeeded (the record keeps its result)';
-    return { ...base, outcome: "in_doubt", record: await held.letGo(), detail };
-  }
   if (answer.status === "not_applied") {
+    if (hasAppliedResult(record)) {
+      const detail =
+        'reconcile answered "not_applied", but a submit of it succeeded (the record keeps its result)';
+      return { ...base, outcome: "in_doubt", record: await held.letGo(), detail };
+    }
     const why = 'reconcile answered "not_applied", so that answer was not applied';
     return settle(ledger, held, base, answer, resolvedBy, why);
   }

@@ -43,18 +43,6 @@ export function approvalRequired(tool: string, wanted: string): ApprovalRequired
   );
 }
 
-/** `liveApprovals`, but throws `ApprovalRequiredError` when there is none. Touches no store. */
-export function requireLiveApprovals(
-  ledger: Ledger,
-  tool: string,
-  wanted: string,
-  approvals: readonly Approval[] | undefined,
-): Approval[] {
-  const matching = liveApprovals(ledger, tool, wanted, approvals);
-  if (matching.length === 0) throw approvalRequired(tool, wanted);
-  return matching;
-}
-
 /**
  * Consumes for the operation `operationKey` a live approval (checked again, now) of `tool` for
  * arguments with this fingerprint that is unused or used by this same operation. Throws
@@ -68,7 +56,8 @@ export async function consumeApproval(
   operationKey: string,
   approvals: readonly Approval[] | undefined,
 ): Promise<void> {
-  const matching = requireLiveApprovals(ledger, tool, wanted, approvals);
+  const matching = liveApprovals(ledger, tool, wanted, approvals);
+  if (matching.length === 0) throw approvalRequired(tool, wanted);
   let usedKey = "";
   for (const approval of matching) {
     const spec = {

@@ -1,30 +1,23 @@
 import { isLedgerUnavailableError } from "@durable-tools/core";
-import { type CheckpointTuple, emptyCheckpoint } from "@langchain/langgraph-checkpoint";
+import { emptyCheckpoint, MemorySaver } from "@langchain/langgraph-checkpoint";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CheckpointLineage } from "./checkpoint-lineage.js";
 import { checkpointView } from "./checkpoint-view.js";
 import { RunRecords } from "./run-records.js";
 
-/** A checkpointer whose storage holds `stored` (checkpoint id to tuple); counts its reads. */
-function storage(stored: Map<string, CheckpointTuple>) {
-  const reads: string[] = [];
-  const checkpointer = {
-    getTuple: async (config: { configurable: { checkpoint_id: string } }) => {
-      reads.push(config.configurable.checkpoint_id);
-      return stored.get(config.configurable.checkpoint_id);
-    },
-  };
-  return { checkpointer, reads };
+/** A MemorySaver (the view reads what it stores) that counts the checkpoint ids it is asked for. */
+class CountingSaver extends MemorySaver {
+  readonly reads: string[] = [];
+  override async getTuple(config: Parameters<MemorySaver["getTuple"]>[0]) {
+    this.reads.push(config.configurable?.checkpoint_id as string);
+    return super.getTuple(config);
+  }
 }
 
-function tuple(id: string, parentId: string, step: number): CheckpointTuple {
-  return {
-    config: { configurable: { thread_id: "t", checkpoint_ns: "", checkpoint_id: id } },
-    checkpoint: { ...emptyCheckpoint(), id },
-    parentConfig: { configurable: { thread_id: "t", checkpoint_ns: "", checkpoint_id: parentId } },
-    metadata: { source: "loop", step, parents: {} },
-    pendingWrites: [],
-  };
+/** Stores checkpoint `id`, built on `parentId`, written at `step`, in thread "t". */
+async function store(saver: MemorySaver, id: string, parentId: string, step: number): Promise<void> {
+  const parent = { configurable: { thread_id: "t", checkpoint_ns: "", checkpoint_id: parentId } };
+  await saver.put(parent, { ...emptyCheckpoint(), id }, { source: "loop", step, parents: {} });
 }
 
 function scope(lineage: CheckpointLineage, checkpointer: unknown) {
@@ -39,7 +32,9 @@ describe("checkpointView, for a checkpoint not in memory", () => {
   for (const wait of ["all", "root"] as const) {
     it(`reads a stored checkpoint at once, and learns it (wait ${wait})`, async () => {
       const lineage = new CheckpointLineage();
-      const { checkpointer, reads } = storage(new Map([["c2", tuple("c2", "c1", 2)]]));
+      const checkpointer = new CountingSaver();
+      await store(checkpointer, "c2", "c1", 2);
+      const { reads } = checkpointer;
       const view = checkpointView(scope(lineage, checkpointer), wait);
       const origin = await view.origin("", "c2");
       expect(origin).toMatchObject({ parentId: "c1", source: "loop", step: 2 });
@@ -51,7 +46,9 @@ describe("checkpointView, for a checkpoint not in memory", () => {
 
   it("without waiting (durability exit), reads only the root checkpoint the run started from", async () => {
     const lineage = new CheckpointLineage();
-    const { checkpointer, reads } = storage(new Map([["c2", tuple("c2", "c1", 2)]]));
+    const checkpointer = new CountingSaver();
+    await store(checkpointer, "c2", "c1", 2);
+    const { reads } = checkpointer;
     const runs = new RunRecords();
     const run = {};
     // LangGraph hands every checkpointer call of a run its config.control.
@@ -70,13 +67,13 @@ describe("checkpointView, for a checkpoint not in memory", () => {
 
   it("waits for one not stored yet, reads it again after the wait, and fails closed if it never comes", async () => {
     vi.useFakeTimers();
-    const stored = new Map<string, CheckpointTuple>();
-    const { checkpointer, reads } = storage(stored);
+    const checkpointer = new CountingSaver();
+    const { reads } = checkpointer;
     const view = checkpointView(scope(new CheckpointLineage(), checkpointer), "root");
     // Handed over and forgotten before the step asked: no put wakes the wait; it lands meanwhile.
     const landed = view.origin("", "c2");
     await vi.advanceTimersByTimeAsync(5_000);
-    stored.set("c2", tuple("c2", "c1", 2));
+    await store(checkpointer, "c2", "c1", 2);
     await vi.advanceTimersByTimeAsync(5_000);
     expect(await landed).toMatchObject({ parentId: "c1", step: 2 });
     expect(reads).toEqual(["c2", "c2"]);

@@ -9,7 +9,7 @@ export function globEscape(value: string): string {
  * The `keyPrefix` of an ioredis client ("" when it has none). ioredis puts it in front of every key
  * argument, but neither in a SCAN's MATCH pattern nor in the keys a SCAN returns.
  */
-export function clientKeyPrefix(client: Redis | Cluster): string {
+function clientKeyPrefix(client: Redis | Cluster): string {
   const options = client.options as { keyPrefix?: unknown; redisOptions?: { keyPrefix?: unknown } };
   const prefix = options.keyPrefix ?? options.redisOptions?.keyPrefix;
   return prefix === undefined || prefix === null ? "" : String(prefix);
