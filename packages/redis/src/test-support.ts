@@ -39,6 +39,38 @@ export function useRedisServer(options: { flavor?: ServerFlavor } = {}): RedisFi
   return fixture;
 }
 
+/**
+ * What the server ran while `call` ran, as MONITOR shows it (a script's own commands included): one
+ * line per command, its name then each argument's length. Tests may not assert time, so they assert
+ * the work instead. `admin` must not be in a transaction or subscribed.
+ */
+export async function serverWork(admin: Redis, call: () => Promise<unknown>): Promise<string[]> {
+  const monitor = await admin.monitor();
+  const sentinel = `server-work-done-${process.hrtime.bigint()}`;
+  const seen: string[] = [];
+  const done = new Promise<void>((resolve) => {
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      const [name, ...rest] = args;
+      if (name?.toLowerCase() === "ping") {
+        if (rest[0] === sentinel) resolve();
+        return;
+      }
+      seen.push([name?.toLowerCase(), ...rest.map((arg) => arg.length)].join(" "));
+    });
+  });
+  try {
+    await call();
+    // MONITOR reports commands in the order the server ran them: once it reports this PING, it has
+    // reported everything the call made the server run.
+    await admin.ping(sentinel);
+    await done;
+  } finally {
+    monitor.removeAllListeners("monitor"); // disconnecting takes a while; stop collecting now
+    monitor.disconnect();
+  }
+  return seen;
+}
+
 /** A ledger call with a fixed key on `store`, and how many times its function ran. */
 export function charge(store: RedisLedgerStore, options: Omit<LedgerOptions, "store"> = {}) {
   const ledger = new Ledger({ ...options, store });

@@ -22,7 +22,7 @@ import {
 import fc from "fast-check";
 import type { Redis } from "ioredis";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { useRedisServer } from "../test-support.js";
+import { serverWork, useRedisServer } from "../test-support.js";
 import { RedisSaver } from "./redis-saver.js";
 import { checkpointMember, parseBlobField } from "./saver-keys.js";
 import { decodeCheckpointRecord } from "./saver-records.js";
@@ -336,32 +336,13 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
     const metadata = { source: "loop" as const, step: 0, parents: {} };
     const task = (n: number) => `task-${String(n).padStart(6, "0")}`;
 
-    /** What the server ran for `call`, as one line per command: name, then each argument's length. */
-    async function serverWork(call: () => Promise<unknown>): Promise<string[]> {
-      const monitor = await admin.monitor();
-      const seen: string[] = [];
-      monitor.on("monitor", (_time: string, args: string[]) => {
-        const [name, ...rest] = args;
-        if (name?.toLowerCase() === "ping") return;
-        seen.push([name?.toLowerCase(), ...rest.map((arg) => arg.length)].join(" "));
-      });
-      try {
-        await call();
-        await admin.ping(); // the monitor sees commands in order: everything before this ping has arrived
-        await vi.waitFor(() => expect(seen.length).toBeGreaterThan(0));
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      } finally {
-        monitor.removeAllListeners("monitor"); // disconnecting takes a while; stop collecting now
-        monitor.disconnect();
-      }
-      return seen;
-    }
-
     const config = await saver.put(thread, checkpoint(1), metadata, {});
     await saver.putWrites(config, [["out", 0]], task(0), "~0"); // loads the script (EVAL, then EVALSHA)
-    const firstWrites = await serverWork(() => saver.putWrites(config, [["out", 1]], task(1), "~0"));
+    const firstWrites = await serverWork(admin, () => saver.putWrites(config, [["out", 1]], task(1), "~0"));
     for (let n = 2; n < 2_000; n++) await saver.putWrites(config, [["out", n]], task(n), "~0");
-    const laterWrites = await serverWork(() => saver.putWrites(config, [["out", 1]], task(2_000), "~0"));
+    const laterWrites = await serverWork(admin, () =>
+      saver.putWrites(config, [["out", 1]], task(2_000), "~0"),
+    );
     expect(laterWrites).toEqual(firstWrites);
     // HSETNX, ZADD, then the thread's TTL is not set: no PEXPIRE.
     expect(firstWrites.map((line) => line.split(" ")[0])).toEqual(["evalsha", "hsetnx", "zadd"]);
@@ -369,9 +350,9 @@ describe("RedisSaver with a real LangGraph StateGraph", () => {
 
     // And a put on a thread of 2,001 checkpoints writes what the second one wrote.
     let parent = await saver.put(config, checkpoint(2), metadata, {});
-    const secondPut = await serverWork(() => saver.put(parent, checkpoint(3), metadata, {}));
+    const secondPut = await serverWork(admin, () => saver.put(parent, checkpoint(3), metadata, {}));
     for (let n = 4; n <= 2_000; n++) parent = await saver.put(parent, checkpoint(n), metadata, {});
-    const laterPut = await serverWork(() => saver.put(parent, checkpoint(2_001), metadata, {}));
+    const laterPut = await serverWork(admin, () => saver.put(parent, checkpoint(2_001), metadata, {}));
     expect(laterPut).toEqual(secondPut);
     expect(secondPut.map((line) => line.split(" ")[0])).toEqual(["evalsha", "hset", "zadd"]);
   });
