@@ -180,15 +180,24 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     // Root-namespace checkpoints that continue the thread are checked; branches and subgraphs are not
     // (subgraph namespaces are written by the parent's task).
     const checkParent = this.#optimisticConcurrency && continuesThread && !branches;
-    if (checkParent && this.#putIfLatest !== undefined) {
+    if (this.#putIfLatest !== undefined) {
       // A saver that checks the parent in the write itself (RedisSaver): atomic across processes, no
-      // read first, and no lock. The put goes out beside the task writes still in flight; it is
-      // acknowledged only once they have landed too (write ordering as the caller sees it).
-      const putting = this.#putIfLatest(config, checkpoint, metadata, newVersions, parent);
-      await Promise.allSettled(pending);
-      const outcome = await putting;
-      if (!outcome.ok) throw conflict(threadId, parent, outcome.latestCheckpointId);
-      return outcome.config;
+      // read first, and no lock. It also stores a thread's commands in the order they were sent (one
+      // connection; task writes made in this turn ride inside the checkpoint's own script), so the
+      // put goes out beside the task writes still in flight, and is acknowledged only once they have
+      // landed too (write ordering as the caller sees it).
+      const putting = checkParent
+        ? this.#putIfLatest(config, checkpoint, metadata, newVersions, parent).then((outcome) => {
+            if (!outcome.ok) throw conflict(threadId, parent, outcome.latestCheckpointId);
+            return outcome.config;
+          })
+        : ns !== ""
+          ? this.saver.put(config, checkpoint, metadata, newVersions)
+          : this.#withLock(threadId, () => this.saver.put(config, checkpoint, metadata, newVersions));
+      // Its failure is the caller's once the writes have landed; until then it must not go unhandled.
+      putting.catch(() => undefined);
+      if (pending.length > 0) await Promise.allSettled(pending);
+      return putting;
     }
     // (a) write ordering: every task write already started for this thread lands first.
     if (pending.length > 0) await Promise.allSettled(pending);

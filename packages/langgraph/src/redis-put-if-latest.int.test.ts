@@ -2,7 +2,7 @@ import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { RedisSaver } from "@durable-tools/redis/saver";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { Command, END, START, StateGraph } from "@langchain/langgraph";
-import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { emptyCheckpoint, JsonPlusSerializer, uuid6 } from "@langchain/langgraph-checkpoint";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
@@ -164,4 +164,95 @@ describe("DurableCheckpointer over RedisSaver: time travel", () => {
     });
     expect(charges).toBe(1);
   });
+});
+
+describe("DurableCheckpointer over RedisSaver: a checkpoint write beside task writes still in flight", () => {
+  /** LangGraph's serializer, except that "slow" takes 50 ms and "unserializable" throws. */
+  const serde = () => {
+    const json = new JsonPlusSerializer();
+    return {
+      dumpsTyped: async (value: unknown) => {
+        if (value === "unserializable") throw new TypeError("cannot serialize this value");
+        if (value === "slow") await new Promise((resolve) => setTimeout(resolve, 50));
+        return json.dumpsTyped(value);
+      },
+      loadsTyped: (type: string, bytes: Uint8Array | string) => json.loadsTyped(type, bytes),
+    };
+  };
+  it.each([
+    ["checked (putIfLatest)", true],
+    ["unchecked (optimisticConcurrency: false)", false],
+  ] as const)(
+    "fails the put with its own error when it fails before the writes land, %s: no unhandled rejection, the writes stored",
+    async (_, optimisticConcurrency) => {
+      const saver = new RedisSaver(client, { prefix: `early-fail-${optimisticConcurrency}`, serde: serde() });
+      const checkpointer = new DurableCheckpointer({
+        saver,
+        ledger: new Ledger({ store: new MemoryLedgerStore() }),
+        optimisticConcurrency,
+      });
+      const root = { configurable: { thread_id: "t", checkpoint_ns: "" } };
+      const first = await checkpointer.put(root, checkpoint(), { ...loop, source: "input", step: -1 }, {});
+      const next = { ...checkpoint(), channel_values: { x: "unserializable" }, channel_versions: { x: 2 } };
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on("unhandledRejection", onUnhandled);
+      try {
+        for (const durability of ["sync", "async"] as const) {
+          const config = { ...first, durability } as RunnableConfig;
+          const written = checkpointer.putWrites(config, [["x", "slow"]], `task-${durability}`);
+          await expect(checkpointer.put(first, next, loop, { x: 2 })).rejects.toThrow(
+            "cannot serialize this value",
+          );
+          await written;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10)); // lets a late rejection report itself
+      } finally {
+        process.off("unhandledRejection", onUnhandled);
+      }
+      expect(unhandled).toEqual([]);
+      const tuple = await saver.getTuple(first);
+      expect(tuple?.pendingWrites).toEqual([
+        ["task-async", "x", "slow"],
+        ["task-sync", "x", "slow"],
+      ]);
+    },
+  );
+});
+
+describe("DurableCheckpointer over RedisSaver: task writes under durability sync", () => {
+  /** EVALSHA calls the server ran while `call` ran (this file's own server; its tests run one at a time). */
+  async function scriptsRun(call: () => Promise<unknown>): Promise<number> {
+    await client.config("RESETSTAT");
+    await call();
+    const stats = await client.info("commandstats");
+    return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+  }
+
+  it.each([
+    ["checked (putIfLatest)", true],
+    ["unchecked (optimisticConcurrency: false)", false],
+  ] as const)(
+    "stores a task's writes inside the next checkpoint's script, %s: one round trip for both",
+    async (_, optimisticConcurrency) => {
+      const saver = new RedisSaver(client, { prefix: `ride-${optimisticConcurrency}` });
+      const checkpointer = new DurableCheckpointer({
+        saver,
+        ledger: new Ledger({ store: new MemoryLedgerStore() }),
+        optimisticConcurrency,
+      });
+      const root = { configurable: { thread_id: "t", checkpoint_ns: "" } };
+      const first = await checkpointer.put(root, checkpoint(), { ...loop, source: "input", step: -1 }, {});
+      const sync = { ...first, durability: "sync" } as RunnableConfig;
+      await checkpointer.putWrites(sync, [["x", "warm"]], "warm-up"); // loads the scripts
+      const scripts = await scriptsRun(() =>
+        Promise.all([
+          checkpointer.putWrites(sync, [["x", 1]], "task-1"),
+          checkpointer.put(first, checkpoint(), loop, {}),
+        ]),
+      );
+      expect(scripts).toBe(1);
+      expect((await saver.getTuple(first))?.pendingWrites).toContainEqual(["task-1", "x", 1]);
+    },
+  );
 });
