@@ -1,5 +1,5 @@
 import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
-import { RedisSaver } from "@durable-tools/redis/saver";
+import { RedisSaver, type RedisSaverOptions } from "@durable-tools/redis/saver";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { Command, END, START, StateGraph } from "@langchain/langgraph";
 import { emptyCheckpoint, JsonPlusSerializer, uuid6 } from "@langchain/langgraph-checkpoint";
@@ -166,6 +166,22 @@ describe("DurableCheckpointer over RedisSaver: time travel", () => {
   });
 });
 
+/** A DurableCheckpointer over a RedisSaver on its own prefix, thread "t" holding an input checkpoint. */
+async function started(
+  prefix: string,
+  options: { optimisticConcurrency: boolean; serde?: RedisSaverOptions["serde"] },
+) {
+  const saver = new RedisSaver(client, { prefix, serde: options.serde });
+  const checkpointer = new DurableCheckpointer({
+    saver,
+    ledger: new Ledger({ store: new MemoryLedgerStore() }),
+    optimisticConcurrency: options.optimisticConcurrency,
+  });
+  const root = { configurable: { thread_id: "t", checkpoint_ns: "" } };
+  const first = await checkpointer.put(root, checkpoint(), { ...loop, source: "input", step: -1 }, {});
+  return { saver, checkpointer, first };
+}
+
 describe("DurableCheckpointer over RedisSaver: a checkpoint write beside task writes still in flight", () => {
   /** LangGraph's serializer, except that "slow" takes 50 ms and "unserializable" throws. */
   const serde = () => {
@@ -185,14 +201,10 @@ describe("DurableCheckpointer over RedisSaver: a checkpoint write beside task wr
   ] as const)(
     "fails the put with its own error when it fails before the writes land, %s: no unhandled rejection, the writes stored",
     async (_, optimisticConcurrency) => {
-      const saver = new RedisSaver(client, { prefix: `early-fail-${optimisticConcurrency}`, serde: serde() });
-      const checkpointer = new DurableCheckpointer({
-        saver,
-        ledger: new Ledger({ store: new MemoryLedgerStore() }),
+      const { saver, checkpointer, first } = await started(`early-fail-${optimisticConcurrency}`, {
         optimisticConcurrency,
+        serde: serde(),
       });
-      const root = { configurable: { thread_id: "t", checkpoint_ns: "" } };
-      const first = await checkpointer.put(root, checkpoint(), { ...loop, source: "input", step: -1 }, {});
       const next = { ...checkpoint(), channel_values: { x: "unserializable" }, channel_versions: { x: 2 } };
       const unhandled: unknown[] = [];
       const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -235,14 +247,9 @@ describe("DurableCheckpointer over RedisSaver: task writes under durability sync
   ] as const)(
     "stores a task's writes inside the next checkpoint's script, %s: one round trip for both",
     async (_, optimisticConcurrency) => {
-      const saver = new RedisSaver(client, { prefix: `ride-${optimisticConcurrency}` });
-      const checkpointer = new DurableCheckpointer({
-        saver,
-        ledger: new Ledger({ store: new MemoryLedgerStore() }),
+      const { saver, checkpointer, first } = await started(`ride-${optimisticConcurrency}`, {
         optimisticConcurrency,
       });
-      const root = { configurable: { thread_id: "t", checkpoint_ns: "" } };
-      const first = await checkpointer.put(root, checkpoint(), { ...loop, source: "input", step: -1 }, {});
       const sync = { ...first, durability: "sync" } as RunnableConfig;
       await checkpointer.putWrites(sync, [["x", "warm"]], "warm-up"); // loads the scripts
       const scripts = await scriptsRun(() =>
