@@ -5,12 +5,17 @@
  * loop, `put` for the checkpoint those writes lead to, and starts no further step until both are
  * acknowledged. Sent apart they cost two round trips; queued here, they go out inside the put's
  * script: one round trip, and writes and checkpoint land atomically, writes first. A batch that no
- * put takes before the event loop's next check phase (`setImmediate`) is sent on its own, so a lone
- * `putWrites` (the input's writes, or a task whose siblings still run) waits one loop turn at most.
+ * put takes before the event loop's next check phase (`setImmediate`) is sent on its own, once all
+ * of its writes are serialized: a lone `putWrites` (the input's writes, or a task whose siblings
+ * still run) waits one loop turn, and for any write of its batch still being serialized.
  *
- * Other writes are sent as soon as they are serialized (`flush` right after `add`): under "async"
- * the next node may start before the put, and a task's writes in Redis are what keeps LangGraph from
+ * Other writes are sent as soon as they are serialized (`send` right after `add`): under "async" the
+ * next node may start before the put, and a task's writes in Redis are what keeps LangGraph from
  * running a finished node again after a crash, so they must not wait for it.
+ *
+ * Batches of a thread are handed to the client in the order they were taken, whichever finishes
+ * serializing first, so Redis stores a thread's writes in call order (first write wins for a task's
+ * regular channels, the last for its special ones, as in MemorySaver).
  *
  * A write joins its thread's batch when `putWrites` is called, before its values are serialized, so
  * a read or a delete of the thread made after that call comes after the write, whichever finishes
@@ -39,6 +44,8 @@ interface TakenWrites {
 
 export class QueuedWrites {
   readonly #batches = new Map<string, QueuedWrite[]>();
+  /** Per thread, settled once the batch taken last has been handed to the client (or had nothing to send). */
+  readonly #issued = new Map<string, Promise<void>>();
   /** Per thread, batches taken whose writes have not all settled yet. */
   readonly #landing = new Map<string, Set<Promise<unknown>>>();
   readonly #storeAlone: (threadId: string, args: WriteArg[]) => Promise<unknown>;
@@ -96,27 +103,43 @@ export class QueuedWrites {
     return sent;
   }
 
+  /** Sends the thread's queued writes on their own, as soon as they are serialized. */
+  send(threadId: string): void {
+    void this.#sendAlone(threadId, this.#take(threadId));
+  }
+
   /**
    * Sends the thread's queued writes on their own now, and resolves once every write of the thread
    * queued before this call is stored or has failed, whichever command carries it (a failure is
-   * reported to its own putWrites caller, not here).
+   * reported to its own putWrites caller, not here). For reads and deletes of the thread.
    */
   async flush(threadId: string): Promise<void> {
-    void this.#sendAlone(threadId, this.#take(threadId));
+    this.send(threadId);
     const landing = this.#landing.get(threadId);
     if (landing !== undefined) await Promise.allSettled([...landing]);
   }
 
   /**
    * Takes the thread's queued writes (none: undefined) to send inside a command of the thread. They
-   * leave the queue at once (and are landing until they settle); the wait is for their serialization.
+   * leave the queue at once (and are landing until they settle); the wait is for their serialization
+   * and for the thread's batch taken before them to be handed to the client.
    */
   async #take(threadId: string): Promise<TakenWrites | undefined> {
     const batch = this.#batches.get(threadId);
     if (batch === undefined) return undefined;
     this.#batches.delete(threadId);
     this.#trackLanding(threadId, Promise.allSettled(batch.map((write) => write.stored)));
+    const before = this.#issued.get(threadId);
+    let markIssued!: () => void;
+    const issued = new Promise<void>((resolve) => {
+      markIssued = () => {
+        if (this.#issued.get(threadId) === issued) this.#issued.delete(threadId);
+        resolve();
+      };
+    });
+    this.#issued.set(threadId, issued);
     const encodings = await Promise.allSettled(batch.map((write) => write.encoded));
+    await before;
     const carried: QueuedWrite[] = [];
     const args: WriteArg[] = [];
     encodings.forEach((encoding, i) => {
@@ -128,10 +151,15 @@ export class QueuedWrites {
       carried.push(write);
       for (const arg of encoding.value) args.push(arg);
     });
-    if (carried.length === 0) return undefined;
+    if (carried.length === 0) {
+      markIssued();
+      return undefined;
+    }
     return {
       args,
+      // Called right after the command carrying the writes was handed to the client.
       settle: (outcome) => {
+        markIssued();
         outcome.then(
           () => {
             for (const write of carried) write.resolve();

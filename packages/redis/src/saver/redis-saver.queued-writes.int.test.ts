@@ -245,6 +245,109 @@ describe('RedisSaver task writes: riding with the next put under durability "syn
     expect((await saver.getTuple(root("t")))?.checkpoint.id).toBe(checkpoint(1).id);
   });
 
+  it("stores a thread's writes in call order around a put, whichever is serialized first", async () => {
+    // A special channel keeps its last write, a regular one its first: the order Redis stored them in.
+    const { saver, first, sync } = await started("call-order", { serde: slowOn("slow") });
+    const next = checkpoint(2, { a: "slow" });
+    await Promise.all([
+      saver.putWrites(
+        sync,
+        [
+          ["__error__", "older"],
+          ["out", "first"],
+        ],
+        "task",
+        "~0",
+      ),
+      saver.put(first, next, metadata(1), next.channel_versions), // carries the writes above; slow
+      saver.putWrites(
+        first,
+        [
+          ["__error__", "newer"],
+          ["out", "second"],
+        ],
+        "task",
+        "~0",
+      ), // at once
+    ]);
+    expect((await saver.getTuple(first))?.pendingWrites).toEqual([
+      ["task", "__error__", "newer"],
+      ["task", "out", "first"],
+      ["warm-up", "warm", 0],
+    ]);
+
+    // All under "sync": the later batch goes by the next check phase, the put is still serializing.
+    const third = checkpoint(3, { a: "slow" });
+    const atSecond = { ...sync, configurable: { ...sync.configurable, checkpoint_id: next.id } };
+    await Promise.all([
+      saver.putWrites(
+        atSecond,
+        [
+          ["__interrupt__", "older"],
+          ["out", "first"],
+        ],
+        "task",
+        "~0",
+      ),
+      saver.put(atSecond, third, metadata(2), third.channel_versions),
+      saver.putWrites(
+        atSecond,
+        [
+          ["__interrupt__", "newer"],
+          ["out", "second"],
+        ],
+        "task",
+        "~0",
+      ),
+    ]);
+    expect((await saver.getTuple(atSecond))?.pendingWrites).toEqual([
+      ["task", "__interrupt__", "newer"],
+      ["task", "out", "first"],
+    ]);
+  });
+
+  it.each([
+    ["with the put that carries them", true],
+    ["alone", false],
+  ])(
+    "stores 50,000 task writes queued in one turn %s (more arguments than a call takes)",
+    async (_, withPut) => {
+      const { saver, first, sync } = await started(`wide-${withPut}`);
+      const writes = Array.from({ length: 50_000 }, (_, i) =>
+        saver.putWrites(sync, [["out", i]], `task-${i}`, `~${i}`),
+      );
+      const put = withPut ? [saver.put(first, checkpoint(2), metadata(1), {})] : [];
+      const results = await Promise.allSettled([...writes, ...put]);
+      expect(results.filter((result) => result.status === "rejected")).toEqual([]);
+      expect(await redis.admin.hlen(saver.threadKeys("t")[3] as string)).toBe(50_000 + 1);
+    },
+  );
+
+  it("does the same bookkeeping for each of N concurrent writes outside durability sync, whatever N", async () => {
+    // Tests may not assert time: this counts the promises the saver waits on, which grew with every
+    // write already in flight when each putWrites waited for the thread's writes to land.
+    const { saver, first } = await started("concurrent");
+    const original = Promise.allSettled;
+    const awaitedPerWrite: number[] = [];
+    for (const n of [500, 2_000]) {
+      let awaited = 0;
+      Promise.allSettled = function (this: PromiseConstructor, values: Iterable<unknown>) {
+        const list = [...values];
+        awaited += list.length;
+        return original.call(this, list);
+      } as typeof Promise.allSettled;
+      try {
+        await Promise.all(
+          Array.from({ length: n }, (_, i) => saver.putWrites(first, [["out", i]], `task-${n}-${i}`, "~0")),
+        );
+      } finally {
+        Promise.allSettled = original;
+      }
+      awaitedPerWrite.push(awaited / n);
+    }
+    expect(awaitedPerWrite[1]).toBe(awaitedPerWrite[0]);
+  });
+
   it("fails every putWrites a failed command carried, with that command's error, and stores nothing of it", async () => {
     const { saver, first, sync } = await started("fails");
     const keys = saver.threadKeys("t");

@@ -74,10 +74,15 @@ type Client = Redis | Cluster;
 type Reply = (Buffer | null)[];
 type ScriptArg = string | number | Buffer;
 
+/**
+ * The scripts as ioredis commands. The writing ones take their keys and arguments as one array
+ * (ioredis flattens it): a batch of task writes can hold more arguments than a JavaScript call may
+ * be given one by one.
+ */
 interface ScriptedCommands<R> {
-  dtCpPutV4(...args: ScriptArg[]): R;
-  dtCpPutIfLatestV4(...args: ScriptArg[]): R;
-  dtCpWritesV2(...args: ScriptArg[]): R;
+  dtCpPutV4(args: ScriptArg[]): R;
+  dtCpPutIfLatestV4(args: ScriptArg[]): R;
+  dtCpWritesV2(args: ScriptArg[]): R;
   dtCpGetV1Buffer(...args: ScriptArg[]): R;
 }
 type ScriptedClient = ScriptedCommands<Promise<unknown>>;
@@ -121,7 +126,7 @@ export class RedisSaver extends BaseCheckpointSaver {
   readonly #ttlMs: number;
   readonly #ownsClient: boolean;
   readonly #queuedWrites = new QueuedWrites((threadId, args) =>
-    this.#scripts.dtCpWritesV2(...this.threadKeys(threadId), this.#ttlMs, ...args),
+    this.#scripts.dtCpWritesV2([...this.threadKeys(threadId), this.#ttlMs, ...args]),
   );
 
   constructor(client: Client, options: RedisSaverOptions = {}, ownsClient = false) {
@@ -242,7 +247,7 @@ export class RedisSaver extends BaseCheckpointSaver {
         newVersions,
       );
       return (writeArgs) =>
-        this.#scripts.dtCpPutV4(
+        this.#scripts.dtCpPutV4([
           ...this.threadKeys(threadId),
           this.#ttlMs,
           member,
@@ -250,7 +255,7 @@ export class RedisSaver extends BaseCheckpointSaver {
           ...writeArgs,
           keptIfStored,
           ...blobs,
-        );
+        ]);
     });
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
@@ -282,7 +287,7 @@ export class RedisSaver extends BaseCheckpointSaver {
       const bounds = namespaceBounds(ns);
       const expected = expectedLatestId === undefined ? "" : checkpointMember(ns, expectedLatestId);
       return (writeArgs) =>
-        this.#scripts.dtCpPutIfLatestV4(
+        this.#scripts.dtCpPutIfLatestV4([
           ...this.threadKeys(threadId),
           this.#ttlMs,
           member,
@@ -293,7 +298,7 @@ export class RedisSaver extends BaseCheckpointSaver {
           ...writeArgs,
           keptIfStored,
           ...blobs,
-        );
+        ]);
     })) as string[];
     if (reply[0] === "conflict") {
       const latest = reply[1] ? parseCheckpointMember(reply[1]).checkpointId : undefined;
@@ -387,7 +392,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     // durability "sync" they wait to ride with the thread's next put, which LangGraph makes in this
     // turn of the event loop; otherwise they go as soon as serialized (queued-writes.ts).
     const stored = this.#queuedWrites.add(threadId, encoded);
-    if ((config as { durability?: unknown }).durability !== "sync") void this.#queuedWrites.flush(threadId);
+    if ((config as { durability?: unknown }).durability !== "sync") this.#queuedWrites.send(threadId);
     await stored;
   }
 
