@@ -69,4 +69,27 @@ describe("jsonlSink", () => {
     expect(events[0]).toMatchObject({ tool: "send_email", data: { args: { to: "a@example.com" } } });
     expect(new Set(events.map((e) => e.correlationId)).size).toBe(2);
   });
+
+  it("survives a path it cannot open: warns once, drops the events, and close() rejects with the error", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "dt-events-")), "no-such-dir", "audit.jsonl");
+    const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+    try {
+      const sink = jsonlSink(path);
+      const ledger = new Ledger({ store: new MemoryLedgerStore() });
+      ledger.on(sink.listener);
+      const result = await ledger.execute({ tool: "send_email", args: { to: "a" }, submit: () => "sent" });
+      expect(result.record.state).toBe("CONFIRMED");
+      await expect(sink.close()).rejects.toMatchObject({ code: "ENOENT" });
+      await ledger.execute({ tool: "send_email", args: { to: "b" }, submit: () => "sent" });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn).toHaveBeenCalledWith(
+        expect.stringMatching(
+          /^durable-tools jsonlSink could not write .*audit\.jsonl: ENOENT.*; later events are dropped$/,
+        ),
+        "DurableToolsWarning",
+      );
+    } finally {
+      warn.mockRestore();
+    }
+  });
 });

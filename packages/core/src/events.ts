@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import type { OperationState } from "./record.js";
 import type { JsonValue } from "./value-codec.js";
 
@@ -108,18 +108,44 @@ export interface JsonlSink {
   close(): Promise<void>;
 }
 
-/** Appends every event as one JSON line, for shipping audit logs or feeding evals. */
+/**
+ * Appends every event as one JSON line, for shipping audit logs or feeding evals. Given a path, it
+ * opens the file itself: if the file cannot be opened or written, it warns once
+ * (`DurableToolsWarning`), drops the events after that, and `close()` rejects with the error (an
+ * audit sink must not bring down the process that records side effects). A stream passed in stays
+ * the caller's, errors included.
+ */
 export function jsonlSink(target: string | NodeJS.WritableStream): JsonlSink {
-  const stream: NodeJS.WritableStream =
-    typeof target === "string" ? createWriteStream(target, { flags: "a", encoding: "utf8" }) : target;
+  if (typeof target !== "string") {
+    return {
+      listener: (event) => {
+        target.write(`${JSON.stringify(event)}\n`);
+      },
+      close: async () => undefined,
+    };
+  }
+  const stream = createWriteStream(target, { flags: "a", encoding: "utf8" });
+  let failure: Error | undefined;
+  stream.on("error", (error) => {
+    if (failure !== undefined) return;
+    failure = error;
+    process.emitWarning(
+      `durable-tools jsonlSink could not write ${target}: ${error.message}; later events are dropped`,
+      "DurableToolsWarning",
+    );
+  });
   return {
     listener: (event) => {
-      stream.write(`${JSON.stringify(event)}\n`);
+      if (failure === undefined) stream.write(`${JSON.stringify(event)}\n`);
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
-        if (typeof target !== "string") return resolve();
-        (stream as WriteStream).end((error?: Error | null) => (error ? reject(error) : resolve()));
+        if (failure !== undefined || stream.destroyed) return failure ? reject(failure) : resolve();
+        stream.end((error?: Error | null) => {
+          const reason = failure ?? error ?? undefined;
+          if (reason) reject(reason);
+          else resolve();
+        });
       }),
   };
 }

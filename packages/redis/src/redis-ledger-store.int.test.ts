@@ -10,6 +10,7 @@ import {
   type LedgerEvent,
   type LedgerEventInput,
   MemoryLedgerStore,
+  type RecordCodec,
   type RecordPatch,
   StaleOwnerError,
 } from "@durable-tools/core";
@@ -84,6 +85,24 @@ describeConformanceOn("redis-server", () => server, [
   [", claims by script as on Redis 6.2", { claimWith: "script" }],
   [", on a client with a keyPrefix", {}, { keyPrefix: "app[1]*:" }],
 ]);
+
+describe("RedisLedgerStore.appendEvents with events the codec refuses", () => {
+  it("writes none of the batch when the codec refuses a later event (every entry is encoded before any is sent)", async () => {
+    const codec: RecordCodec = {
+      encode: (value, key) => {
+        if (key === "b") throw new Error(`no data key for ${key}`);
+        return value;
+      },
+      decode: (value) => value,
+    };
+    const store = new RedisLedgerStore(redis, { prefix: "append-refused", codec });
+    await expect(
+      store.appendEvents([testEvent("a", "waiting", { n: 1 }), testEvent("b", "waiting", { n: 2 })]),
+    ).rejects.toThrow("no data key for b");
+    expect(await store.readEvents({ key: "a" })).toEqual([]);
+    expect(await store.readEvents({ key: "b" })).toEqual([]);
+  });
+});
 
 describe("RedisLedgerStore with an AES-256-GCM codec", () => {
   it("keeps arguments, results and event data encrypted at rest; tampering is an error, never a result", async () => {

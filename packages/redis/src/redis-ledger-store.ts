@@ -384,14 +384,21 @@ export class RedisLedgerStore implements LedgerStore {
       if (ofKey === undefined) byKey.set(event.key, [event]);
       else ofKey.push(event);
     }
-    const writes: Promise<unknown>[] = [];
+    // Every entry is built (and encoded) before the first is sent: an event the codec refuses fails
+    // the call with nothing written, and no write is left in flight with no one awaiting it.
+    const entries: [key: string, entry: string][] = [];
     for (const [key, ofKey] of byKey) {
       for (let i = 0; i < ofKey.length; i += EVENTS_PER_CHANGE) {
-        const entry = this.#entry(ofKey.slice(i, i + EVENTS_PER_CHANGE));
-        writes.push(this.#scripts.dtAppendV7(...this.#keys(key), entry, this.#releasedEventsTtlMs));
+        entries.push([key, this.#entry(ofKey.slice(i, i + EVENTS_PER_CHANGE))]);
       }
     }
-    await this.#run("appendEvents", () => Promise.all(writes));
+    await this.#run("appendEvents", () =>
+      Promise.all(
+        entries.map(([key, entry]) =>
+          this.#scripts.dtAppendV7(...this.#keys(key), entry, this.#releasedEventsTtlMs),
+        ),
+      ),
+    );
   }
 
   /**
