@@ -485,7 +485,7 @@ async function main() {
           ]),
         ),
         roundTripFloor: {
-          note: "MemorySaver plus one PING round trip per command RedisSaver sends: one per put and per getTuple, task writes riding with the put made in the same turn of the event loop (else one PING of their own), through RedisSaver's own queue: what RedisSaver's round trips cost here, with nothing sent, stored or serialized for Redis. Timed in the same diagnostic rounds as bare SqliteSaver and bare RedisSaver",
+          note: "MemorySaver plus one PING round trip per saver call (put, putWrites, getTuple): the floor of any Redis saver that makes one round trip per call. Timed in the same diagnostic rounds as bare SqliteSaver and bare RedisSaver",
           ...Object.fromEntries(
             DURABILITIES.map((d) => [
               d,

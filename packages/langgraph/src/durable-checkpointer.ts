@@ -182,10 +182,9 @@ export class DurableCheckpointer extends BaseCheckpointSaver {
     const checkParent = this.#optimisticConcurrency && continuesThread && !branches;
     if (this.#putIfLatest !== undefined) {
       // A saver that checks the parent in the write itself (RedisSaver): atomic across processes, no
-      // read first, and no lock. It also stores a thread's commands in the order they were sent (one
-      // connection; task writes made in this turn ride inside the checkpoint's own script), so the
-      // put goes out beside the task writes still in flight, and is acknowledged only once they have
-      // landed too (write ordering as the caller sees it).
+      // read first, and no lock. Checked or not, the put goes out beside the task writes still in
+      // flight (one connection, sent after them) and is acknowledged only once they have landed too
+      // (write ordering as the caller sees it).
       const putting = checkParent
         ? this.#putIfLatest(config, checkpoint, metadata, newVersions, parent).then((outcome) => {
             if (!outcome.ok) throw conflict(threadId, parent, outcome.latestCheckpointId);

@@ -231,35 +231,3 @@ describe("DurableCheckpointer over RedisSaver: a checkpoint write beside task wr
     },
   );
 });
-
-describe("DurableCheckpointer over RedisSaver: task writes under durability sync", () => {
-  /** EVALSHA calls the server ran while `call` ran (this file's own server; its tests run one at a time). */
-  async function scriptsRun(call: () => Promise<unknown>): Promise<number> {
-    await client.config("RESETSTAT");
-    await call();
-    const stats = await client.info("commandstats");
-    return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
-  }
-
-  it.each([
-    ["checked (putIfLatest)", true],
-    ["unchecked (optimisticConcurrency: false)", false],
-  ] as const)(
-    "stores a task's writes inside the next checkpoint's script, %s: one round trip for both",
-    async (_, optimisticConcurrency) => {
-      const { saver, checkpointer, first } = await started(`ride-${optimisticConcurrency}`, {
-        optimisticConcurrency,
-      });
-      const sync = { ...first, durability: "sync" } as RunnableConfig;
-      await checkpointer.putWrites(sync, [["x", "warm"]], "warm-up"); // loads the scripts
-      const scripts = await scriptsRun(() =>
-        Promise.all([
-          checkpointer.putWrites(sync, [["x", 1]], "task-1"),
-          checkpointer.put(first, checkpoint(), loop, {}),
-        ]),
-      );
-      expect(scripts).toBe(1);
-      expect((await saver.getTuple(first))?.pendingWrites).toContainEqual(["task-1", "x", 1]);
-    },
-  );
-});

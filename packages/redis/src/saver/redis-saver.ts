@@ -21,7 +21,6 @@ import { type Cluster, Redis, type RedisOptions } from "ioredis";
 import { defineScripts } from "../define-scripts.js";
 import { scanKeys } from "../scan-keys.js";
 import { nextChannelVersion } from "./channel-versions.js";
-import { QueuedWrites } from "./queued-writes.js";
 import {
   blobField,
   checkpointMember,
@@ -54,6 +53,7 @@ import {
   PUT_CHECKPOINT_SCRIPT,
   PUT_WRITES_SCRIPT,
 } from "./saver-scripts.js";
+import { WritesInFlight } from "./writes-in-flight.js";
 
 /** LangGraph's RunnableConfig, taken from the saver contract (no direct `@langchain/core` import). */
 type RunnableConfig = Parameters<BaseCheckpointSaver["getTuple"]>[0];
@@ -76,12 +76,12 @@ type ScriptArg = string | number | Buffer;
 
 /**
  * The scripts as ioredis commands. The writing ones take their keys and arguments as one array
- * (ioredis flattens it): a batch of task writes can hold more arguments than a JavaScript call may
- * be given one by one.
+ * (ioredis flattens it): a call's writes or channel values can be more arguments than a JavaScript
+ * call may be given one by one.
  */
 interface ScriptedCommands<R> {
-  dtCpPutV4(args: ScriptArg[]): R;
-  dtCpPutIfLatestV4(args: ScriptArg[]): R;
+  dtCpPutV3(args: ScriptArg[]): R;
+  dtCpPutIfLatestV3(args: ScriptArg[]): R;
   dtCpWritesV2(args: ScriptArg[]): R;
   dtCpGetV1Buffer(...args: ScriptArg[]): R;
 }
@@ -110,11 +110,9 @@ const LIST_BATCH = 50;
  *   read from the blobs those versions name. Versions this saver mints are
  *   `<12-digit counter>.<48 random bits>`, so two branches forked from one checkpoint never share a
  *   blob (channel-versions.ts).
- * - `put` (record + index + new blobs) is one Lua script, so it commits atomically, and so is
- *   `putWrites` (the writes of a task). Under durability "sync" a task's writes wait for the put
- *   LangGraph makes next, in the same turn of the event loop, and ride in its script, stored first:
- *   one round trip for both (queued-writes.ts). A checkpoint read is one script too (record, blobs
- *   and pending writes in one round trip, one consistent snapshot).
+ * - `put` (record + index + new blobs) and `putWrites` (all writes of a task) are each one Lua
+ *   script, so they commit atomically; a checkpoint read is one script too (record, blobs and
+ *   pending writes in one round trip, one consistent snapshot).
  * - All keys of a thread share the hash tag `{<prefix>:<thread_id>}`: five keys per thread, one
  *   cluster slot. `deleteThread` is one UNLINK of those five keys, on every namespace at once.
  * - Values are stored as raw bytes (ioredis Buffer commands), framed as described in saver-records.ts.
@@ -125,9 +123,7 @@ export class RedisSaver extends BaseCheckpointSaver {
   readonly #prefix: string;
   readonly #ttlMs: number;
   readonly #ownsClient: boolean;
-  readonly #queuedWrites = new QueuedWrites((threadId, args) =>
-    this.#scripts.dtCpWritesV2([...this.threadKeys(threadId), this.#ttlMs, ...args]),
-  );
+  readonly #writesInFlight = new WritesInFlight();
 
   constructor(client: Client, options: RedisSaverOptions = {}, ownsClient = false) {
     super(options.serde);
@@ -151,9 +147,9 @@ export class RedisSaver extends BaseCheckpointSaver {
     this.#ttlMs = ttlMs;
     this.#ownsClient = ownsClient;
     this.#scripts = defineScripts<ScriptedClient>(client, 5, {
-      // V4: the put scripts also carry the thread's queued task writes (writes V2: same arguments).
-      dtCpPutV4: PUT_CHECKPOINT_SCRIPT,
-      dtCpPutIfLatestV4: PUT_CHECKPOINT_IF_LATEST_SCRIPT,
+      // V3 (writes V2): the same arguments and data as V2, in fewer Redis calls per script.
+      dtCpPutV3: PUT_CHECKPOINT_SCRIPT,
+      dtCpPutIfLatestV3: PUT_CHECKPOINT_IF_LATEST_SCRIPT,
       dtCpWritesV2: PUT_WRITES_SCRIPT,
       dtCpGetV1: GET_CHECKPOINT_SCRIPT,
     });
@@ -181,7 +177,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
     const checkpointId = getCheckpointId(config);
     const member = checkpointId ? checkpointMember(ns, checkpointId) : "";
-    await this.#queuedWrites.flush(String(threadId));
+    await this.#writesInFlight.settled(String(threadId));
     const reply = (await this.#scripts.dtCpGetV1Buffer(
       ...this.#getArgs(String(threadId), ns, member),
     )) as Reply;
@@ -207,7 +203,7 @@ export class RedisSaver extends BaseCheckpointSaver {
     const hasFilter = filter !== undefined && Object.keys(filter).length > 0;
 
     for (const threadId of threads) {
-      await this.#queuedWrites.flush(threadId);
+      await this.#writesInFlight.settled(threadId);
       const listed = await this.#listCheckpoints(threadId, ns, beforeId, onlyId || undefined);
       for (let start = 0; start < listed.length; ) {
         const size =
@@ -237,26 +233,21 @@ export class RedisSaver extends BaseCheckpointSaver {
     metadata: CheckpointMetadata,
     newVersions: ChannelVersions,
   ): Promise<RunnableConfig> {
-    const threadId = threadOfWrite("put", config);
-    const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
-    await this.#queuedWrites.carry(threadId, async () => {
-      const { member, record, keptIfStored, blobs } = await this.#checkpointWrite(
-        config,
-        checkpoint,
-        metadata,
-        newVersions,
-      );
-      return (writeArgs) =>
-        this.#scripts.dtCpPutV4([
-          ...this.threadKeys(threadId),
-          this.#ttlMs,
-          member,
-          record,
-          ...writeArgs,
-          keptIfStored,
-          ...blobs,
-        ]);
-    });
+    const { threadId, ns, member, record, keptIfStored, blobs } = await this.#checkpointWrite(
+      "put",
+      config,
+      checkpoint,
+      metadata,
+      newVersions,
+    );
+    await this.#scripts.dtCpPutV3([
+      ...this.threadKeys(threadId),
+      this.#ttlMs,
+      member,
+      record,
+      keptIfStored,
+      ...blobs,
+    ]);
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
 
@@ -265,8 +256,7 @@ export class RedisSaver extends BaseCheckpointSaver {
    * namespace has none yet), checked and written in one script: a compare-and-set, atomic across
    * processes. `DurableCheckpointer` uses it for its stale-parent check, without a read first. A
    * re-sent call (ioredis sends a command again when the connection dropped before its reply) that
-   * finds this very record already the latest replies ok (see saver-scripts.ts). Task writes queued
-   * for the thread are stored either way.
+   * finds this very record already the latest replies ok (see saver-scripts.ts).
    */
   async putIfLatest(
     config: RunnableConfig,
@@ -275,31 +265,26 @@ export class RedisSaver extends BaseCheckpointSaver {
     newVersions: ChannelVersions,
     expectedLatestId: string | undefined,
   ): Promise<{ ok: true; config: RunnableConfig } | { ok: false; latestCheckpointId: string | undefined }> {
-    const threadId = threadOfWrite("putIfLatest", config);
-    const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
-    const reply = (await this.#queuedWrites.carry(threadId, async () => {
-      const { member, record, keptIfStored, blobs } = await this.#checkpointWrite(
-        config,
-        checkpoint,
-        metadata,
-        newVersions,
-      );
-      const bounds = namespaceBounds(ns);
-      const expected = expectedLatestId === undefined ? "" : checkpointMember(ns, expectedLatestId);
-      return (writeArgs) =>
-        this.#scripts.dtCpPutIfLatestV4([
-          ...this.threadKeys(threadId),
-          this.#ttlMs,
-          member,
-          record,
-          bounds.min,
-          bounds.max,
-          expected,
-          ...writeArgs,
-          keptIfStored,
-          ...blobs,
-        ]);
-    })) as string[];
+    const { threadId, ns, member, record, keptIfStored, blobs } = await this.#checkpointWrite(
+      "putIfLatest",
+      config,
+      checkpoint,
+      metadata,
+      newVersions,
+    );
+    const bounds = namespaceBounds(ns);
+    const expected = expectedLatestId === undefined ? "" : checkpointMember(ns, expectedLatestId);
+    const reply = (await this.#scripts.dtCpPutIfLatestV3([
+      ...this.threadKeys(threadId),
+      this.#ttlMs,
+      member,
+      record,
+      bounds.min,
+      bounds.max,
+      expected,
+      keptIfStored,
+      ...blobs,
+    ])) as string[];
     if (reply[0] === "conflict") {
       const latest = reply[1] ? parseCheckpointMember(reply[1]).checkpointId : undefined;
       return { ok: false, latestCheckpointId: latest };
@@ -319,13 +304,25 @@ export class RedisSaver extends BaseCheckpointSaver {
    * On the common path this is one property lookup.
    */
   async #checkpointWrite(
+    what: string,
     config: RunnableConfig,
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
     newVersions: ChannelVersions,
-  ): Promise<{ member: string; record: Buffer; keptIfStored: number; blobs: (string | Buffer)[] }> {
-    const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
-    const parent = (config.configurable?.checkpoint_id as string | undefined) || null;
+  ): Promise<{
+    threadId: string;
+    ns: string;
+    member: string;
+    record: Buffer;
+    keptIfStored: number;
+    blobs: (string | Buffer)[];
+  }> {
+    if (config.configurable === undefined) {
+      throw new Error(`RedisSaver.${what}: the config has no "configurable" field (it needs a thread_id).`);
+    }
+    const threadId = requireId(what, "thread_id", config.configurable.thread_id);
+    const ns = (config.configurable.checkpoint_ns as string | undefined) ?? "";
+    const parent = (config.configurable.checkpoint_id as string | undefined) || null;
     const { channel_values: values, channel_versions: versions, ...rest } = checkpoint;
     // The blob fields name every channel's version, so the checkpoint bytes need not repeat them.
     const { blobFields, versionsInFields } = checkpointBlobFields(ns, versions);
@@ -362,6 +359,8 @@ export class RedisSaver extends BaseCheckpointSaver {
       metadataBytes,
     );
     return {
+      threadId,
+      ns,
       member: checkpointMember(ns, checkpoint.id),
       record,
       keptIfStored,
@@ -379,27 +378,37 @@ export class RedisSaver extends BaseCheckpointSaver {
     const checkpointId = requireId("putWrites", "checkpoint_id", config.configurable?.checkpoint_id);
     const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
     if (writes.length === 0) return;
+    // Tracked from this call on, serialization included: see writes-in-flight.ts.
+    await this.#writesInFlight.track(
+      threadId,
+      this.#storeWrites(threadId, ns, checkpointId, writes, taskId, taskPath),
+    );
+  }
+
+  async #storeWrites(
+    threadId: string,
+    ns: string,
+    checkpointId: string,
+    writes: PendingWrite[],
+    taskId: string,
+    taskPath: string | undefined,
+  ): Promise<void> {
     const member = checkpointMember(ns, checkpointId);
-    const encoded = Promise.all(
+    const args = await Promise.all(
       writes.map(async ([channel, value], index) => {
         const idx = WRITES_IDX_MAP[channel] ?? index;
         const [type, bytes] = await this.serde.dumpsTyped(value);
-        const encodedWrite = encodeWrite({ taskId, idx, channel, type, taskPath: taskPath ?? "" }, bytes);
-        return [writeField(member, taskId, idx), encodedWrite, idx < 0 ? "1" : "0"];
+        const encoded = encodeWrite({ taskId, idx, channel, type, taskPath: taskPath ?? "" }, bytes);
+        return [writeField(member, taskId, idx), encoded, idx < 0 ? "1" : "0"];
       }),
-    ).then((triples) => triples.flat());
-    // Queued at once, so a read or delete of the thread made after this call comes after it. Under
-    // durability "sync" they wait to ride with the thread's next put, which LangGraph makes in this
-    // turn of the event loop; otherwise they go as soon as serialized (queued-writes.ts).
-    const stored = this.#queuedWrites.add(threadId, encoded);
-    if ((config as { durability?: unknown }).durability !== "sync") this.#queuedWrites.send(threadId);
-    await stored;
+    );
+    await this.#scripts.dtCpWritesV2([...this.threadKeys(threadId), this.#ttlMs, ...args.flat()]);
   }
 
   /** Removes every checkpoint, blob and write of the thread, in all namespaces (one UNLINK). */
   override async deleteThread(threadId: string): Promise<void> {
-    // Writes still queued would otherwise land after the UNLINK and bring the thread back.
-    await this.#queuedWrites.flush(threadId);
+    // A write still on its way would land after the UNLINK and bring the thread back.
+    await this.#writesInFlight.settled(threadId);
     await this.client.unlink(...this.threadKeys(threadId));
   }
 
@@ -557,14 +566,6 @@ export class RedisSaver extends BaseCheckpointSaver {
 
 function sortKey(write: DecodedWrite) {
   return writesSortKey(write.taskPath, write.taskId, write.idx);
-}
-
-/** The thread a checkpoint write is for; a clear error when the config names none. */
-function threadOfWrite(method: string, config: RunnableConfig): string {
-  if (config.configurable === undefined) {
-    throw new Error(`RedisSaver.${method}: the config has no "configurable" field (it needs a thread_id).`);
-  }
-  return requireId(method, "thread_id", config.configurable.thread_id);
 }
 
 function requireId(method: string, field: string, value: unknown): string {

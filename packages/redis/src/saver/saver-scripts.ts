@@ -18,31 +18,10 @@ local function refresh_ttl()
 end
 `;
 
-// Task writes: (field, value, overwrite) triples in ARGV[from .. to]. A regular write (idx >= 0)
-// that is already stored is kept (first write wins, as in MemorySaver); special channels
-// (__error__, __interrupt__, ... with negative idx) overwrite.
-const WRITE_TASKS = `
-local function write_tasks(from, to)
-  for i = from, to, 3 do
-    local stored
-    if ARGV[i + 2] == '1' then
-      stored = redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
-    else
-      stored = redis.call('HSETNX', KEYS[4], ARGV[i], ARGV[i + 1])
-    end
-    -- The index member is added with its first value; an overwrite finds it there already.
-    if stored == 1 then redis.call('ZADD', KEYS[5], 0, ARGV[i]) end
-  end
-end
-`;
-
-const WRITE_CHECKPOINT = `${REFRESH_TTL}${WRITE_TASKS}
--- ARGV[first - 1]: how many task write triples follow (queued putWrites riding with this put); they
--- are written first. After them: n, how many of the trailing blob pairs are written only if absent
--- (HSETNX); the others are set, 500 pairs per HSET (unpack's stack stays small).
-local function write_checkpoint(first)
-  local first_blob = first + 3 * tonumber(ARGV[first - 1]) + 1
-  write_tasks(first, first_blob - 2)
+const WRITE_CHECKPOINT = `${REFRESH_TTL}
+-- ARGV[first_blob - 1]: how many of the trailing blob pairs are written only if absent (HSETNX);
+-- the others are set, 500 pairs per HSET (unpack's stack stays small).
+local function write_checkpoint(first_blob)
   local keep_from = #ARGV + 1 - 2 * tonumber(ARGV[first_blob - 1])
   for i = first_blob, keep_from - 1, 1000 do
     redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, keep_from - 1)))
@@ -57,11 +36,10 @@ end
 `;
 
 /**
- * put: the thread's queued task writes, then the checkpoint record, its index entry and the blobs of
- * its new channel versions, atomically. ARGV: ttl, member (<ns>:<id>), record, w, then w task write
- * triples, n, then blob field/value pairs, the last n of them written only if absent (a value the
- * checkpoint holds at a version it did not mint: see redis-saver.ts). Running it twice leaves what
- * running it once does.
+ * put: the checkpoint record, its index entry and the blobs of its new channel versions, atomically.
+ * ARGV: ttl, member (<ns>:<id>), record, n, then blob field/value pairs, the last n of them written
+ * only if absent (a value the checkpoint holds at a version it did not mint: see redis-saver.ts).
+ * Running it twice leaves what running it once does.
  */
 export const PUT_CHECKPOINT_SCRIPT = `${WRITE_CHECKPOINT}
 write_checkpoint(5)
@@ -71,10 +49,8 @@ return 1
 /**
  * put if the namespace's latest checkpoint is the expected one (compare-and-set: two workers resuming
  * one thread cannot both write on the same parent). ARGV: ttl, member, record, the namespace's
- * ZRANGEBYLEX min and max, the expected latest member ('' = none), w, w task write triples, n, then
- * blob field/value pairs (the last n only if absent, as in put). The task writes are stored whatever
- * the outcome (they were their own putWrites calls). Replies: { 'ok' } | { 'conflict', latest member
- * or '' }.
+ * ZRANGEBYLEX min and max, the expected latest member ('' = none), n, then blob field/value pairs
+ * (the last n only if absent, as in put). Replies: { 'ok' } | { 'conflict', latest member or '' }.
  *
  * Safe to run twice: when its reply is lost with the connection, ioredis sends it again on reconnect
  * (autoResendUnfulfilledCommands). The second run finds its own checkpoint the latest; when that
@@ -84,10 +60,6 @@ return 1
 export const PUT_CHECKPOINT_IF_LATEST_SCRIPT = `${WRITE_CHECKPOINT}
 local latest = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[5], ARGV[4], 'LIMIT', 0, 1)[1] or ''
 if latest ~= ARGV[6] then
-  if ARGV[7] ~= '0' then
-    write_tasks(8, 7 + 3 * tonumber(ARGV[7]))
-    refresh_ttl()
-  end
   if latest == ARGV[2] and redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then return { 'ok' } end
   return { 'conflict', latest }
 end
@@ -96,11 +68,21 @@ return { 'ok' }
 `;
 
 /**
- * putWrites: queued task writes that no put took (see queued-writes.ts), atomically. ARGV: ttl, then
- * (field, value, overwrite) triples.
+ * putWrites: all writes of one task call, atomically. ARGV: ttl, then (field, value, overwrite)
+ * triples. A regular write (idx >= 0) that is already stored is kept (first write wins, as in
+ * MemorySaver); special channels (__error__, __interrupt__, ... with negative idx) overwrite.
  */
-export const PUT_WRITES_SCRIPT = `${REFRESH_TTL}${WRITE_TASKS}
-write_tasks(2, #ARGV)
+export const PUT_WRITES_SCRIPT = `${REFRESH_TTL}
+for i = 2, #ARGV, 3 do
+  local stored
+  if ARGV[i + 2] == '1' then
+    stored = redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  else
+    stored = redis.call('HSETNX', KEYS[4], ARGV[i], ARGV[i + 1])
+  end
+  -- The index member is added with its first value; an overwrite finds it there already.
+  if stored == 1 then redis.call('ZADD', KEYS[5], 0, ARGV[i]) end
+end
 refresh_ttl()
 return 1
 `;
