@@ -2,10 +2,11 @@ import { Ledger, MemoryLedgerStore } from "@durable-tools/core";
 import { RedisSaver, type RedisSaverOptions } from "@durable-tools/redis/saver";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { Command, END, START, StateGraph } from "@langchain/langgraph";
-import { emptyCheckpoint, JsonPlusSerializer, uuid6 } from "@langchain/langgraph-checkpoint";
+import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
+import { slowSerde } from "../../../test/support/slow-serde.js";
 import { DurableCheckpointer } from "./durable-checkpointer.js";
 import { CheckpointConflictError } from "./errors.js";
 import { approveThenCharge, gate, holdSlow, State, thread } from "./test-support.js";
@@ -183,18 +184,6 @@ async function started(
 }
 
 describe("DurableCheckpointer over RedisSaver: a checkpoint write beside task writes still in flight", () => {
-  /** LangGraph's serializer, except that "slow" takes 50 ms and "unserializable" throws. */
-  const serde = () => {
-    const json = new JsonPlusSerializer();
-    return {
-      dumpsTyped: async (value: unknown) => {
-        if (value === "unserializable") throw new TypeError("cannot serialize this value");
-        if (value === "slow") await new Promise((resolve) => setTimeout(resolve, 50));
-        return json.dumpsTyped(value);
-      },
-      loadsTyped: (type: string, bytes: Uint8Array | string) => json.loadsTyped(type, bytes),
-    };
-  };
   it.each([
     ["checked (putIfLatest)", true],
     ["unchecked (optimisticConcurrency: false)", false],
@@ -203,7 +192,7 @@ describe("DurableCheckpointer over RedisSaver: a checkpoint write beside task wr
     async (_, optimisticConcurrency) => {
       const { saver, checkpointer, first } = await started(`early-fail-${optimisticConcurrency}`, {
         optimisticConcurrency,
-        serde: serde(),
+        serde: slowSerde(),
       });
       const next = { ...checkpoint(), channel_values: { x: "unserializable" }, channel_versions: { x: 2 } };
       const unhandled: unknown[] = [];

@@ -4,15 +4,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
-import {
-  type Checkpoint,
-  emptyCheckpoint,
-  JsonPlusSerializer,
-  MemorySaver,
-} from "@langchain/langgraph-checkpoint";
+import { type Checkpoint, emptyCheckpoint, MemorySaver } from "@langchain/langgraph-checkpoint";
 import { describe, expect, it } from "vitest";
+import { slowSerde } from "../../../../test/support/slow-serde.js";
 import { useRedisServer } from "../test-support.js";
-import { RedisSaver, type RedisSaverOptions } from "./redis-saver.js";
+import { RedisSaver } from "./redis-saver.js";
 
 type RunnableConfig = Parameters<RedisSaver["getTuple"]>[0];
 
@@ -27,23 +23,6 @@ const checkpoint = (n: number): Checkpoint => ({
 });
 const metadata = (step: number) => ({ source: "loop" as const, step, parents: {} });
 const root = (thread: string): RunnableConfig => ({ configurable: { thread_id: thread, checkpoint_ns: "" } });
-
-/**
- * LangGraph's serializer, except that it takes 50 ms over "slow" values and throws on
- * "unserializable": a write still being serialized when the next call on its thread comes (ordering,
- * not timing, is what the tests assert), and one that fails there.
- */
-function slowSerde(): NonNullable<RedisSaverOptions["serde"]> {
-  const serde = new JsonPlusSerializer();
-  return {
-    dumpsTyped: async (value: unknown) => {
-      if (value === "unserializable") throw new TypeError("cannot serialize this value");
-      if (value === "slow") await new Promise((resolve) => setTimeout(resolve, 50));
-      return serde.dumpsTyped(value);
-    },
-    loadsTyped: (type: string, bytes: Uint8Array | string) => serde.loadsTyped(type, bytes),
-  };
-}
 
 /** A saver on its own prefix with thread `t` holding checkpoint 1; `first` is that checkpoint's config. */
 async function started(name: string) {
