@@ -92,4 +92,23 @@ describe("jsonlSink", () => {
       warn.mockRestore();
     }
   });
+
+  it("drops an event that comes after close() began, and every close() resolves once the file is closed", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "dt-events-")), "audit.jsonl");
+    const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+    try {
+      const sink = jsonlSink(path);
+      const late = { id: "e", type: "claimed", key: "k", tool: "t", attempt: 1, at: 0 } as const;
+      sink.listener({ ...late, id: "before" } as never);
+      const closing = [sink.close(), sink.close()];
+      sink.listener({ ...late, id: "after" } as never); // e.g. a lease event that fires while closing
+      await Promise.all(closing);
+      await sink.close();
+      const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+      expect(lines.map((line) => (JSON.parse(line) as { id: string }).id)).toEqual(["before"]);
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
 });

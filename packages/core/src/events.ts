@@ -126,6 +126,7 @@ export function jsonlSink(target: string | NodeJS.WritableStream): JsonlSink {
   }
   const stream = createWriteStream(target, { flags: "a", encoding: "utf8" });
   let failure: Error | undefined;
+  let closing = false;
   stream.on("error", (error) => {
     if (failure !== undefined) return;
     failure = error;
@@ -135,17 +136,19 @@ export function jsonlSink(target: string | NodeJS.WritableStream): JsonlSink {
     );
   });
   return {
+    // An event after close() (a late lease or confirmation event) is dropped, not written to a
+    // stream that is ending.
     listener: (event) => {
-      if (failure === undefined) stream.write(`${JSON.stringify(event)}\n`);
+      if (failure === undefined && !closing) stream.write(`${JSON.stringify(event)}\n`);
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
-        if (failure !== undefined || stream.destroyed) return failure ? reject(failure) : resolve();
-        stream.end((error?: Error | null) => {
-          const reason = failure ?? error ?? undefined;
-          if (reason) reject(reason);
-          else resolve();
-        });
+        closing = true;
+        // The file is closed once the stream says so, after its last write or after an error.
+        const settle = () => (failure === undefined ? resolve() : reject(failure));
+        if (stream.closed || stream.destroyed) return settle();
+        stream.once("close", settle);
+        if (!stream.writableEnded) stream.end();
       }),
   };
 }

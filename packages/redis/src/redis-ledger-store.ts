@@ -29,6 +29,7 @@ import {
   type TransitionRequest,
 } from "@durable-tools/core";
 import { type Cluster, Redis, type RedisOptions } from "ioredis";
+import { warnOncePerOutage } from "./connection-warnings.js";
 import { defineScripts } from "./define-scripts.js";
 import { RecentKeys } from "./recent-keys.js";
 import {
@@ -165,6 +166,7 @@ export class RedisLedgerStore implements LedgerStore {
   ): RedisLedgerStore {
     const timeout = options.operationTimeoutMs ?? 2000;
     const client = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: timeout, ...options.redis });
+    warnOncePerOutage(client, "RedisLedgerStore.fromUrl");
     return new RedisLedgerStore(client, options, true);
   }
 

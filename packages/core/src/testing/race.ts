@@ -84,8 +84,10 @@ function spawnRacer(
       }
     });
   });
-  // A racer that dies before it is ready must not leave the test waiting for it.
+  // A racer that dies before it is ready must not leave the test waiting for it, and writing "go" to
+  // one that has died (EPIPE) must not crash the runner: its exit code and stderr say what happened.
   report.catch(markReady);
+  child.stdin.on("error", () => undefined);
   return { ready, report, start: () => child.stdin.end("go\n") };
 }
 

@@ -18,6 +18,7 @@ import {
   writesSortKey,
 } from "@langchain/langgraph-checkpoint";
 import { type Cluster, Redis, type RedisOptions } from "ioredis";
+import { warnOncePerOutage } from "../connection-warnings.js";
 import { defineScripts } from "../define-scripts.js";
 import { scanKeys } from "../scan-keys.js";
 import { nextChannelVersion } from "./channel-versions.js";
@@ -158,7 +159,9 @@ export class RedisSaver extends BaseCheckpointSaver {
   /** Connects to `redis://` / `rediss://` and owns the connection (`close()` quits it). */
   static fromUrl(url: string, options: RedisSaverOptions & { redis?: RedisOptions } = {}): RedisSaver {
     const { redis, ...saverOptions } = options;
-    return new RedisSaver(redis === undefined ? new Redis(url) : new Redis(url, redis), saverOptions, true);
+    const client = redis === undefined ? new Redis(url) : new Redis(url, redis);
+    warnOncePerOutage(client, "RedisSaver.fromUrl");
+    return new RedisSaver(client, saverOptions, true);
   }
 
   /** Quits the connection if `fromUrl` created it; a client passed in stays open. */
